@@ -1,0 +1,53 @@
+"""Ingenium: event-driven trading components on NATS JetStream with a PostgreSQL ledger.
+
+The names a component author needs are re-exported here::
+
+    from ingenium import DataEvent, Params, Strategy
+"""
+
+from ingenium.clock import Clock, LiveClock, SimulatedClock
+from ingenium.component import Component, Params
+from ingenium.config import Settings
+from ingenium.events import (
+    DataEvent,
+    DataType,
+    Event,
+    ExecutionEvent,
+    ExecutionUpdate,
+    Ohlc,
+    OrderEvent,
+    OrderType,
+    Side,
+    SignalEvent,
+    SignalType,
+    TimeInForce,
+)
+from ingenium.executor import Executor
+from ingenium.ingestor import Ingestor
+from ingenium.portfolio import Portfolio
+from ingenium.strategy import Strategy
+
+__all__ = [
+    "Clock",
+    "Component",
+    "DataEvent",
+    "DataType",
+    "Event",
+    "ExecutionEvent",
+    "ExecutionUpdate",
+    "Executor",
+    "Ingestor",
+    "LiveClock",
+    "Ohlc",
+    "OrderEvent",
+    "OrderType",
+    "Params",
+    "Portfolio",
+    "Settings",
+    "Side",
+    "SignalEvent",
+    "SignalType",
+    "SimulatedClock",
+    "Strategy",
+    "TimeInForce",
+]

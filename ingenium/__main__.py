@@ -1,0 +1,5 @@
+"""``python -m ingenium``: the CLI."""
+
+from ingenium.cli.main import main
+
+main()

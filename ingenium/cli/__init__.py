@@ -1,0 +1,1 @@
+"""The ``ingenium`` command line: a thin Typer shell over library functions."""

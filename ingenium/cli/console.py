@@ -1,0 +1,43 @@
+"""Shared CLI plumbing: one console, settings loading, and one-line errors instead of tracebacks."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any, NoReturn, TypeVar
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from ingenium.config import Settings
+from ingenium.errors import IngeniumError
+
+console = Console()
+err_console = Console(stderr=True)
+T = TypeVar("T")
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print ``error: message`` on stderr and exit."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment, with a one-line message when one is invalid."""
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        fail(f"setting INGENIUM_{str(first['loc'][0]).upper()}: {first['msg']}")
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine, turning Ingenium errors into one line and Ctrl-C into a quiet exit."""
+    try:
+        return asyncio.run(coro)
+    except IngeniumError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None

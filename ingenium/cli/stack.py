@@ -1,0 +1,159 @@
+"""Core commands: ``up``, ``streams``, ``run`` and ``publish``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.table import Table
+
+from ingenium.bus import JetStreamBus
+from ingenium.cli.console import console, fail, load_settings, run
+from ingenium.config import Settings
+from ingenium.connection import connect_nats
+from ingenium.errors import ConfigurationError
+from ingenium.events import EVENT_TYPES, Event
+from ingenium.loader import load_class, parse_params
+from ingenium.runtime import describe_validation_error, run_until_signalled
+from ingenium.stack import resolve_settings, start_stack
+from ingenium.streams import ensure_streams, list_streams
+
+streams_app = typer.Typer(help="Create and inspect Ingenium's JetStream streams.", no_args_is_help=True)
+
+
+def _settings() -> Settings:
+    settings = resolve_settings(load_settings())
+    if not settings.nats_url:
+        fail("no NATS server: set INGENIUM_NATS_URL=nats://host:4222, or start one with `ingenium up`")
+    return settings
+
+
+@streams_app.command("init")
+def streams_init() -> None:
+    """Create the streams, or update them to the configured retention, replicas and dedup window."""
+
+    async def go() -> list[str]:
+        settings = _settings()
+        nc = await connect_nats(settings)
+        try:
+            return await ensure_streams(nc.jetstream(), settings)
+        finally:
+            await nc.drain()
+
+    for line in run(go()):
+        console.print(line)
+
+
+@streams_app.command("ls")
+def streams_ls() -> None:
+    """Messages, bytes, first/last sequence and consumers of each stream."""
+
+    async def go() -> Table:
+        settings = _settings()
+        nc = await connect_nats(settings)
+        try:
+            statuses = await list_streams(nc.jetstream(), settings)
+        finally:
+            await nc.drain()
+        table = Table("stream", "subjects", "messages", "bytes", "first seq", "last seq", "consumers")
+        for s in statuses:
+            table.add_row(s.name, ", ".join(s.subjects), str(s.messages), str(s.bytes), str(s.first_seq),
+                          str(s.last_seq), str(s.consumers))
+        return table
+
+    console.print(run(go()))
+
+
+def up(
+    nats_port: Annotated[int, typer.Option(help="Port of the embedded nats-server (-1: any free port).")] = 4222,
+) -> None:
+    """Start the local stack (embedded NATS and PostgreSQL where no URL is set) and run until Ctrl-C."""
+    settings = load_settings()
+    try:
+        stack = start_stack(settings, nats_port=nats_port)
+    except Exception as exc:
+        fail(f"{exc}; set INGENIUM_NATS_URL / INGENIUM_DATABASE_URL to use running servers instead")
+
+    async def serve() -> None:
+        nc = await connect_nats(stack.settings)
+        try:
+            await ensure_streams(nc.jetstream(), stack.settings)
+        finally:
+            await nc.drain()
+        from ingenium.cli import ledger as ledger_cli  # the ledger owns its schema and migrations
+
+        await ledger_cli.prepare(stack.settings)
+        console.print(f"NATS       {stack.settings.nats_url}")
+        console.print(f"PostgreSQL {stack.settings.database_url}")
+        console.print(f"data dir   {stack.settings.data_dir.resolve()}")
+        console.print("Streams created. Press Ctrl-C to stop.")
+        await asyncio.Event().wait()
+
+    try:
+        run(serve())
+    finally:
+        stack.stop()
+
+
+def run_component(
+    target: Annotated[str, typer.Argument(help="package.module:ClassName of the component.")],
+    name: Annotated[str | None, typer.Option(help="Component id and durable consumer name.")] = None,
+    symbols: Annotated[str | None, typer.Option(help="Comma-separated symbols to consume data for.")] = None,
+    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="Parameter name=value.")] = None,
+) -> None:
+    """Run one component against JetStream until SIGINT/SIGTERM."""
+    settings = _settings()
+    try:
+        cls = load_class(target)
+        component = cls(
+            name=name,
+            symbols=[s.strip() for s in symbols.split(",") if s.strip()] if symbols else None,
+            **parse_params(param or []),
+        )
+    except ConfigurationError as exc:
+        fail(str(exc))
+    run(run_until_signalled(component, settings))
+
+
+def publish(
+    kind: Annotated[str, typer.Argument(help="data, signal, order or execution.")],
+    payload: Annotated[str, typer.Argument(help="The event's JSON, or @file.json.")],
+) -> None:
+    """Validate one event and publish it; prints its stream sequence, or `duplicate`."""
+    model = EVENT_TYPES.get(kind)
+    if model is None:
+        fail(f"unknown event kind {kind!r}: use one of {', '.join(EVENT_TYPES)}")
+    text = payload
+    if payload.startswith("@"):
+        try:
+            text = Path(payload[1:]).read_text()
+        except OSError as exc:
+            fail(f"cannot read {payload[1:]}: {exc.strerror}")
+    try:
+        event: Event = model.model_validate_json(text)
+    except ValidationError as exc:
+        fail(f"invalid {kind} event: {describe_validation_error(exc)}")
+
+    async def go() -> str:
+        settings = _settings()
+        nc = await connect_nats(settings)
+        try:
+            await ensure_streams(nc.jetstream(), settings)
+            result = await JetStreamBus(nc, settings.subjects).publish(event)
+        finally:
+            await nc.drain()
+        return "duplicate" if result.duplicate else json.dumps({"stream": result.stream, "seq": result.sequence})
+
+    console.print(run(go()), highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the core commands to the root app."""
+    app.command("up")(up)
+    app.command("run")(run_component)
+    app.command("publish")(publish)
+    app.add_typer(streams_app, name="streams")

@@ -1,0 +1,66 @@
+"""Settings from the environment (``INGENIUM_*``), validated once at start-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ingenium.subjects import Subjects
+
+
+class Settings(BaseSettings):
+    """Where Ingenium finds its servers and how it shapes streams and consumers.
+
+    Every field reads ``INGENIUM_<FIELD>`` from the environment (or a ``.env`` file).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="INGENIUM_", env_file=".env", extra="ignore", frozen=True)
+
+    nats_url: str | None = Field(default=None, description="nats://host:port; unset: embedded nats-server.")
+    nats_user: str | None = Field(default=None, description="NATS user name.")
+    nats_password: str | None = Field(default=None, description="NATS password.")
+    nats_token: str | None = Field(default=None, description="NATS auth token.")
+    nats_creds: Path | None = Field(default=None, description="Path to a NATS .creds file.")
+    database_url: str | None = Field(
+        default=None, description="postgresql://user@host:port/db as psql takes it; unset: embedded PostgreSQL."
+    )
+    data_dir: Path = Field(default=Path(".ingenium"), description="Where embedded servers keep their data.")
+    namespace: str = Field(
+        default="", pattern=r"^[a-zA-Z0-9_-]*$", description="Prefix for subjects and streams; empty for live."
+    )
+    stream_replicas: int = Field(default=1, ge=1, le=5, description="Replicas per stream (3 on a cluster).")
+    stream_max_age_days: float = Field(default=0, ge=0, description="Retention in days; 0 keeps everything.")
+    duplicate_window_seconds: float = Field(default=120, gt=0, description="JetStream dedup window.")
+    fetch_batch: int = Field(default=200, ge=1, le=10_000, description="Messages a consumer fetches at once.")
+    ack_wait_seconds: float = Field(default=30, gt=0, description="Redelivery delay for unacked messages.")
+    max_attempts: int = Field(default=5, ge=1, description="Handler attempts before a message is dead-lettered.")
+    retry_backoff_seconds: float = Field(default=0.5, ge=0, description="First retry delay; doubles per attempt.")
+
+    @field_validator("nats_url")
+    @classmethod
+    def _check_nats_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        for url in value.split(","):
+            parts = urlsplit(url.strip())
+            if parts.scheme not in ("nats", "tls", "ws", "wss") or not parts.hostname:
+                raise ValueError(f"INGENIUM_NATS_URL {url!r} is not a nats://host:port URL")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("postgresql", "postgres", "postgresql+asyncpg"):
+            raise ValueError(f"INGENIUM_DATABASE_URL {value!r} is not a postgresql://user@host:port/db URL")
+        return value
+
+    @property
+    def subjects(self) -> Subjects:
+        """Subject and stream names for this namespace."""
+        return Subjects(self.namespace)

@@ -1,0 +1,63 @@
+"""Connecting to NATS, with driver errors translated into one actionable message."""
+
+from __future__ import annotations
+
+import logging
+
+import nats
+from nats.aio.client import Client
+
+from ingenium.config import Settings
+from ingenium.errors import ConfigurationError, ConnectionFailed
+
+log = logging.getLogger("ingenium.connection")
+
+
+async def connect_nats(settings: Settings, url: str | None = None, *, name: str = "ingenium") -> Client:
+    """Connect to the NATS server in ``url`` (or ``settings.nats_url``) with the configured credentials."""
+    target = url or settings.nats_url
+    if not target:
+        raise ConfigurationError(
+            "no NATS server configured: set INGENIUM_NATS_URL=nats://host:4222, or run `ingenium up` "
+            "to start an embedded one"
+        )
+    options: dict[str, object] = {
+        "servers": [s.strip() for s in target.split(",")],
+        "name": name,
+        "connect_timeout": 3,
+        # A few quick tries at start-up so a wrong URL fails fast; unlimited reconnects once connected (below).
+        "max_reconnect_attempts": 3,
+        "reconnect_time_wait": 0.5,
+        "allow_reconnect": True,
+    }
+    if settings.nats_user:
+        options["user"] = settings.nats_user
+        options["password"] = settings.nats_password
+    if settings.nats_token:
+        options["token"] = settings.nats_token
+    if settings.nats_creds:
+        options["user_credentials"] = str(settings.nats_creds)
+
+    async def _log_error(exc: Exception) -> None:
+        # Start-up failures surface as ConnectionFailed below; later ones are reconnected, so only log them.
+        log.debug("NATS connection error: %r", exc)
+
+    async def _disconnected() -> None:
+        log.warning("disconnected from NATS at %s; reconnecting", target)
+
+    async def _reconnected() -> None:
+        log.warning("reconnected to NATS")
+
+    try:
+        nc = await nats.connect(
+            error_cb=_log_error, disconnected_cb=_disconnected, reconnected_cb=_reconnected, **options  # type: ignore[arg-type]
+        )
+    except (OSError, TimeoutError, nats.errors.NoServersError) as exc:
+        raise ConnectionFailed(
+            f"cannot reach NATS at {target} ({exc.__class__.__name__}): is the server running? "
+            "Check INGENIUM_NATS_URL, or unset it to use the embedded server"
+        ) from exc
+    # nats-py reads these per attempt; a running component should ride out a server restart however long.
+    nc.options["max_reconnect_attempts"] = -1
+    nc.options["reconnect_time_wait"] = 2
+    return nc

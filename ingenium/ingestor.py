@@ -1,0 +1,52 @@
+"""``Ingestor``: feeds market data into ``ingenium.ingestor.data.<symbol>``."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+
+from ingenium.bus import Published
+from ingenium.component import Component
+from ingenium.errors import ConfigurationError
+from ingenium.events import DataEvent, DataType, Event, Ohlc
+from ingenium.ids import derive_id
+
+
+class Ingestor(Component):
+    """Subclass and implement ``async run()``, which builds bars with ``bar(...)`` and sends them with ``emit``.
+
+    Bar ids derive from (symbol, period, bar time), so loading the same bars again stores nothing new.
+    """
+
+    @abstractmethod
+    async def run(self) -> None:
+        """Produce data until done (a file load) or until cancelled (a live feed)."""
+
+    def bar(
+        self,
+        symbol: str,
+        start: datetime,
+        *,
+        open: Decimal,
+        high: Decimal,
+        low: Decimal,
+        close: Decimal,
+        volume: Decimal = Decimal(0),
+        period: str = "1m",
+    ) -> DataEvent:
+        """An OHLC data event with an id derived from (symbol, period, start)."""
+        return DataEvent(
+            id=derive_id("data", symbol, period, start.isoformat()),
+            timestamp=self.clock.now(),
+            type=DataType.OHLC,
+            symbol=symbol,
+            ohlc=Ohlc(open=open, high=high, low=low, close=close, volume=volume, period=period, timestamp=start),
+        )
+
+    async def emit(self, events: Sequence[Event]) -> list[Published]:
+        """Publish events in order, many in flight; returns where each was stored."""
+        if self.context is None:
+            raise ConfigurationError(f"ingestor {self.name} is not bound to a bus; run it with ingenium.runtime")
+        return await self.context.bus.publish_many(events)

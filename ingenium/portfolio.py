@@ -1,0 +1,41 @@
+"""``Portfolio``: turns signals into orders and tracks positions from executions."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from ingenium.component import Component
+from ingenium.events import OrderEvent, OrderType, Side, SignalEvent, TimeInForce
+
+
+class Portfolio(Component):
+    """Subclass and implement ``on_signal`` (size, check risk, return orders) and ``on_execution``.
+
+    Order ids derive from the signal being handled, so a redelivered signal yields the same order id
+    and JetStream drops the duplicate.
+    """
+
+    def order(
+        self,
+        symbol: str,
+        side: Side,
+        quantity: Decimal,
+        *,
+        order_type: OrderType = OrderType.MARKET,
+        limit_price: Decimal | None = None,
+        time_in_force: TimeInForce = TimeInForce.DAY,
+        signal: SignalEvent | None = None,
+    ) -> OrderEvent:
+        """A new order from this portfolio."""
+        return OrderEvent(
+            id=self.next_id("order"),
+            timestamp=self.clock.now(),
+            symbol=symbol,
+            side=side,
+            quantity=quantity,
+            type=order_type,
+            limit_price=limit_price,
+            time_in_force=time_in_force,
+            strategy_id=signal.strategy_id if signal is not None else self.name,
+            signal_id=signal.id if signal is not None else None,
+        )

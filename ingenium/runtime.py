@@ -1,0 +1,257 @@
+"""Running a component live on JetStream: durable pull consumers, acks, retries, dead letters, shutdown.
+
+One durable pull consumer per stream the component reads, named ``<component>-<stream>``, so a restart
+resumes where it stopped and replicas share the work. A message is acked only after its handler succeeded and
+everything the handler emitted was stored. A failing handler is retried with a growing delay (nak with delay);
+after ``max_attempts``, or at once for a message that does not parse, the message goes to the dead-letter
+stream with the reason and the consumer carries on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+
+import nats.errors
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, PubAck
+from opentelemetry.trace import Status, StatusCode
+from pydantic import ValidationError
+
+from ingenium import telemetry
+from ingenium.bus import JetStreamBus
+from ingenium.component import HANDLERS, Component, ComponentContext
+from ingenium.config import Settings
+from ingenium.connection import connect_nats
+from ingenium.deadletter import dead_letter
+from ingenium.errors import PublishFailed
+from ingenium.events import Event
+from ingenium.ingestor import Ingestor
+from ingenium.streams import ensure_streams
+from ingenium.subjects import StreamKey
+
+log = logging.getLogger("ingenium.runtime")
+
+#: How many recently acked stream sequences a consumer remembers, to ack a redelivery without re-handling it.
+_REMEMBERED = 10_000
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line naming each invalid field and why."""
+    parts = []
+    for err in exc.errors()[:5]:
+        loc = ".".join(str(p) for p in err["loc"]) or "payload"
+        parts.append(f"{loc}: {err['msg']}")
+    return "; ".join(parts)
+
+
+class Runner:
+    """Runs one component against JetStream until stopped.
+
+    Args:
+        component: The component instance.
+        settings: Where NATS is and how consumers behave.
+        nc: An existing connection; the runner connects (and later drains) its own when ``None``.
+
+    """
+
+    def __init__(self, component: Component, settings: Settings, *, nc: Client | None = None) -> None:
+        self.component = component
+        self.settings = settings
+        self.subjects = settings.subjects
+        self._nc = nc
+        self._own_connection = nc is None
+        self._stopping = asyncio.Event()
+        self.ready = asyncio.Event()
+
+    def stop(self) -> None:
+        """Ask the runner to stop: no new fetches; what is in flight finishes and is acked."""
+        self._stopping.set()
+
+    async def run(self) -> None:
+        """Connect, create consumers, call ``on_start``, consume until stopped (or an ingestor is done)."""
+        nc = self._nc or await connect_nats(self.settings, name=self.component.name)
+        self._nc = nc
+        bus = JetStreamBus(nc, self.subjects)
+        await ensure_streams(bus.js, self.settings)
+        self.component.context = ComponentContext(settings=self.settings, bus=bus, nc=nc)
+        try:
+            subscriptions = [
+                (key, await self._subscribe(bus.js, key)) for key in self.component.consumes()
+            ]
+            await self.component.on_start()
+            tasks = [asyncio.create_task(self._consume(bus, key, sub)) for key, sub in subscriptions]
+            if isinstance(self.component, Ingestor):
+                tasks.append(asyncio.create_task(self._produce(self.component)))
+            lag = [asyncio.create_task(telemetry.watch_consumer_lag([s for _, s in subscriptions], self._stopping))]
+            self.ready.set()
+            stopper = asyncio.create_task(self._stopping.wait())
+            await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+            self._stopping.set()
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+            stopper.cancel()
+            await asyncio.gather(*lag)
+            for _, sub in subscriptions:
+                # An expired pull request leaves a status reply queued, and nats-py's drain would wait its whole
+                # 30 s timeout for it; nothing more is fetched, so unsubscribe first.
+                with contextlib.suppress(nats.errors.ConnectionClosedError, nats.errors.ConnectionDrainingError):
+                    await sub.unsubscribe()
+            await self.component.on_stop()
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
+        finally:
+            if self._own_connection and not nc.is_closed:
+                with contextlib.suppress(Exception):
+                    await nc.drain()
+
+    async def _produce(self, ingestor: Ingestor) -> None:
+        run = asyncio.create_task(ingestor.run())
+        stopper = asyncio.create_task(self._stopping.wait())
+        await asyncio.wait([run, stopper], return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        if not run.done():
+            run.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await run
+
+    async def _subscribe(self, js: JetStreamContext, key: StreamKey) -> JetStreamContext.PullSubscription:
+        durable = f"{self.component.name}-{key}"
+        if key == "data" and self.component.symbols:
+            filters = [self.subjects.data(s) for s in self.component.symbols]
+        else:
+            filters = self.subjects.stream_subjects(key)
+        config = ConsumerConfig(
+            durable_name=durable,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=self.settings.ack_wait_seconds,
+            # Retries are counted here, not by the server, so that the last failure is dead-lettered, not dropped.
+            max_deliver=-1,
+            max_ack_pending=max(1000, self.settings.fetch_batch * 4),
+            filter_subjects=filters if len(filters) > 1 else None,
+        )
+        return await js.pull_subscribe(
+            filters[0], durable=durable, stream=self.subjects.stream(key), config=config
+        )
+
+    async def _consume(self, bus: JetStreamBus, key: StreamKey, sub: JetStreamContext.PullSubscription) -> None:
+        handled: OrderedDict[int, None] = OrderedDict()
+        while not self._stopping.is_set():
+            try:
+                msgs = await sub.fetch(self.settings.fetch_batch, timeout=1.0)
+            except nats.errors.TimeoutError:
+                continue
+            except (nats.errors.ConnectionClosedError, nats.errors.ConnectionDrainingError):
+                if self._stopping.is_set():
+                    return
+                raise
+            await self._handle_batch(bus, key, msgs, handled)
+
+    async def _handle_batch(
+        self, bus: JetStreamBus, key: StreamKey, msgs: Sequence[Msg], handled: OrderedDict[int, None]
+    ) -> None:
+        component = self.component
+        model = HANDLERS[key][1]
+        handler = component.handler(key)
+        is_async = component.handler_is_async(key)
+        pending: list[tuple[Msg, int, list[Event], list[asyncio.Future[PubAck]]]] = []
+        for msg in msgs:
+            meta = msg.metadata
+            seq = meta.sequence.stream
+            if seq in handled:
+                # Handled and acked before, but the ack was lost: ack again, do not apply twice.
+                await msg.ack()
+                continue
+            with telemetry.consume_span(msg, f"{component.name}-{key}", component=component.name) as span:
+                try:
+                    event = model.model_validate_json(msg.data)
+                except ValidationError as exc:
+                    reason = f"invalid {model.__name__}: {describe_validation_error(exc)}"
+                    span.set_status(Status(StatusCode.ERROR, reason))
+                    await self._dead_letter(bus, msg, reason)
+                    continue
+                span.set_attributes(telemetry.event_attributes(event))
+                started = time.perf_counter()
+                component.begin(event)
+                try:
+                    result = handler(event)
+                    if is_async:
+                        result = await result  # type: ignore[misc]
+                    emitted = component.collect(result)  # type: ignore[arg-type]
+                except Exception as exc:
+                    component.collect(None)
+                    telemetry.handler_errors.add(1, {"ingenium.component": component.name, "stream": key})
+                    span.record_exception(exc)
+                    span.set_status(Status(StatusCode.ERROR, repr(exc)))
+                    await self._failed(bus, msg, exc)
+                    continue
+                finally:
+                    telemetry.handler_duration.record(
+                        time.perf_counter() - started, {"ingenium.component": component.name, "stream": key}
+                    )
+                futures = [await bus.send(e) for e in emitted]
+            pending.append((msg, seq, emitted, futures))
+        for msg, seq, emitted, futures in pending:
+            try:
+                await bus.confirm(emitted, futures)
+            except PublishFailed as exc:
+                log.warning("%s: %s; message %s will be retried", component.name, exc, seq)
+                await msg.nak(delay=self.settings.retry_backoff_seconds)
+                continue
+            await msg.ack()
+            handled[seq] = None
+            if len(handled) > _REMEMBERED:
+                handled.popitem(last=False)
+            telemetry.events_consumed.add(1, {"messaging.destination.name": msg.subject, "outcome": "ok"})
+
+    async def _failed(self, bus: JetStreamBus, msg: Msg, exc: Exception) -> None:
+        attempts = msg.metadata.num_delivered
+        if attempts >= self.settings.max_attempts:
+            await self._dead_letter(bus, msg, f"handler failed {attempts} times, last: {exc!r}")
+            return
+        delay = self.settings.retry_backoff_seconds * 2 ** (attempts - 1)
+        log.warning(
+            "%s: handler failed on %s seq %s (attempt %s of %s), retrying in %.2fs: %r",
+            self.component.name, msg.subject, msg.metadata.sequence.stream, attempts,
+            self.settings.max_attempts, delay, exc,
+        )
+        telemetry.handler_retries.add(1, {"ingenium.component": self.component.name})
+        await msg.nak(delay=delay)
+
+    async def _dead_letter(self, bus: JetStreamBus, msg: Msg, reason: str) -> None:
+        meta = msg.metadata
+        log.error("%s: dead-lettering %s seq %s: %s", self.component.name, msg.subject, meta.sequence.stream, reason)
+        await dead_letter(
+            bus.js,
+            self.subjects,
+            component=self.component.name,
+            reason=reason,
+            payload=msg.data,
+            subject=msg.subject,
+            stream=meta.stream,
+            sequence=meta.sequence.stream,
+            headers=msg.headers,
+        )
+        await msg.term()
+        telemetry.events_consumed.add(1, {"messaging.destination.name": msg.subject, "outcome": "dead_letter"})
+
+
+async def run_until_signalled(component: Component, settings: Settings) -> None:
+    """Run a component until SIGINT or SIGTERM, then shut down cleanly (for ``ingenium run``)."""
+    runner = Runner(component, settings)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, runner.stop)
+    try:
+        await runner.run()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)

@@ -1,0 +1,257 @@
+"""A test kit for Ingenium and for users' own components: real servers, event factories, ``eventually``.
+
+Use it from a ``conftest.py`` with ``pytest_plugins = ["ingenium.testing"]``. Each test gets its own
+nats-server on a free port and its own PostgreSQL database; with ``INGENIUM_NATS_URL`` /
+``INGENIUM_DATABASE_URL`` set, tests use those servers instead, isolated by a per-test namespace and database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+import pytest_asyncio
+from nats.aio.client import Client
+from nats.js.api import RawStreamMsg as RawStreamMessage
+from nats.js.errors import NotFoundError
+
+from ingenium.bus import JetStreamBus
+from ingenium.component import HANDLERS
+from ingenium.config import Settings
+from ingenium.connection import connect_nats
+from ingenium.embedded import EmbeddedNats, EmbeddedPostgres
+from ingenium.events import (
+    DataEvent,
+    Event,
+    ExecutionEvent,
+    ExecutionUpdate,
+    Ohlc,
+    OrderEvent,
+    OrderType,
+    Side,
+    SignalEvent,
+    SignalType,
+)
+from ingenium.ids import new_id
+from ingenium.streams import ensure_streams
+from ingenium.subjects import StreamKey
+
+T0 = datetime(2024, 3, 1, 14, 30, tzinfo=UTC)
+
+
+# ----------------------------------------------------------------------------- waiting
+async def eventually(
+    condition: Callable[[], object | Awaitable[object]], timeout: float = 15.0, interval: float = 0.02
+) -> object:
+    """Poll ``condition`` (sync or async) until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        last = condition()
+        if inspect.isawaitable(last):
+            last = await last
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s (last value: {last!r})")
+
+
+# ----------------------------------------------------------------------------- event factories
+def bar(
+    symbol: str = "aapl",
+    close: Decimal | str | int = "100",
+    *,
+    start: datetime = T0,
+    minutes: int = 0,
+    open: Decimal | str | int | None = None,
+    volume: Decimal | str | int = "1000",
+    event_id: str | None = None,
+) -> DataEvent:
+    """A one-minute OHLC bar whose high/low bracket open and close."""
+    c = Decimal(close)
+    o = Decimal(open) if open is not None else c
+    when = start + timedelta(minutes=minutes)
+    return DataEvent(
+        id=event_id or new_id("data"),
+        timestamp=when + timedelta(minutes=1),
+        symbol=symbol,
+        ohlc=Ohlc(open=o, high=max(o, c), low=min(o, c), close=c, volume=Decimal(volume), period="1m",
+                  timestamp=when),
+    )
+
+
+def signal(symbol: str = "aapl", direction: SignalType = SignalType.LONG, *, strategy_id: str = "test",
+           price: Decimal | str | None = None, event_id: str | None = None) -> SignalEvent:
+    """A signal event."""
+    return SignalEvent(id=event_id or new_id("signal"), timestamp=T0, symbol=symbol, signal=direction,
+                       strategy_id=strategy_id, price=Decimal(price) if price is not None else None)
+
+
+def order(symbol: str = "aapl", side: Side = Side.BUY, quantity: Decimal | str | int = "10", *,
+          order_type: OrderType = OrderType.MARKET, limit_price: Decimal | str | None = None,
+          strategy_id: str = "test", event_id: str | None = None) -> OrderEvent:
+    """An order event."""
+    return OrderEvent(id=event_id or new_id("order"), timestamp=T0, symbol=symbol, side=side,
+                      quantity=Decimal(quantity), type=order_type,
+                      limit_price=Decimal(limit_price) if limit_price is not None else None,
+                      strategy_id=strategy_id)
+
+
+def fill(of: OrderEvent, quantity: Decimal | str | int, price: Decimal | str | int, *,
+         cum_quantity: Decimal | str | int | None = None, commission: Decimal | str | int = "0",
+         update: ExecutionUpdate | None = None, exec_id: str | None = None) -> ExecutionEvent:
+    """An execution filling ``quantity`` of order ``of`` at ``price`` (``filled`` once cumulative = order)."""
+    qty = Decimal(quantity)
+    cum = Decimal(cum_quantity) if cum_quantity is not None else qty
+    upd = update or (ExecutionUpdate.FILLED if cum >= of.quantity else ExecutionUpdate.PARTIAL_FILL)
+    eid = exec_id or new_id("exec")
+    return ExecutionEvent(id=eid, timestamp=T0, execution_timestamp=T0, order_id=of.id, symbol=of.symbol,
+                          quantity=qty, price=Decimal(price), update=upd, exec_id=eid, side=of.side,
+                          cum_quantity=cum, leaves_quantity=of.quantity - cum, commission=Decimal(commission))
+
+
+# ----------------------------------------------------------------------------- servers
+def _external(name: str) -> str | None:
+    value = os.environ.get(name)
+    return value or None
+
+
+@pytest.fixture
+def nats_url(tmp_path: Path) -> Iterator[str]:
+    """URL of a NATS server for this test: a fresh embedded one, or ``INGENIUM_NATS_URL``."""
+    external = _external("INGENIUM_NATS_URL")
+    if external:
+        yield external
+        return
+    server = EmbeddedNats(tmp_path / "nats")
+    yield server.start()
+    server.stop()
+
+
+@pytest.fixture
+def namespace() -> str:
+    """Empty (the real subject names) on a private server; unique per test on a shared one."""
+    return f"t{uuid.uuid4().hex[:10]}" if _external("INGENIUM_NATS_URL") else ""
+
+
+@pytest.fixture
+def settings(nats_url: str, namespace: str, tmp_path: Path) -> Settings:
+    """Settings for this test's NATS, with quick retries so failure paths finish fast."""
+    return Settings(
+        nats_url=nats_url,
+        namespace=namespace,
+        data_dir=tmp_path / "data",
+        retry_backoff_seconds=0.05,
+        ack_wait_seconds=5,
+        max_attempts=3,
+    )
+
+
+@pytest_asyncio.fixture
+async def nc(settings: Settings) -> AsyncIterator[Client]:
+    """A connection to this test's NATS with Ingenium's streams created."""
+    client = await connect_nats(settings, name="test")
+    await ensure_streams(client.jetstream(), settings)
+    yield client
+    await client.drain()
+
+
+@pytest_asyncio.fixture
+async def bus(nc: Client, settings: Settings) -> JetStreamBus:
+    """A JetStream bus on this test's server and namespace."""
+    return JetStreamBus(nc, settings.subjects)
+
+
+def with_database(url: str, database: str) -> str:
+    """``url`` pointing at another database on the same server."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{database}", parts.query, parts.fragment))
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of the PostgreSQL server for this session: ``INGENIUM_DATABASE_URL`` or one embedded server."""
+    external = _external("INGENIUM_DATABASE_URL")
+    if external:
+        yield external
+        return
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data")
+    yield server.start()
+    server.stop()
+
+
+@pytest_asyncio.fixture
+async def database_url(postgres_server: str) -> AsyncIterator[str]:
+    """A fresh, empty database for this test, dropped afterwards."""
+    name = f"ingenium_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(postgres_server)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    yield with_database(postgres_server, name)
+    admin = await asyncpg.connect(postgres_server)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+def db_settings(settings: Settings, database_url: str) -> Settings:
+    """``settings`` with this test's database."""
+    return settings.model_copy(update={"database_url": database_url})
+
+
+# ----------------------------------------------------------------------------- processes
+def settings_env(settings: Settings) -> dict[str, str]:
+    """Environment variables that give a child process the same settings."""
+    env = dict(os.environ)
+    for field, value in settings.model_dump(exclude_none=True).items():
+        env[f"INGENIUM_{field.upper()}"] = str(value)
+    return env
+
+
+def spawn(args: list[str], settings: Settings, *, log: Path | None = None) -> subprocess.Popen[bytes]:
+    """Start ``python -m ingenium ARGS`` as a real child process with ``settings`` in its environment."""
+    command = [sys.executable, "-m", "ingenium", *args]
+    if log is None:
+        return subprocess.Popen(command, env=settings_env(settings), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.STDOUT)
+    with log.open("ab") as out:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(command, env=settings_env(settings), stdout=out, stderr=subprocess.STDOUT)
+
+
+# ----------------------------------------------------------------------------- reading streams back
+async def stream_messages(nc: Client, settings: Settings, key: StreamKey) -> list[RawStreamMessage]:
+    """Every message stored on one stream, in order (direct gets; for tests and small streams)."""
+    js = nc.jetstream()
+    name = settings.subjects.stream(key)
+    info = await js.stream_info(name)
+    out = []
+    for seq in range(max(info.state.first_seq, 1), info.state.last_seq + 1):
+        try:
+            out.append(await js.get_msg(name, seq))
+        except NotFoundError:
+            continue
+    return out
+
+
+async def stream_events(nc: Client, settings: Settings, key: StreamKey) -> list[Event]:
+    """Every event on one stream, parsed."""
+    model = HANDLERS[key][1] if key != "deadletter" else None
+    if model is None:
+        raise ValueError("dead letters are raw messages: use stream_messages")
+    return [model.model_validate_json(m.data or b"") for m in await stream_messages(nc, settings, key)]
