@@ -42,7 +42,11 @@ async def connect_nats(settings: Settings, url: str | None = None, *, name: str 
         # Start-up failures surface as ConnectionFailed below; later ones are reconnected, so only log them.
         log.debug("NATS connection error: %r", exc)
 
+    client: list[Client] = []
+
     async def _disconnected() -> None:
+        if client and (client[0].is_closed or client[0].is_draining):
+            return  # our own close or drain, not an outage
         log.warning("disconnected from NATS at %s; reconnecting", target)
 
     async def _reconnected() -> None:
@@ -57,6 +61,7 @@ async def connect_nats(settings: Settings, url: str | None = None, *, name: str 
             f"cannot reach NATS at {target} ({exc.__class__.__name__}): is the server running? "
             "Check INGENIUM_NATS_URL, or unset it to use the embedded server"
         ) from exc
+    client.append(nc)
     # nats-py reads these per attempt; a running component should ride out a server restart however long.
     nc.options["max_reconnect_attempts"] = -1
     nc.options["reconnect_time_wait"] = 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Coroutine
 from typing import Any, NoReturn, TypeVar
 
@@ -13,7 +14,8 @@ from rich.console import Console
 from ingenium.config import Settings
 from ingenium.errors import IngeniumError
 
-console = Console()
+# Piped output (scripts, tests, CI logs) gets wide tables instead of rich's 80-column default and its ellipses.
+console = Console(width=None if sys.stdout.isatty() else 200)
 err_console = Console(stderr=True)
 T = TypeVar("T")
 
