@@ -1,0 +1,38 @@
+"""The README's code runs: its strategy example is executed and behaves as the text says."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ingenium.errors import ConfigurationError
+from ingenium.events import SignalType
+from ingenium.testing import bar
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def python_blocks() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
+
+
+def test_readme_has_python_examples() -> None:
+    assert python_blocks()
+
+
+def test_readme_strategy_example_runs() -> None:
+    namespace: dict[str, Any] = {}
+    for block in python_blocks():
+        exec(compile(block, str(README), "exec", dont_inherit=True), namespace)
+    breakout = namespace["Breakout"](level="120")
+    emitted = []
+    for close in ("110", "125", "119", "130"):
+        event = bar("aapl", close)
+        breakout.begin(event)
+        emitted.extend(breakout.collect(breakout.on_data(event)))
+    assert [(s.signal, str(s.price)) for s in emitted] == [(SignalType.LONG, "125"), (SignalType.LONG, "130")]
+    with pytest.raises(ConfigurationError, match="did you mean 'level'"):
+        namespace["Breakout"](levle="1")
