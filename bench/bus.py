@@ -21,18 +21,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nats.aio.client import Client  # noqa: E402
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy  # noqa: E402
+from nats.aio.client import Client
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from ingenium.bus import JetStreamBus  # noqa: E402
-from ingenium.config import Settings  # noqa: E402
-from ingenium.connection import connect_nats  # noqa: E402
-from ingenium.embedded import EmbeddedNats  # noqa: E402
-from ingenium.events import DataEvent  # noqa: E402
-from ingenium.runtime import Runner  # noqa: E402
-from ingenium.strategy import Strategy  # noqa: E402
-from ingenium.streams import ensure_streams  # noqa: E402
-from ingenium.testing import bar  # noqa: E402
+from ingenium.bus import JetStreamBus
+from ingenium.config import Settings
+from ingenium.connection import connect_nats
+from ingenium.embedded import EmbeddedNats
+from ingenium.events import DataEvent
+from ingenium.runtime import Runner
+from ingenium.strategy import Strategy
+from ingenium.streams import ensure_streams
+from ingenium.testing import bar
 
 
 class Counter(Strategy):

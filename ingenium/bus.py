@@ -79,10 +79,13 @@ class JetStreamBus:
     async def send(self, event: Event) -> asyncio.Future[PubAck]:
         """Put one event on the wire without waiting for its ack; await the returned future (or ``confirm``)."""
         subject = self.subjects.for_event(event)
-        # The producer span's context goes into the headers, so the consumer's span becomes its child.
-        with telemetry.tracer.start_as_current_span(
-            f"publish {subject}", kind=SpanKind.PRODUCER, attributes=telemetry.publish_attributes(subject, event)
-        ):
+        if telemetry.tracing_enabled():
+            # The producer span's context goes into the headers, so the consumer's span becomes its child.
+            with telemetry.tracer.start_as_current_span(
+                f"publish {subject}", kind=SpanKind.PRODUCER, attributes=telemetry.publish_attributes(subject, event)
+            ):
+                future = await self.js.publish_async(subject, event.to_json(), headers=self._headers(event))
+        else:
             future = await self.js.publish_async(subject, event.to_json(), headers=self._headers(event))
         telemetry.events_published.add(1, {"messaging.destination.name": subject})
         return future

@@ -16,7 +16,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
     from ingenium.bus import Bus
     from ingenium.config import Settings
+
+E = TypeVar("E", bound=Event)
 
 #: What a handler may return: nothing, one event, or several.
 Emitted = Event | Iterable[Event] | None
@@ -76,6 +78,9 @@ class Component:
     """
 
     params_model: ClassVar[type[Params]] = Params
+    #: Whether events built by the helpers skip validation. Only the in-process backtest sets this, for the
+    #: components it runs: their helpers get typed values, and live consumers validate every message anyway.
+    trusted_events: bool = False
 
     def __init__(
         self,
@@ -111,7 +116,8 @@ class Component:
         except ValidationError as exc:
             first = exc.errors()[0]
             field = ".".join(str(p) for p in first["loc"])
-            raise ConfigurationError(f"{cls.__name__} parameter {field!r}: {first['msg']}") from None
+            where = f"parameter {field!r}" if field else "parameters"
+            raise ConfigurationError(f"{cls.__name__} {where}: {first['msg']}") from None
 
     # ----------------------------------------------------------------- lifecycle hooks
     async def on_start(self) -> None:
@@ -160,6 +166,12 @@ class Component:
     def publish(self, event: Event) -> None:
         """Emit an event; it is published after the handler returns, before the input is acked."""
         self._outbox.append(event)
+
+    def build_event(self, cls: type[E], **fields: Any) -> E:
+        """Build an event from field values; validated unless ``trusted_events`` (the backtest's hot path)."""
+        if self.trusted_events:
+            return cast(E, cls.model_construct(**fields))
+        return cls(**fields)
 
     def next_id(self, prefix: str) -> str:
         """An id for a new event: derived from the event being handled, random outside a handler."""

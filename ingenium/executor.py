@@ -27,7 +27,8 @@ class Executor(Component):
         now = self.clock.now()
         event_id = self.next_id("exec")
         cum = cum_quantity if cum_quantity is not None else quantity
-        return ExecutionEvent(
+        return self.build_event(
+            ExecutionEvent,
             id=event_id,
             timestamp=now,
             execution_timestamp=now,

@@ -27,7 +27,8 @@ class Portfolio(Component):
         signal: SignalEvent | None = None,
     ) -> OrderEvent:
         """A new order from this portfolio."""
-        return OrderEvent(
+        return self.build_event(
+            OrderEvent,
             id=self.next_id("order"),
             timestamp=self.clock.now(),
             symbol=symbol,

@@ -14,7 +14,7 @@ import contextlib
 import logging
 import signal
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Sequence
 
 import nats.errors
@@ -22,7 +22,9 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, PubAck
-from opentelemetry.trace import Status, StatusCode
+from nats.js.errors import NotFoundError
+from opentelemetry import trace
+from opentelemetry.trace import Span, Status, StatusCode
 from pydantic import ValidationError
 
 from ingenium import telemetry
@@ -34,6 +36,7 @@ from ingenium.deadletter import dead_letter
 from ingenium.errors import PublishFailed
 from ingenium.events import Event
 from ingenium.ingestor import Ingestor
+from ingenium.pull import PullConsumer
 from ingenium.streams import ensure_streams
 from ingenium.subjects import StreamKey
 
@@ -69,6 +72,10 @@ class Runner:
         self._nc = nc
         self._own_connection = nc is None
         self._stopping = asyncio.Event()
+        self._handlers = {
+            key: (HANDLERS[key][1], component.handler(key), component.handler_is_async(key))
+            for key in component.consumes()
+        }
         self.ready = asyncio.Event()
 
     def stop(self) -> None:
@@ -99,10 +106,9 @@ class Runner:
             stopper.cancel()
             await asyncio.gather(*lag)
             for _, sub in subscriptions:
-                # An expired pull request leaves a status reply queued, and nats-py's drain would wait its whole
-                # 30 s timeout for it; nothing more is fetched, so unsubscribe first.
+                # Nothing more is fetched: stop the inbox before the connection drains.
                 with contextlib.suppress(nats.errors.ConnectionClosedError, nats.errors.ConnectionDrainingError):
-                    await sub.unsubscribe()
+                    await sub.close()
             await self.component.on_stop()
             for result in results:
                 if isinstance(result, BaseException):
@@ -122,13 +128,15 @@ class Runner:
         with contextlib.suppress(asyncio.CancelledError):
             await run
 
-    async def _subscribe(self, js: JetStreamContext, key: StreamKey) -> JetStreamContext.PullSubscription:
+    async def _subscribe(self, js: JetStreamContext, key: StreamKey) -> PullConsumer:
         durable = f"{self.component.name}-{key}"
+        stream = self.subjects.stream(key)
         if key == "data" and self.component.symbols:
             filters = [self.subjects.data(s) for s in self.component.symbols]
         else:
             filters = self.subjects.stream_subjects(key)
         config = ConsumerConfig(
+            name=durable,
             durable_name=durable,
             deliver_policy=DeliverPolicy.ALL,
             ack_policy=AckPolicy.EXPLICIT,
@@ -136,69 +144,56 @@ class Runner:
             # Retries are counted here, not by the server, so that the last failure is dead-lettered, not dropped.
             max_deliver=-1,
             max_ack_pending=max(1000, self.settings.fetch_batch * 4),
+            filter_subject=filters[0] if len(filters) == 1 else None,
             filter_subjects=filters if len(filters) > 1 else None,
         )
-        return await js.pull_subscribe(
-            filters[0], durable=durable, stream=self.subjects.stream(key), config=config
-        )
+        try:
+            await js.consumer_info(stream, durable)
+        except NotFoundError:
+            await js.add_consumer(stream, config)
+        consumer = PullConsumer(self._nc_or_fail(), stream, durable, batch=self.settings.fetch_batch)
+        await consumer.start()
+        return consumer
 
-    async def _consume(self, bus: JetStreamBus, key: StreamKey, sub: JetStreamContext.PullSubscription) -> None:
+    def _nc_or_fail(self) -> Client:
+        if self._nc is None:
+            raise RuntimeError("the runner is not connected")
+        return self._nc
+
+    async def _consume(self, bus: JetStreamBus, key: StreamKey, consumer: PullConsumer) -> None:
         handled: OrderedDict[int, None] = OrderedDict()
         while not self._stopping.is_set():
             try:
-                msgs = await sub.fetch(self.settings.fetch_batch, timeout=1.0)
-            except nats.errors.TimeoutError:
-                continue
+                msgs = await consumer.fetch()
             except (nats.errors.ConnectionClosedError, nats.errors.ConnectionDrainingError):
                 if self._stopping.is_set():
                     return
                 raise
-            await self._handle_batch(bus, key, msgs, handled)
+            if msgs:
+                await self._handle_batch(bus, key, msgs, handled)
 
     async def _handle_batch(
         self, bus: JetStreamBus, key: StreamKey, msgs: Sequence[Msg], handled: OrderedDict[int, None]
     ) -> None:
         component = self.component
-        model = HANDLERS[key][1]
-        handler = component.handler(key)
-        is_async = component.handler_is_async(key)
+        consumer = f"{component.name}-{key}"
+        tracing = telemetry.tracing_enabled()
         pending: list[tuple[Msg, int, list[Event], list[asyncio.Future[PubAck]]]] = []
+        consumed: Counter[str] = Counter()
         for msg in msgs:
-            meta = msg.metadata
-            seq = meta.sequence.stream
+            seq = msg.metadata.sequence.stream
             if seq in handled:
                 # Handled and acked before, but the ack was lost: ack again, do not apply twice.
                 await msg.ack()
                 continue
-            with telemetry.consume_span(msg, f"{component.name}-{key}", component=component.name) as span:
-                try:
-                    event = model.model_validate_json(msg.data)
-                except ValidationError as exc:
-                    reason = f"invalid {model.__name__}: {describe_validation_error(exc)}"
-                    span.set_status(Status(StatusCode.ERROR, reason))
-                    await self._dead_letter(bus, msg, reason)
-                    continue
-                span.set_attributes(telemetry.event_attributes(event))
-                started = time.perf_counter()
-                component.begin(event)
-                try:
-                    result = handler(event)
-                    if is_async:
-                        result = await result  # type: ignore[misc]
-                    emitted = component.collect(result)  # type: ignore[arg-type]
-                except Exception as exc:
-                    component.collect(None)
-                    telemetry.handler_errors.add(1, {"ingenium.component": component.name, "stream": key})
-                    span.record_exception(exc)
-                    span.set_status(Status(StatusCode.ERROR, repr(exc)))
-                    await self._failed(bus, msg, exc)
-                    continue
-                finally:
-                    telemetry.handler_duration.record(
-                        time.perf_counter() - started, {"ingenium.component": component.name, "stream": key}
-                    )
-                futures = [await bus.send(e) for e in emitted]
-            pending.append((msg, seq, emitted, futures))
+            headers = msg.headers
+            if tracing or (headers and "traceparent" in headers):
+                with telemetry.consume_span(msg, consumer, component=component.name) as span:
+                    outcome = await self._handle_one(bus, key, msg, span)
+            else:  # the hot path without an SDK or a trace to continue: no span machinery at all
+                outcome = await self._handle_one(bus, key, msg, trace.INVALID_SPAN)
+            if outcome is not None:
+                pending.append((msg, seq, *outcome))
         for msg, seq, emitted, futures in pending:
             try:
                 await bus.confirm(emitted, futures)
@@ -210,7 +205,44 @@ class Runner:
             handled[seq] = None
             if len(handled) > _REMEMBERED:
                 handled.popitem(last=False)
-            telemetry.events_consumed.add(1, {"messaging.destination.name": msg.subject, "outcome": "ok"})
+            consumed[msg.subject] += 1
+        for subject, count in consumed.items():  # counted per batch: this loop is the consumer's hot path
+            telemetry.events_consumed.add(count, {"messaging.destination.name": subject, "outcome": "ok"})
+
+    async def _handle_one(
+        self, bus: JetStreamBus, key: StreamKey, msg: Msg, span: Span
+    ) -> tuple[list[Event], list[asyncio.Future[PubAck]]] | None:
+        """Parse and handle one message, and send what the handler emitted; ``None`` if it was not handled."""
+        component = self.component
+        model, handler, is_async = self._handlers[key]
+        try:
+            event = model.model_validate_json(msg.data)
+        except ValidationError as exc:
+            reason = f"invalid {model.__name__}: {describe_validation_error(exc)}"
+            span.set_status(Status(StatusCode.ERROR, reason))
+            await self._dead_letter(bus, msg, reason)
+            return None
+        if span.is_recording():
+            span.set_attributes(telemetry.event_attributes(event))
+        started = time.perf_counter()
+        component.begin(event)
+        try:
+            result = handler(event)
+            if is_async:
+                result = await result  # type: ignore[misc]
+            emitted = component.collect(result)  # type: ignore[arg-type]
+        except Exception as exc:
+            component.collect(None)
+            telemetry.handler_errors.add(1, {"ingenium.component": component.name, "stream": key})
+            span.record_exception(exc)
+            span.set_status(Status(StatusCode.ERROR, repr(exc)))
+            await self._failed(bus, msg, exc)
+            return None
+        finally:
+            telemetry.handler_duration.record(
+                time.perf_counter() - started, {"ingenium.component": component.name, "stream": key}
+            )
+        return emitted, [await bus.send(e) for e in emitted]
 
     async def _failed(self, bus: JetStreamBus, msg: Msg, exc: Exception) -> None:
         attempts = msg.metadata.num_delivered

@@ -24,7 +24,8 @@ class Strategy(Component):
 
     def signal(self, symbol: str, signal: SignalType, price: Decimal | None = None) -> SignalEvent:
         """A signal from this strategy, with an id derived from the data event being handled."""
-        return SignalEvent(
+        return self.build_event(
+            SignalEvent,
             id=self.next_id("signal"),
             timestamp=self.clock.now(),
             symbol=symbol,

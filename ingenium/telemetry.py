@@ -3,62 +3,60 @@
 Only the OpenTelemetry *API* is used here, so everything is a cheap no-op until an SDK is installed
 (``ingenium.observability.setup_telemetry`` installs one, with exporters configured from ``OTEL_*`` variables).
 
-Besides the counters the runtime and bus record, this module holds the state behind three observable gauges
-that components feed: consumer lag (``watch_consumer_lag``, run by the runtime), ledger projection lag
-(``projection_lag``, fed by the ledger) and the portfolio's positions, exposure, equity and PnL
-(``portfolio_gauges``, fed by a portfolio). Money becomes ``float`` only here, at the metrics boundary.
+Besides the counters the runtime and bus record, the state behind the observable gauges (consumer lag,
+ledger projection lag, portfolio figures) lives in ``ingenium.gauges`` and is re-exported here, so components
+need only ``from ingenium import telemetry``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import functools
 import logging
-import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from decimal import Decimal
-from typing import Protocol
+from collections.abc import Iterator, Mapping
 
 from nats.aio.msg import Msg
-from nats.js.api import ConsumerInfo, StreamInfo
+from opentelemetry import context as otel_context
 from opentelemetry import metrics, propagate, trace
 from opentelemetry.context import Context
-from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.trace import Span, SpanKind
 
 from ingenium.events import DataEvent, Event, ExecutionEvent, OrderEvent, SignalEvent
+from ingenium.gauges import (
+    LAG_INTERVAL_SECONDS,
+    ConsumerLag,
+    PortfolioGauges,
+    PortfolioSnapshot,
+    ProjectionLag,
+    Tally,
+    consumer_lag,
+    portfolio_gauges,
+    projection_lag,
+    watch_consumer_lag,
+    watch_projection_lag,
+)
 
 log = logging.getLogger("ingenium.telemetry")
 
 tracer = trace.get_tracer("ingenium")
 meter = metrics.get_meter("ingenium")
 
-#: Seconds between two ``consumer_info`` / ``stream_info`` polls for the lag gauges.
-LAG_INTERVAL_SECONDS = 5.0
-
-events_published = meter.create_counter(
+events_published = Tally(
     "ingenium.events.published", unit="{event}", description="Events published, by subject"
 )
-events_consumed = meter.create_counter(
+events_consumed = Tally(
     "ingenium.events.consumed", unit="{event}", description="Messages handled, by subject and outcome"
 )
 handler_duration = meter.create_histogram(
     "ingenium.handler.duration", unit="s", description="Time a component's handler took per message"
 )
-handler_errors = meter.create_counter(
+handler_errors = Tally(
     "ingenium.handler.errors", unit="{error}", description="Handler calls that raised, by component and stream"
 )
-handler_retries = meter.create_counter(
+handler_retries = Tally(
     "ingenium.handler.retries", unit="{message}", description="Messages negatively acked for a retry"
 )
-dead_lettered = meter.create_counter(
+dead_lettered = Tally(
     "ingenium.events.dead_lettered", unit="{message}", description="Messages sent to the dead-letter stream"
-)
-orders_rejected = meter.create_counter(
-    "ingenium.portfolio.orders_rejected", unit="{order}",
-    description="Signals a portfolio refused to turn into orders, by component and reason (risk limit)",
 )
 
 
@@ -101,281 +99,64 @@ def publish_attributes(subject: str, event: Event) -> dict[str, str]:
     }
 
 
+def _consumer_attributes(
+    subject: str, headers: Mapping[str, str] | None, size: int, *, consumer: str, stream: str, sequence: int,
+    operation: str, component: str,
+) -> dict[str, str | int]:
+    return {
+        "messaging.system": "nats",
+        "messaging.operation.type": operation,
+        "messaging.operation.name": operation,
+        "messaging.destination.name": subject,
+        "messaging.consumer.group.name": consumer,
+        "messaging.message.id": (headers or {}).get("Nats-Msg-Id", ""),
+        "messaging.message.body.size": size,
+        "ingenium.stream": stream,
+        "ingenium.stream.sequence": sequence,
+        "ingenium.component": component,
+    }
+
+
 @contextlib.contextmanager
 def consume_span(msg: Msg, consumer: str, operation: str = "process", *, component: str | None = None
                  ) -> Iterator[Span]:
     """Open a consumer span for one JetStream message, as a child of the trace its headers carry.
 
-    The runtime opens one per handled message; the ledger opens one per projected message, so a bar's trace
-    ends in its ledger write. Call ``span.set_attributes(event_attributes(event))`` once the payload is parsed.
+    The runtime opens one per handled message. Call ``span.set_attributes(event_attributes(event))`` once the
+    payload is parsed.
     """
+    if not tracing_enabled():
+        # No SDK: no span to record, but an incoming trace context still flows to what the handler publishes.
+        headers = msg.headers
+        if headers and "traceparent" in headers:
+            token = otel_context.attach(extract(headers))
+            try:
+                yield trace.INVALID_SPAN
+            finally:
+                otel_context.detach(token)
+        else:
+            yield trace.INVALID_SPAN
+        return
     meta = msg.metadata
-    attrs: dict[str, str | int] = {
-        "messaging.system": "nats",
-        "messaging.operation.type": operation,
-        "messaging.operation.name": operation,
-        "messaging.destination.name": msg.subject,
-        "messaging.consumer.group.name": consumer,
-        "messaging.message.id": (msg.headers or {}).get("Nats-Msg-Id", ""),
-        "messaging.message.body.size": len(msg.data),
-        "ingenium.stream": meta.stream,
-        "ingenium.stream.sequence": meta.sequence.stream,
-        "ingenium.component": component or consumer,
-    }
+    attrs = _consumer_attributes(msg.subject, msg.headers, len(msg.data), consumer=consumer, stream=meta.stream,
+                                 sequence=meta.sequence.stream, operation=operation, component=component or consumer)
     with tracer.start_as_current_span(
         f"{operation} {msg.subject}", context=extract(msg.headers), kind=SpanKind.CONSUMER, attributes=attrs
     ) as span:
         yield span
 
 
-# ----------------------------------------------------------------------------- consumer lag
-class _ConsumerInfoSource(Protocol):
-    async def consumer_info(self) -> ConsumerInfo: ...
+def tracing_enabled() -> bool:
+    """Whether spans are recorded in this process (an SDK tracer provider is installed); cheap to call.
 
-
-class ConsumerLag:
-    """Pending and unacknowledged messages per durable consumer, as last polled; read by two gauges."""
-
-    def __init__(self) -> None:
-        self._values: dict[tuple[str, str], tuple[int, int]] = {}
-        self._lock = threading.Lock()
-
-    def record(self, info: ConsumerInfo) -> None:
-        """Remember what ``consumer_info`` said about one consumer."""
-        with self._lock:
-            self._values[(info.stream_name, info.name)] = (info.num_pending or 0, info.num_ack_pending or 0)
-
-    def forget(self, stream: str, consumer: str) -> None:
-        """Stop reporting a consumer (its runner stopped)."""
-        with self._lock:
-            self._values.pop((stream, consumer), None)
-
-    def pending(self, stream: str, consumer: str) -> int | None:
-        """Messages the consumer has not been delivered yet, or ``None`` if it was never polled."""
-        with self._lock:
-            value = self._values.get((stream, consumer))
-        return value[0] if value else None
-
-    def _observe(self, index: int) -> list[Observation]:
-        with self._lock:
-            items = list(self._values.items())
-        return [
-            Observation(values[index], {"messaging.system": "nats", "messaging.consumer.group.name": consumer,
-                                        "ingenium.stream": stream})
-            for (stream, consumer), values in items
-        ]
-
-    def observe_pending(self, _options: CallbackOptions) -> Iterable[Observation]:
-        """Gauge callback: ``num_pending`` per consumer."""
-        return self._observe(0)
-
-    def observe_ack_pending(self, _options: CallbackOptions) -> Iterable[Observation]:
-        """Gauge callback: ``num_ack_pending`` per consumer."""
-        return self._observe(1)
-
-
-consumer_lag = ConsumerLag()
-meter.create_observable_gauge(
-    "ingenium.consumer.lag", callbacks=[consumer_lag.observe_pending], unit="{message}",
-    description="Messages in the stream not yet delivered to the durable consumer (num_pending)",
-)
-meter.create_observable_gauge(
-    "ingenium.consumer.ack_pending", callbacks=[consumer_lag.observe_ack_pending], unit="{message}",
-    description="Messages delivered to the durable consumer and not yet acknowledged",
-)
-
-
-async def _pause(stopping: asyncio.Event, interval: float) -> bool:
-    """Wait ``interval`` seconds or until ``stopping`` is set; whether it is set."""
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stopping.wait(), interval)
-    return stopping.is_set()
-
-
-async def watch_consumer_lag(
-    subscriptions: Sequence[_ConsumerInfoSource], stopping: asyncio.Event, interval: float = LAG_INTERVAL_SECONDS
-) -> None:
-    """Poll ``consumer_info`` of each subscription into ``consumer_lag`` until ``stopping`` is set.
-
-    A failed poll (server restarting, connection draining) is logged and retried next round: lag is
-    telemetry, and must never stop a component.
+    A batch consumer can skip building per-message span attributes when this is ``False``.
     """
-    seen: set[tuple[str, str]] = set()
-    failing = False
-    try:
-        while True:
-            for sub in subscriptions:
-                try:
-                    info = await sub.consumer_info()
-                except Exception as exc:
-                    if not failing:
-                        log.warning("cannot poll consumer lag (will retry every %.0fs): %r", interval, exc)
-                    failing = True
-                    continue
-                failing = False
-                consumer_lag.record(info)
-                seen.add((info.stream_name, info.name))
-            if await _pause(stopping, interval):
-                return
-    finally:
-        for stream, consumer in seen:
-            consumer_lag.forget(stream, consumer)
+    return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider | trace.NoOpTracerProvider)
 
 
-# ----------------------------------------------------------------------------- ledger projection lag
-class _StreamInfoSource(Protocol):
-    async def stream_info(self, name: str) -> StreamInfo: ...
-
-
-class ProjectionLag:
-    """How far the ledger's projection trails each stream: last stream sequence minus the checkpoint."""
-
-    def __init__(self) -> None:
-        self._checkpoints: dict[str, int] = {}
-        self._last: dict[str, int] = {}
-        self._lock = threading.Lock()
-
-    def checkpointed(self, stream: str, sequence: int, *, last_sequence: int | None = None) -> None:
-        """Record that the ledger committed ``stream`` up to ``sequence`` (and the stream's end, if known)."""
-        with self._lock:
-            self._checkpoints[stream] = sequence
-            if last_sequence is not None:
-                self._last[stream] = max(last_sequence, self._last.get(stream, 0))
-
-    def stream_last(self, stream: str, last_sequence: int) -> None:
-        """Record the stream's last sequence, as polled from the server."""
-        with self._lock:
-            self._last[stream] = max(last_sequence, self._last.get(stream, 0))
-
-    def lag(self, stream: str) -> int | None:
-        """Messages in ``stream`` not yet projected, or ``None`` before the ledger reported a checkpoint."""
-        with self._lock:
-            if stream not in self._checkpoints:
-                return None
-            return max(0, self._last.get(stream, 0) - self._checkpoints[stream])
-
-    def observe(self, _options: CallbackOptions) -> Iterable[Observation]:
-        """Gauge callback: the lag of every stream the ledger projects."""
-        with self._lock:
-            streams = list(self._checkpoints)
-        return [Observation(lag, {"ingenium.stream": s}) for s in streams if (lag := self.lag(s)) is not None]
-
-
-projection_lag = ProjectionLag()
-meter.create_observable_gauge(
-    "ingenium.ledger.projection_lag", callbacks=[projection_lag.observe], unit="{message}",
-    description="Stream last sequence minus the ledger's checkpoint, per stream",
-)
-
-
-async def watch_projection_lag(
-    js: _StreamInfoSource, streams: Sequence[str], stopping: asyncio.Event, interval: float = LAG_INTERVAL_SECONDS
-) -> None:
-    """Poll each stream's last sequence into ``projection_lag``, so a stalled ledger shows a growing lag."""
-    failing = False
-    while True:
-        for name in streams:
-            try:
-                info = await js.stream_info(name)
-            except Exception as exc:
-                if not failing:
-                    log.warning("cannot poll stream %s for projection lag (will retry): %r", name, exc)
-                failing = True
-                continue
-            failing = False
-            projection_lag.stream_last(name, info.state.last_seq)
-        if await _pause(stopping, interval):
-            return
-
-
-# ----------------------------------------------------------------------------- portfolio
-@dataclass(frozen=True, slots=True)
-class PortfolioSnapshot:
-    """What a portfolio reports: signed positions, per-symbol exposure, and its money totals."""
-
-    positions: Mapping[str, Decimal]
-    exposure: Mapping[str, Decimal]
-    equity: Decimal
-    cash: Decimal
-    realized_pnl: Decimal
-
-
-class PortfolioGauges:
-    """The latest snapshot of each portfolio component, read by the ``ingenium.portfolio.*`` gauges."""
-
-    def __init__(self) -> None:
-        self._snapshots: dict[str, PortfolioSnapshot] = {}
-        self._lock = threading.Lock()
-
-    def record(
-        self,
-        portfolio: str,
-        *,
-        positions: Mapping[str, Decimal],
-        prices: Mapping[str, Decimal],
-        cash: Decimal,
-        realized_pnl: Decimal,
-        equity: Decimal | None = None,
-    ) -> PortfolioSnapshot:
-        """Report a portfolio's state; exposure is |quantity × price|, equity cash plus marked positions.
-
-        Args:
-            portfolio: The component's name.
-            positions: Signed quantity per symbol (short is negative); report closed ones as 0.
-            prices: Latest price per symbol; symbols without one have no exposure yet.
-            cash: Cash after fills and commissions.
-            realized_pnl: Realized profit and loss so far.
-            equity: Equity if the portfolio computes it itself; default cash + Σ quantity × price.
-
-        """
-        exposure = {s: abs(q * prices[s]) for s, q in positions.items() if s in prices}
-        marked = sum((q * prices[s] for s, q in positions.items() if s in prices), Decimal(0))
-        snapshot = PortfolioSnapshot(
-            dict(positions), exposure, equity if equity is not None else cash + marked, cash, realized_pnl
-        )
-        with self._lock:
-            self._snapshots[portfolio] = snapshot
-        return snapshot
-
-    def snapshot(self, portfolio: str) -> PortfolioSnapshot | None:
-        """Return the last state reported by ``portfolio``."""
-        with self._lock:
-            return self._snapshots.get(portfolio)
-
-    def _items(self) -> list[tuple[str, PortfolioSnapshot]]:
-        with self._lock:
-            return list(self._snapshots.items())
-
-    def observe_positions(self, _options: CallbackOptions) -> Iterable[Observation]:
-        """Gauge callback: signed position per portfolio and symbol."""
-        return [Observation(float(q), {"ingenium.component": p, "ingenium.symbol": s})
-                for p, snap in self._items() for s, q in snap.positions.items()]
-
-    def observe_exposure(self, _options: CallbackOptions) -> Iterable[Observation]:
-        """Gauge callback: |quantity × price| per portfolio and symbol."""
-        return [Observation(float(e), {"ingenium.component": p, "ingenium.symbol": s})
-                for p, snap in self._items() for s, e in snap.exposure.items()]
-
-    def observe_totals(self, field: str, _options: CallbackOptions) -> Iterable[Observation]:
-        """Gauge callback: one money total (``equity``, ``cash``, ``realized_pnl``) per portfolio."""
-        return [Observation(float(getattr(snap, field)), {"ingenium.component": p}) for p, snap in self._items()]
-
-
-portfolio_gauges = PortfolioGauges()
-meter.create_observable_gauge(
-    "ingenium.portfolio.position", callbacks=[portfolio_gauges.observe_positions], unit="{share}",
-    description="Signed position per symbol (short is negative)",
-)
-meter.create_observable_gauge(
-    "ingenium.portfolio.exposure", callbacks=[portfolio_gauges.observe_exposure], unit="{currency}",
-    description="Absolute market value of the position per symbol",
-)
-for _field, _description in (
-    ("equity", "Cash plus positions marked at the latest prices"),
-    ("cash", "Cash after fills and commissions"),
-    ("realized_pnl", "Realized profit and loss"),
-):
-    meter.create_observable_gauge(
-        f"ingenium.portfolio.{_field}", unit="{currency}", description=_description,
-        callbacks=[functools.partial(portfolio_gauges.observe_totals, _field)],
-    )
+__all__ = [
+    "LAG_INTERVAL_SECONDS", "ConsumerLag", "PortfolioGauges", "PortfolioSnapshot", "ProjectionLag", "Tally",
+    "consume_span", "consumer_lag", "dead_lettered", "event_attributes", "events_consumed", "events_published",
+    "extract", "handler_duration", "handler_errors", "handler_retries", "inject", "meter", "portfolio_gauges",
+    "projection_lag", "publish_attributes", "tracer", "tracing_enabled", "watch_consumer_lag", "watch_projection_lag",
+]

@@ -18,6 +18,8 @@ from ingenium.connection import connect_nats
 from ingenium.errors import ConfigurationError
 from ingenium.events import EVENT_TYPES, Event
 from ingenium.loader import load_class, parse_params
+from ingenium.logs import configure_logging
+from ingenium.observability import describe_telemetry, setup_telemetry
 from ingenium.runtime import describe_validation_error, run_until_signalled
 from ingenium.stack import resolve_settings, start_stack
 from ingenium.streams import ensure_streams, list_streams
@@ -90,6 +92,7 @@ def up(
         console.print(f"NATS       {stack.settings.nats_url}")
         console.print(f"PostgreSQL {stack.settings.database_url}")
         console.print(f"data dir   {stack.settings.data_dir.resolve()}")
+        console.print(describe_telemetry("ingenium"), highlight=False)
         console.print("Streams created. Press Ctrl-C to stop.")
         await asyncio.Event().wait()
 
@@ -114,6 +117,8 @@ def run_component(
             symbols=[s.strip() for s in symbols.split(",") if s.strip()] if symbols else None,
             **parse_params(param or []),
         )
+        configure_logging()
+        setup_telemetry(f"ingenium-{component.name}")
     except ConfigurationError as exc:
         fail(str(exc))
     run(run_until_signalled(component, settings))

@@ -48,7 +48,7 @@ def test_publish_prints_sequence_then_duplicate(env: dict[str, str]) -> None:
 def test_publish_invalid_event_names_the_field(env: dict[str, str]) -> None:
     raw = json.loads((GOLDEN / "order_market.json").read_text())
     raw["Quantity"] = "-5"
-    assert_one_line_error(cli("publish", "order", json.dumps(raw), env=env), "Quantity", "greater than zero")
+    assert_one_line_error(cli("publish", "order", json.dumps(raw), env=env), "Quantity", "greater than 0")
 
 
 def test_publish_bad_kind_and_missing_file(env: dict[str, str]) -> None:

@@ -1,0 +1,142 @@
+"""``Account``: the backtest's own books, kept from the execution events every run publishes.
+
+The engine does not read the portfolio's internals (any ``Portfolio`` subclass can be backtested): it keeps
+cash and positions from the fills on the bus, marks positions to each bar's close, and records the equity
+curve, the fills and the round-trip trades the statistics are computed from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import NamedTuple
+
+from ingenium.errors import IngeniumError
+from ingenium.events import Event, ExecutionEvent, Side
+
+ZERO = Decimal(0)
+
+
+class Fill(NamedTuple):
+    """One fill, as ``trades.csv`` lists it (a tuple: cheap to create for every fill of a long run)."""
+
+    timestamp: datetime
+    symbol: str
+    side: Side
+    quantity: Decimal
+    price: Decimal
+    commission: Decimal
+    order_id: str
+
+
+class RoundTrip(NamedTuple):
+    """A position from flat back to flat (or to a flip): what win rate counts.
+
+    Attributes:
+        symbol: The instrument.
+        direction: ``long`` or ``short``.
+        opened: Time of the first fill.
+        closed: Time of the fill that closed it.
+        pnl: Realised profit net of the commissions of its fills.
+
+    """
+
+    symbol: str
+    direction: str
+    opened: datetime
+    closed: datetime
+    pnl: Decimal
+
+
+@dataclass(slots=True)
+class _Open:
+    quantity: Decimal  # signed
+    average: Decimal
+    opened: datetime
+    pnl: Decimal
+
+
+class Account:
+    """Cash, positions, fills, equity curve and round trips of one run.
+
+    Args:
+        cash: Starting cash.
+
+    """
+
+    def __init__(self, cash: Decimal) -> None:
+        self.initial_cash = cash
+        self.cash = cash
+        self.fills: list[Fill] = []
+        self.round_trips: list[RoundTrip] = []
+        self.times: list[datetime] = []
+        self.equity: list[Decimal] = []
+        self.exposed = 0
+        #: Last close per symbol, written by the engine after each bar.
+        self.last: dict[str, Decimal] = {}
+        self._open: dict[str, _Open] = {}
+
+    @property
+    def positions(self) -> dict[str, Decimal]:
+        """Open positions, signed (short is negative)."""
+        return {symbol: trip.quantity for symbol, trip in self._open.items()}
+
+    @property
+    def holdings(self) -> dict[str, object]:
+        """Open positions by symbol (the live dictionary: empty when flat), for the engine's fast path."""
+        return self._open  # type: ignore[return-value]
+
+    def snapshot(self, when: datetime) -> None:
+        """Record the equity at ``when``: cash plus each open position at its symbol's last close."""
+        self.times.append(when)
+        self.equity.append(self.marked() if self._open else self.cash)
+
+    def marked(self) -> Decimal:
+        """Return cash plus open positions at their last close, counting the bar as exposed (call once per bar)."""
+        self.exposed += 1
+        equity = self.cash
+        last = self.last
+        for symbol, trip in self._open.items():
+            equity += trip.quantity * last.get(symbol, trip.average)
+        return equity
+
+    def on_execution(self, event: Event) -> None:
+        """Apply one execution event (a bus tap); non-fills change nothing."""
+        if not isinstance(event, ExecutionEvent) or not event.update.moves_quantity:
+            return
+        if event.side is None:
+            raise IngeniumError(f"execution {event.id} has no Side; the executor must say whether it bought or sold")
+        commission = event.commission or ZERO
+        qty = event.quantity * event.side.sign
+        self.cash -= qty * event.price + commission
+        when = event.execution_timestamp
+        self.fills.append(Fill(when, event.symbol, event.side, event.quantity, event.price, commission,
+                               event.order_id))
+        self._apply(event.symbol, qty, event.price, commission, when)
+
+    def _apply(self, symbol: str, qty: Decimal, price: Decimal, commission: Decimal, when: datetime) -> None:
+        trip = self._open.get(symbol)
+        if trip is None:
+            self._open[symbol] = _Open(qty, price, when, -commission)
+            return
+        if (trip.quantity > 0) == (qty > 0):
+            size = abs(trip.quantity) + abs(qty)
+            trip.average = (trip.average * abs(trip.quantity) + price * abs(qty)) / size
+            trip.quantity += qty
+            trip.pnl -= commission
+            return
+        closing = min(abs(qty), abs(trip.quantity))
+        direction = 1 if trip.quantity > 0 else -1
+        trip.pnl += closing * (price - trip.average) * direction - commission
+        remainder = trip.quantity + qty
+        if remainder != 0 and (remainder > 0) == (trip.quantity > 0):
+            trip.quantity = remainder
+            return
+        self.round_trips.append(
+            RoundTrip(symbol, "long" if direction > 0 else "short", trip.opened, when, trip.pnl)
+        )
+        del self._open[symbol]
+        if remainder != 0:
+            # A flip: the rest opens a new trip at this price; the fill's commission went to the closed one.
+            self._open[symbol] = _Open(remainder, price, when, ZERO)

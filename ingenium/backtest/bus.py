@@ -1,0 +1,216 @@
+"""``InMemoryBus``: the ``Bus`` a backtest or replay runs components on, in one process, deterministically.
+
+Each event goes to every attached component that consumes its stream, in the order the components were
+attached, through one FIFO queue that is processed until it is empty before ``publish`` or ``deliver``
+returns. Events a handler emits join the end of the queue, so a bar's whole cascade (signal, order, fills)
+is handled before the next bar. Nothing leaves the process: there is no NATS connection behind this bus.
+
+Like JetStream, each stream numbers its events, and an event whose ``Id`` was published within the duplicate
+window (in the bus's clock time) is reported as a duplicate and not delivered again.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from ingenium.bus import Published
+from ingenium.clock import Clock, LiveClock
+from ingenium.component import Component, Emitted, Handler
+from ingenium.errors import IngeniumError
+from ingenium.events import DataEvent, Event
+from ingenium.subjects import StreamKey, Subjects
+
+KINDS: tuple[StreamKey, ...] = ("data", "signal", "order", "execution")
+
+
+class HandlerFailed(IngeniumError):
+    """A component's handler raised during a backtest or replay; the run stops (there is nobody to retry)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Route:
+    component: Component
+    handler: Handler
+    is_async: bool
+    symbols: frozenset[str] | None
+
+
+class InMemoryBus:
+    """An in-process bus with JetStream's publish contract and a deterministic dispatch order.
+
+    Args:
+        subjects: Names the streams in ``Published`` results (the namespace of the run).
+        clock: Time for the duplicate window; a backtest passes its simulated clock.
+        duplicate_window: How long an event ``Id`` is remembered, as JetStream's ``duplicate_window``.
+        max_cascade: Events one delivery may cause before the run is stopped as a feedback loop.
+
+    """
+
+    def __init__(
+        self,
+        subjects: Subjects | None = None,
+        *,
+        clock: Clock | None = None,
+        duplicate_window: timedelta = timedelta(seconds=120),
+        max_cascade: int = 100_000,
+    ) -> None:
+        self.subjects = subjects or Subjects()
+        self.clock: Clock = clock or LiveClock()
+        self._window = duplicate_window
+        self._max_cascade = max_cascade
+        self._streams: dict[str, str] = {key: self.subjects.stream(key) for key in KINDS}
+        self._routes: dict[str, list[_Route]] = {key: [] for key in KINDS}
+        self._taps: dict[str, list[Callable[[Event], None]]] = {key: [] for key in KINDS}
+        self._queue: deque[Event] = deque()
+        self._seen: OrderedDict[str, tuple[datetime, str, int]] = OrderedDict()
+        self._draining = False
+        self._data_sync = True
+        self._data_routes: list[tuple[Component, Callable[[Event], None], Handler, Callable[[Emitted], list[Event]],
+                                      frozenset[str] | None]] = []
+        #: Events stored per stream, as a stream's last sequence.
+        self.sequences: dict[str, int] = dict.fromkeys(KINDS, 0)
+
+    # ----------------------------------------------------------------- wiring
+    def attach(self, component: Component) -> None:
+        """Deliver to ``component`` every event on the streams it consumes (its ``symbols`` only, for data)."""
+        for key in component.consumes():
+            if key not in self._routes:
+                continue
+            symbols = None
+            if key == "data" and component.symbols is not None:
+                # Subjects lower-case the symbol, so a live filter on AAPL also receives aapl: match that.
+                symbols = frozenset(s.lower() for s in component.symbols)
+            route = _Route(component, component.handler(key), component.handler_is_async(key), symbols)
+            self._routes[key].append(route)
+            if key == "data":
+                self._data_sync = self._data_sync and not route.is_async
+                self._data_routes.append((component, component.begin, route.handler, component.collect, symbols))
+
+    def tap(self, key: StreamKey, callback: Callable[[Event], None]) -> None:
+        """Call ``callback`` with each event of stream ``key``, before the components see it (for recording)."""
+        self._taps[key].append(callback)
+
+    # ----------------------------------------------------------------- the Bus protocol
+    async def publish(self, event: Event) -> Published:
+        """Store one event and, unless a delivery is in progress, handle it and its cascade before returning."""
+        stored = self._store(event)
+        await self.drain()
+        return self._published(stored)
+
+    async def publish_many(self, events: Sequence[Event]) -> list[Published]:
+        """Store events in order, then handle them and their cascades."""
+        stored = [self._store(event) for event in events]
+        await self.drain()
+        return [self._published(s) for s in stored]
+
+    async def deliver(self, event: DataEvent) -> None:
+        """Hand a market data event from the feed to its consumers and handle the cascade.
+
+        The feed's events are unique by construction (a validated file, or a JetStream stream that deduplicated
+        them already), so this path skips the duplicate check that ``publish`` makes.
+        """
+        self.sequences["data"] += 1
+        if self._data_sync:
+            self.dispatch_data(event)
+        else:
+            await self._dispatch(event)
+        if self._queue:
+            await self.drain()
+
+    @property
+    def data_is_sync(self) -> bool:
+        """Whether every data handler is synchronous, so ``dispatch_data`` can be used (the backtest's hot path)."""
+        return self._data_sync
+
+    def dispatch_data(self, event: DataEvent) -> bool:
+        """Hand a data event to its consumers; returns whether they emitted events, to be handled by ``drain``.
+
+        Only for buses whose data handlers are all synchronous (``data_is_sync``); the caller counts the event.
+        """
+        for tap in self._taps["data"]:
+            tap(event)
+        for component, begin, handler, collect, symbols in self._data_routes:
+            if symbols is not None and event.symbol.lower() not in symbols:
+                continue
+            begin(event)
+            try:
+                emitted = collect(handler(event))  # type: ignore[arg-type]  # sync handlers only
+            except Exception as exc:
+                collect(None)
+                raise self._failed(component, event, exc) from exc
+            for out in emitted:
+                self._store(out)
+        return bool(self._queue)
+
+    async def drain(self) -> None:
+        """Handle queued events, and the events they cause, until the queue is empty."""
+        if self._draining:
+            return  # a handler published: the running drain picks the event up
+        self._draining = True
+        queue = self._queue
+        handled = 0
+        try:
+            while queue:
+                await self._dispatch(queue.popleft())
+                handled += 1
+                if handled > self._max_cascade:
+                    raise HandlerFailed(
+                        f"more than {self._max_cascade} events followed one delivery; do components keep answering "
+                        "each other's events?"
+                    )
+        except BaseException:
+            queue.clear()
+            raise
+        finally:
+            self._draining = False
+
+    # ----------------------------------------------------------------- internals
+    def _store(self, event: Event) -> tuple[str, int, bool]:
+        """Queue ``event`` unless its id was seen within the window; returns (stream key, sequence, duplicate)."""
+        key = event.kind
+        if key not in self._streams:
+            raise TypeError(f"cannot publish {type(event).__name__}: not a data, signal, order or execution event")
+        now = self.clock.now()
+        seen = self._seen
+        if seen and seen[next(iter(seen))][0] < now - self._window:
+            cutoff = now - self._window
+            while seen and seen[next(iter(seen))][0] < cutoff:
+                seen.popitem(last=False)
+        previous = seen.get(event.id)
+        if previous is not None:
+            return previous[1], previous[2], True
+        sequence = self.sequences[key] = self.sequences[key] + 1
+        seen[event.id] = (now, key, sequence)
+        self._queue.append(event)
+        return key, sequence, False
+
+    def _published(self, stored: tuple[str, int, bool]) -> Published:
+        return Published(self._streams[stored[0]], stored[1], stored[2])
+
+    async def _dispatch(self, event: Event) -> None:
+        kind = event.kind
+        for tap in self._taps[kind]:
+            tap(event)
+        for route in self._routes[kind]:
+            if route.symbols is not None and event.symbol.lower() not in route.symbols:  # type: ignore[attr-defined]
+                continue
+            component = route.component
+            component.begin(event)
+            try:
+                result = route.handler(event)
+                if route.is_async:
+                    result = await result  # type: ignore[misc]
+                emitted = component.collect(result)  # type: ignore[arg-type]
+            except Exception as exc:
+                component.collect(None)
+                raise self._failed(component, event, exc) from exc
+            for out in emitted:
+                self._store(out)
+
+    def _failed(self, component: Component, event: Event, exc: Exception) -> HandlerFailed:
+        return HandlerFailed(
+            f"{component.name} failed on {event.kind} event {event.id} at {self.clock.now().isoformat()}: {exc!r}"
+        )

@@ -1,0 +1,69 @@
+"""``BacktestConfig``: which components a run uses, with which parameters, cash and fill model."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ingenium.component import Component
+from ingenium.errors import ConfigurationError
+from ingenium.loader import load_class
+
+#: The live services a backtest runs unless told otherwise.
+DEFAULT_PORTFOLIO = "services.portfolio:RiskPortfolio"
+DEFAULT_EXECUTOR = "services.executor:PaperExecutor"
+
+FillModel = Literal["next_open", "close"]
+
+
+def class_spec(component: type[Component] | str) -> str:
+    """Return ``package.module:ClassName`` for a component class (or the spec unchanged)."""
+    if isinstance(component, str):
+        return component
+    if "<locals>" in component.__qualname__:
+        raise ConfigurationError(f"{component.__qualname__} is defined inside a function; define it in a module "
+                                 "so runs (and sweep workers) can import it")
+    return f"{component.__module__}:{component.__qualname__}"
+
+
+class BacktestConfig(BaseModel):
+    """What one backtest or replay runs. Components are ``package.module:ClassName`` specs (or classes).
+
+    The cash, fill model, commission and slippage are passed to the portfolio and executor under the parameter
+    names those classes declare (see ``ingenium.backtest.assembly``); parameters given explicitly win.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    strategy: str = Field(description="Strategy class, package.module:ClassName.")
+    strategy_params: dict[str, Any] = Field(default_factory=dict, description="Parameters of the strategy.")
+    portfolio: str = Field(default=DEFAULT_PORTFOLIO, description="Portfolio class.")
+    portfolio_params: dict[str, Any] = Field(default_factory=dict, description="Parameters of the portfolio.")
+    executor: str = Field(default=DEFAULT_EXECUTOR, description="Executor class (a paper broker).")
+    executor_params: dict[str, Any] = Field(default_factory=dict, description="Parameters of the executor.")
+    cash: Decimal = Field(default=Decimal(10_000), gt=0, description="Starting cash.")
+    fill: FillModel = Field(
+        default="next_open", description="Market orders fill at the next bar's open, or at the deciding bar's close."
+    )
+    commission: Decimal | None = Field(default=None, ge=0, description="Commission per share (executor default).")
+    commission_bps: Decimal | None = Field(default=None, ge=0, description="Commission in bps of notional.")
+    slippage_bps: Decimal | None = Field(default=None, ge=0, description="Adverse slippage in basis points.")
+
+    @field_validator("strategy", "portfolio", "executor", mode="before")
+    @classmethod
+    def _spec(cls, value: Any) -> Any:
+        return class_spec(value) if isinstance(value, type) and issubclass(value, Component) else value
+
+    @field_validator("cash", "commission", "commission_bps", "slippage_bps", mode="before")
+    @classmethod
+    def _no_float(cls, value: Any) -> Any:
+        # Money stays Decimal: a float such as 0.1 would carry its binary error into every fill.
+        if isinstance(value, float):
+            return Decimal(repr(value))
+        return value
+
+    def classes(self) -> tuple[type[Component], type[Component], type[Component]]:
+        """Import the strategy, portfolio and executor classes."""
+        return load_class(self.strategy), load_class(self.portfolio), load_class(self.executor)

@@ -1,0 +1,166 @@
+"""Performance statistics of a run: returns, risk, drawdowns and trades, from the equity curve and fills.
+
+Ratios are floats (statistics, not money). Annualisation follows the data's own calendar: the number of
+periods per year is the number of equity points divided by the years they span, so one-minute bars of a
+24/7 market and of a 6.5-hour session are both annualised correctly without being told which they are.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from ingenium.backtest.account import RoundTrip
+
+YEAR = timedelta(days=365.25)
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """The statistics ``summary.json`` reports; ``None`` where the data cannot define one.
+
+    Attributes:
+        start: Start of the first bar.
+        end: End of the last bar.
+        initial_equity: Starting cash.
+        final_equity: Equity after the last bar.
+        total_return: Final over initial equity, minus one.
+        cagr: Compound annual growth rate.
+        volatility: Annualised standard deviation of per-bar returns.
+        sharpe: Annualised mean over standard deviation of per-bar returns (risk-free rate 0).
+        sortino: Annualised mean over downside deviation of per-bar returns.
+        max_drawdown: Deepest fall from a peak, as a negative fraction.
+        max_drawdown_duration: From the peak before the deepest fall until equity regained it (or the end).
+        longest_drawdown: The longest time spent below a previous peak.
+        trades: Round trips closed (flat to flat, or flips).
+        win_rate: Share of closed round trips with a positive net result.
+        fills: Executions that moved quantity.
+        exposure: Share of bars with an open position.
+        periods_per_year: The annualisation factor used.
+
+    """
+
+    start: datetime
+    end: datetime
+    initial_equity: Decimal
+    final_equity: Decimal
+    total_return: float
+    cagr: float | None
+    volatility: float | None
+    sharpe: float | None
+    sortino: float | None
+    max_drawdown: float
+    max_drawdown_duration: timedelta
+    longest_drawdown: timedelta
+    trades: int
+    win_rate: float | None
+    fills: int
+    exposure: float
+    periods_per_year: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the statistics as JSON-ready values: decimals as strings, times RFC 3339, durations in seconds."""
+        out: dict[str, Any] = {}
+        for key, value in asdict(self).items():
+            if isinstance(value, Decimal):
+                out[key] = str(value)
+            elif isinstance(value, datetime):
+                out[key] = value.isoformat().replace("+00:00", "Z")
+            elif isinstance(value, timedelta):
+                out[f"{key}_seconds"] = value.total_seconds()
+            else:
+                out[key] = value
+        return out
+
+
+def compute_stats(
+    start: datetime, times: Sequence[datetime], equity: Sequence[Decimal], initial: Decimal,
+    round_trips: Sequence[RoundTrip], fills: int, exposed: int,
+) -> Stats:
+    """Compute ``Stats`` from an equity curve (one point per bar end) and the run's trades."""
+    final = equity[-1] if equity else initial
+    end = times[-1] if times else start
+    values = [float(initial), *map(float, equity)]
+    returns = [b / a - 1.0 for a, b in itertools.pairwise(values) if a != 0.0]
+    years = (end - start) / YEAR
+    per_year = len(returns) / years if years > 0 and returns else None
+    cagr = None
+    if years > 0 and initial > 0 and final > 0:
+        try:
+            cagr = float(final / initial) ** (1.0 / years) - 1.0
+        except OverflowError:
+            cagr = None  # minutes of data annualised: no meaningful growth rate
+    volatility = sharpe = sortino = None
+    if per_year is not None and len(returns) > 1:
+        mean = math.fsum(returns) / len(returns)
+        std = math.sqrt(math.fsum((r - mean) ** 2 for r in returns) / (len(returns) - 1))
+        downside = math.sqrt(math.fsum(min(r, 0.0) ** 2 for r in returns) / len(returns))
+        scale = math.sqrt(per_year)
+        volatility = std * scale
+        sharpe = mean / std * scale if std > 0 else None
+        sortino = mean / downside * scale if downside > 0 else None
+    depth, deepest, longest = _drawdowns(start, times, values)
+    wins = sum(1 for trip in round_trips if trip.pnl > 0)
+    return Stats(
+        start=start, end=end, initial_equity=initial, final_equity=final,
+        total_return=float(final / initial) - 1.0 if initial else 0.0,
+        cagr=cagr, volatility=volatility, sharpe=sharpe, sortino=sortino,
+        max_drawdown=depth, max_drawdown_duration=deepest, longest_drawdown=longest,
+        trades=len(round_trips), win_rate=wins / len(round_trips) if round_trips else None,
+        fills=fills, exposure=exposed / len(times) if times else 0.0, periods_per_year=per_year,
+    )
+
+
+def _drawdowns(
+    start: datetime, times: Sequence[datetime], values: Sequence[float]
+) -> tuple[float, timedelta, timedelta]:
+    """Deepest drawdown, how long its episode lasted, and the longest episode; ``values[0]`` is the initial equity."""
+    moments = [start, *times]
+    peak, peak_at, below = values[0], 0, False
+    depth, deep_peak, deep_end = 0.0, 0, 0
+    longest = timedelta(0)
+    for index in range(1, len(values)):
+        value = values[index]
+        if value >= peak:
+            if below:
+                longest = max(longest, moments[index] - moments[peak_at])
+                if deep_peak == peak_at and deep_end == -1:
+                    deep_end = index
+            peak, peak_at, below = value, index, False
+            continue
+        below = True
+        fall = value / peak - 1.0 if peak > 0 else 0.0
+        if fall < depth:
+            depth, deep_peak, deep_end = fall, peak_at, -1
+    last = len(values) - 1
+    if below:
+        longest = max(longest, moments[last] - moments[peak_at])
+    deepest = moments[deep_end if deep_end >= 0 else last] - moments[deep_peak]
+    return depth, deepest, longest
+
+
+_PERCENT = ("total_return", "cagr", "volatility", "max_drawdown", "win_rate", "exposure")
+
+
+def display_rows(stats: Stats) -> list[tuple[str, str]]:
+    """Return (label, text) pairs for people: percentages, two-decimal ratios, durations as h:mm:ss."""
+    rows: list[tuple[str, str]] = []
+    for key, value in asdict(stats).items():
+        label = key.replace("_", " ")
+        if value is None:
+            text = "n/a"
+        elif key in _PERCENT:
+            text = f"{value:.2%}"
+        elif isinstance(value, float):
+            text = f"{value:,.2f}"
+        elif isinstance(value, datetime):
+            text = value.isoformat().replace("+00:00", "Z")
+        else:
+            text = str(value)
+        rows.append((label, text))
+    return rows

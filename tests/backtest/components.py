@@ -1,0 +1,125 @@
+"""Small components with known behaviour, to test the engine without depending on services/."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Literal
+
+from ingenium.component import Params
+from ingenium.events import DataEvent, ExecutionEvent, ExecutionUpdate, OrderEvent, Side, SignalEvent, SignalType
+from ingenium.executor import Executor
+from ingenium.portfolio import Portfolio
+from ingenium.strategy import Strategy
+
+
+class BandParams(Params):
+    low: Decimal = Decimal(95)
+    high: Decimal = Decimal(105)
+
+
+class Band(Strategy):
+    """Long when the close falls below ``low``, short when it rises above ``high`` (once per crossing)."""
+
+    params_model = BandParams
+    params: BandParams
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.state: dict[str, str] = {}
+
+    def on_data(self, event: DataEvent) -> SignalEvent | None:
+        close = event.bar.close
+        zone = "low" if close < self.params.low else "high" if close > self.params.high else "mid"
+        previous, self.state[event.symbol] = self.state.get(event.symbol), zone
+        if zone == previous or zone == "mid":
+            return None
+        return self.long(event.symbol, close) if zone == "low" else self.short(event.symbol, close)
+
+
+class AsyncBand(Band):
+    """The same strategy with an async handler, for the engine's async path."""
+
+    async def on_data(self, event: DataEvent) -> SignalEvent | None:  # type: ignore[override]
+        return Band.on_data(self, event)
+
+
+class FixedParams(Params):
+    quantity: Decimal = Decimal(10)
+    cash: Decimal = Decimal(10_000)
+
+
+class Fixed(Portfolio):
+    """Goes long ``quantity`` on a long signal when flat, back to flat on a short signal (long only)."""
+
+    params_model = FixedParams
+    params: FixedParams
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.position: dict[str, Decimal] = {}
+        self.pending: set[str] = set()
+
+    def on_signal(self, event: SignalEvent) -> OrderEvent | None:
+        held = self.position.get(event.symbol, Decimal(0))
+        if event.symbol in self.pending:
+            return None
+        if event.signal is SignalType.LONG and held == 0:
+            self.pending.add(event.symbol)
+            return self.order(event.symbol, Side.BUY, self.params.quantity, signal=event)
+        if event.signal is SignalType.SHORT and held > 0:
+            self.pending.add(event.symbol)
+            return self.order(event.symbol, Side.SELL, held, signal=event)
+        return None
+
+    def on_execution(self, event: ExecutionEvent) -> None:
+        if event.is_fill and event.side is not None:
+            self.position[event.symbol] = self.position.get(event.symbol, Decimal(0)) + event.quantity * event.side.sign
+        if event.leaves_quantity == 0:
+            self.pending.discard(event.symbol)
+
+
+class BrokerParams(Params):
+    fill_at: Literal["next_open", "close"] = "next_open"
+    commission_per_share: Decimal = Decimal(0)
+
+
+class Broker(Executor):
+    """Fills market orders whole: at the next bar's open, or at the last close."""
+
+    params_model = BrokerParams
+    params: BrokerParams
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.last: dict[str, Decimal] = {}
+        self.waiting: list[OrderEvent] = []
+
+    def _fill(self, order: OrderEvent, price: Decimal) -> ExecutionEvent:
+        return self.execution(order, ExecutionUpdate.FILLED, quantity=order.quantity, price=price,
+                              avg_price=price, commission=order.quantity * self.params.commission_per_share)
+
+    def on_data(self, event: DataEvent) -> list[ExecutionEvent]:
+        self.last[event.symbol] = event.bar.close
+        ready = [o for o in self.waiting if o.symbol == event.symbol]
+        self.waiting = [o for o in self.waiting if o.symbol != event.symbol]
+        return [self._fill(order, event.bar.open) for order in ready]
+
+    def on_order(self, event: OrderEvent) -> ExecutionEvent | None:
+        if self.params.fill_at == "close":
+            return self._fill(event, self.last[event.symbol])
+        self.waiting.append(event)
+        return None
+
+
+STRATEGY = "tests.backtest.components:Band"
+PORTFOLIO = "tests.backtest.components:Fixed"
+EXECUTOR = "tests.backtest.components:Broker"
+
+
+class Exploding(Band):
+    """Fails on the third bar, like a strategy with a bug."""
+
+    def on_data(self, event: DataEvent) -> SignalEvent | None:
+        if event.bar.close == Decimal(94):
+            raise ArithmeticError("bug in the strategy")
+        return super().on_data(event)
