@@ -72,6 +72,7 @@ class Runner:
         self._nc = nc
         self._own_connection = nc is None
         self._stopping = asyncio.Event()
+        self._handler_lock = asyncio.Lock()
         self._handlers = {
             key: (HANDLERS[key][1], component.handler(key), component.handler_is_async(key))
             for key in component.consumes()
@@ -225,12 +226,16 @@ class Runner:
         if span.is_recording():
             span.set_attributes(telemetry.event_attributes(event))
         started = time.perf_counter()
-        component.begin(event)
         try:
-            result = handler(event)
             if is_async:
-                result = await result  # type: ignore[misc]
-            emitted = component.collect(result)  # type: ignore[arg-type]
+                # A component's consumers run as separate tasks: while an async handler awaits, another must not
+                # swap the event its ids derive from (begin) or take its outbox (collect).
+                async with self._handler_lock:
+                    component.begin(event)
+                    emitted = component.collect(await handler(event))  # type: ignore[misc]
+            else:
+                component.begin(event)
+                emitted = component.collect(handler(event))  # type: ignore[arg-type]
         except Exception as exc:
             component.collect(None)
             telemetry.handler_errors.add(1, {"ingenium.component": component.name, "stream": key})

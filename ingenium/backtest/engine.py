@@ -17,7 +17,6 @@ from ingenium.backtest.assembly import build
 from ingenium.backtest.bars import Bars
 from ingenium.backtest.bus import InMemoryBus
 from ingenium.backtest.config import BacktestConfig
-from ingenium.backtest.period import parse_period
 from ingenium.backtest.results import BacktestResult
 from ingenium.backtest.stats import compute_stats
 from ingenium.backtest.trusted import trusted_bar
@@ -27,6 +26,7 @@ from ingenium.config import Settings
 from ingenium.errors import ConfigurationError
 from ingenium.events import DataEvent
 from ingenium.ids import derive_id
+from ingenium.period import parse_period
 
 #: Called with the number of bars handled so far.
 Progress = Callable[[int], None]

@@ -17,10 +17,10 @@ from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ingenium.backtest.bars import Bars
-from ingenium.backtest.period import format_period, parse_period
 from ingenium.errors import ConfigurationError, IngeniumError
 from ingenium.fields import is_valid_symbol
 from ingenium.ids import derive_id
+from ingenium.period import format_period, parse_period
 
 GapPolicy = Literal["error", "warn", "ignore"]
 REQUIRED = ("timestamp", "open", "high", "low", "close")

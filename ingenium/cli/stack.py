@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 from pathlib import Path
 from typing import Annotated
 
@@ -94,7 +95,10 @@ def up(
         console.print(f"data dir   {stack.settings.data_dir.resolve()}")
         console.print(describe_telemetry("ingenium"), highlight=False)
         console.print("Streams created. Press Ctrl-C to stop.")
-        await asyncio.Event().wait()
+        stop = asyncio.Event()
+        # SIGTERM (a service manager, `kill`) must stop the embedded servers as Ctrl-C does.
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        await stop.wait()
 
     try:
         run(serve())

@@ -12,9 +12,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from ingenium.backtest import DataError, load_bars
-from ingenium.backtest.period import format_period, parse_period
 from ingenium.errors import ConfigurationError
 from ingenium.ids import derive_id
+from ingenium.period import format_period, parse_period
 
 HEADER = "timestamp,open,high,low,close,volume"
 GOOD = [

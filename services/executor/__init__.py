@@ -1,0 +1,16 @@
+"""The paper executor: a broker simulator for live paper trading and for the in-process backtest."""
+
+from services.executor.orderlog import KvOrderLog, MemoryOrderLog, OrderLog, WorkingRecord
+from services.executor.paper import PaperExecutor, PaperParams, WorkingOrder
+from services.executor.pricing import Pricing
+
+__all__ = [
+    "KvOrderLog",
+    "MemoryOrderLog",
+    "OrderLog",
+    "PaperExecutor",
+    "PaperParams",
+    "Pricing",
+    "WorkingOrder",
+    "WorkingRecord",
+]

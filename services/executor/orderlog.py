@@ -1,0 +1,164 @@
+"""The executor's memory of handled orders: what it reported for each, and which orders are still working.
+
+Live, it is a JetStream key-value bucket (one per executor name and namespace), so a duplicate order is
+recognised beyond the stream's duplicate window and across restarts. In an in-process backtest
+(no NATS connection) it is a dictionary.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Protocol
+
+from nats.js import JetStreamContext
+from nats.js.api import KeyValueConfig, StorageType
+from nats.js.errors import BucketNotFoundError, KeyNotFoundError
+from nats.js.kv import KeyValue
+
+from ingenium.events import ExecutionEvent, OrderEvent
+from ingenium.subjects import Subjects
+
+_KEY = re.compile(r"^[-_=A-Za-z0-9]{1,200}$")
+
+
+@dataclass(frozen=True, slots=True)
+class WorkingRecord:
+    """An order that was still working when it was recorded, with what a restart needs to resume it."""
+
+    order: OrderEvent
+    accepted_at: datetime
+    after: datetime | None
+    day: date
+
+
+class OrderLog(Protocol):
+    """Where the executor records the orders it handled."""
+
+    async def get(self, order_id: str) -> list[ExecutionEvent] | None:
+        """What the executor reported when it first handled ``order_id``; ``None`` if it never did."""
+        ...
+
+    async def record(
+        self, order: OrderEvent, executions: list[ExecutionEvent], working: WorkingRecord | None
+    ) -> None:
+        """Remember that ``order`` was handled, with its first report, and whether it is still working."""
+        ...
+
+    async def working(self) -> list[WorkingRecord]:
+        """Orders recorded as working (some may have finished since; the caller checks the stream)."""
+        ...
+
+    async def finished(self, order_ids: list[str]) -> None:
+        """Forget the working markers of orders that reached a final state."""
+        ...
+
+
+class MemoryOrderLog:
+    """The order log of an in-process run: a dictionary, gone with the process."""
+
+    def __init__(self) -> None:
+        self._reports: dict[str, list[ExecutionEvent]] = {}
+
+    async def get(self, order_id: str) -> list[ExecutionEvent] | None:
+        """The first report for ``order_id``, if handled."""
+        return self._reports.get(order_id)
+
+    async def record(
+        self, order: OrderEvent, executions: list[ExecutionEvent], working: WorkingRecord | None
+    ) -> None:
+        """Remember the order's first report."""
+        self._reports[order.id] = executions
+
+    async def working(self) -> list[WorkingRecord]:
+        """Nothing survives a process in memory."""
+        return []
+
+    async def finished(self, order_ids: list[str]) -> None:
+        """Nothing to forget."""
+
+
+def bucket_name(subjects: Subjects, executor: str) -> str:
+    """The KV bucket of one executor in one namespace, e.g. ``INGENIUM_EXECUTOR_paper``."""
+    base = f"INGENIUM_EXECUTOR_{executor}"
+    return f"{subjects.stream('order').removesuffix('INGENIUM_ORDERS')}{base}"
+
+
+def _key(order_id: str) -> str:
+    """A KV-safe key for an order id; ids with other characters are hashed."""
+    return order_id if _KEY.match(order_id) else "h" + hashlib.sha256(order_id.encode()).hexdigest()
+
+
+class KvOrderLog:
+    """The live order log: keys ``o.<order>`` hold first reports, ``w.<order>`` mark working orders."""
+
+    def __init__(self, kv: KeyValue) -> None:
+        self.kv = kv
+
+    @classmethod
+    async def open(cls, js: JetStreamContext, bucket: str, *, replicas: int = 1) -> KvOrderLog:
+        """Open the bucket, creating it (file storage, one value per key) on first use."""
+        try:
+            kv = await js.key_value(bucket)
+        except BucketNotFoundError:
+            kv = await js.create_key_value(
+                KeyValueConfig(
+                    bucket=bucket, history=1, storage=StorageType.FILE, replicas=replicas,
+                    description="Orders the paper executor handled (idempotency beyond the duplicate window)",
+                )
+            )
+        return cls(kv)
+
+    async def get(self, order_id: str) -> list[ExecutionEvent] | None:
+        """The first report for ``order_id``, if handled."""
+        try:
+            entry = await self.kv.get(f"o.{_key(order_id)}")
+        except KeyNotFoundError:
+            return None
+        stored = json.loads(entry.value or b"{}")
+        return [ExecutionEvent.from_json(raw) for raw in stored.get("executions", [])]
+
+    async def record(
+        self, order: OrderEvent, executions: list[ExecutionEvent], working: WorkingRecord | None
+    ) -> None:
+        """Store the first report, then the working marker (a restart resumes working orders from it)."""
+        key = _key(order.id)
+        if working is not None:
+            marker = {
+                "order": order.to_json().decode(),
+                "accepted_at": working.accepted_at.isoformat(),
+                "after": working.after.isoformat() if working.after else None,
+                "day": working.day.isoformat(),
+            }
+            await self.kv.put(f"w.{key}", json.dumps(marker).encode())
+        report = {"executions": [e.to_json().decode() for e in executions]}
+        await self.kv.put(f"o.{key}", json.dumps(report).encode())
+
+    async def working(self) -> list[WorkingRecord]:
+        """Every working marker."""
+        watcher = await self.kv.watch("w.>", ignore_deletes=True)
+        records: list[WorkingRecord] = []
+        try:
+            async for entry in watcher:
+                if entry is None:
+                    break
+                marker = json.loads(entry.value or b"{}")
+                records.append(
+                    WorkingRecord(
+                        order=OrderEvent.from_json(marker["order"]),
+                        accepted_at=datetime.fromisoformat(marker["accepted_at"]),
+                        after=datetime.fromisoformat(marker["after"]) if marker["after"] else None,
+                        day=date.fromisoformat(marker["day"]),
+                    )
+                )
+        finally:
+            await watcher.stop()  # type: ignore[no-untyped-call]
+        return records
+
+    async def finished(self, order_ids: list[str]) -> None:
+        """Delete the working markers of finished orders."""
+        for order_id in order_ids:
+            await self.kv.delete(f"w.{_key(order_id)}")

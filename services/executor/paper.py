@@ -1,0 +1,327 @@
+"""The paper executor: fills orders against the market data it sees, as a simple broker simulator.
+
+``ingenium run services.executor.paper:PaperExecutor --param slippage_bps=2 --param max_fill_quantity=50``.
+The same class fills orders in the in-process backtest, with ``fill_at=next_open`` there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import ROUND_FLOOR, Decimal
+from typing import Any, Literal
+
+from pydantic import Field
+
+from ingenium import telemetry
+from ingenium.component import Params
+from ingenium.events import DataEvent, ExecutionEvent, ExecutionUpdate, Ohlc, OrderEvent, OrderType, TimeInForce
+from ingenium.executor import Executor
+from ingenium.ids import derive_id
+from services.executor.orderlog import MemoryOrderLog, OrderLog, WorkingRecord
+from services.executor.pricing import Pricing, average, crosses
+
+duplicate_orders = telemetry.meter.create_counter(
+    "ingenium.executor.duplicate_orders", unit="{order}", description="Orders the executor had handled already"
+)
+_ZERO = Decimal(0)
+rejected_orders = telemetry.meter.create_counter(
+    "ingenium.executor.rejected_orders", unit="{order}", description="Orders the paper executor rejected"
+)
+
+
+class PaperParams(Params):
+    """Fill model of the paper executor."""
+
+    fill_at: Literal["last", "next_open", "close"] = Field(
+        default="last",
+        description="Market orders fill at the latest close seen ('last', live), the close of the bar they were "
+        "decided on ('close'), or the next bar's open ('next_open', the backtest convention).",
+    )
+    slippage_bps: Decimal = Field(default=Decimal(0), ge=0, le=1000, description="Adverse slippage per fill (bps).")
+    commission_per_share: Decimal = Field(default=Decimal(0), ge=0, description="Commission per unit filled.")
+    commission_bps: Decimal = Field(default=Decimal(0), ge=0, le=1000, description="Commission in bps of notional.")
+    max_fill_quantity: Decimal | None = Field(
+        default=None, gt=0, description="Largest single fill; bigger orders fill in several partial fills."
+    )
+    volume_share: Decimal | None = Field(
+        default=None, gt=0, le=1, description="Share of a bar's volume one symbol's orders may take; the rest "
+        "fills on later bars."
+    )
+    quantity_increment: Decimal = Field(
+        default=Decimal(1), gt=0, description="Lot size the volume capacity is rounded down to."
+    )
+    price_increment: Decimal = Field(default=Decimal("0.0001"), gt=0, description="Tick fill prices round to.")
+
+
+@dataclass(slots=True)
+class WorkingOrder:
+    """An accepted order with quantity still to fill."""
+
+    order: OrderEvent
+    after: datetime | None
+    day: date
+    filled: Decimal = Decimal(0)
+    notional: Decimal = Decimal(0)
+    fills: int = 0
+    expired: bool = False
+
+    @property
+    def leaves(self) -> Decimal:
+        """Quantity still to fill."""
+        return self.order.quantity - self.filled
+
+    @property
+    def done(self) -> bool:
+        """Whether the order is final (filled or expired)."""
+        return self.expired or self.filled >= self.order.quantity
+
+
+class PaperExecutor(Executor):
+    """Fills market and limit orders against the bars it receives.
+
+    * Market orders fill at the reference price of ``fill_at``, moved by ``slippage_bps``; limit orders when a
+      bar trades through the limit, at the limit or the open if that is better. DAY limit orders expire on the
+      first bar of a later day.
+    * ``max_fill_quantity`` splits fills; ``volume_share`` caps what one bar can fill, the rest waits for later
+      bars. Each fill is one ``partial_fill`` or final ``filled`` execution with ``ExecId``, cumulative and
+      leaves quantities, average price and commission. An order that does not fill at once is ``accepted``.
+    * Orders for symbols outside ``symbols`` (when given), or with no bar seen yet, are ``rejected`` with the reason.
+    * Execution ids derive from (executor, order id, fill number), so a re-run reproduces them exactly.
+    * A duplicate order (same ``Id``) is never executed again: the executor replays its first report, with the
+      same ids, which JetStream (inside the duplicate window) or the ledger (by ``ExecId``) drops. Live, the
+      record of handled and working orders is a JetStream key-value bucket; a restart resumes working orders.
+    """
+
+    params_model = PaperParams
+    params: PaperParams
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        p = self.params
+        self.pricing = Pricing(
+            slippage_bps=p.slippage_bps,
+            commission_per_share=p.commission_per_share,
+            commission_bps=p.commission_bps,
+            price_increment=p.price_increment,
+        )
+        self.order_log: OrderLog = MemoryOrderLog()
+        self._allowed = {s.lower() for s in self.symbols} if self.symbols is not None else None
+        self._next_open = p.fill_at == "next_open"
+        self._bars: dict[str, Ohlc] = {}
+        self._seeded: set[str] = set()
+        self._capacity: dict[str, Decimal] = {}
+        self._working: dict[str, dict[str, WorkingOrder]] = {}
+
+    async def on_start(self) -> None:
+        """Live: open the order log bucket, learn the latest prices, resume orders that were working."""
+        from services.executor.recovery import restore  # live-only imports stay out of the backtest's path
+
+        await restore(self)
+
+    # ------------------------------------------------------------------ handlers
+    def on_data(self, event: DataEvent) -> list[ExecutionEvent] | None:
+        """Remember the bar as the symbol's latest price and fill the symbol's working orders against it."""
+        bar = event.ohlc
+        if bar is None:
+            return None
+        key = event.symbol.lower()
+        previous = self._bars.get(key)
+        # A replayed or redelivered bar must not move the price back or fill twice; only the bar taken as the
+        # latest price on start still has to be worked, once, when it arrives.
+        if previous is not None and (
+            bar.timestamp < previous.timestamp or (bar.timestamp == previous.timestamp and key not in self._seeded)
+        ):
+            return None
+        self._seeded.discard(key)
+        self._bars[key] = bar
+        if self.params.volume_share is not None:
+            self._capacity[key] = self._bar_capacity(bar)
+        book = self._working.get(key)
+        if not book:
+            return None
+        return self._work(key, book, bar)
+
+    async def on_order(self, event: OrderEvent) -> list[ExecutionEvent]:
+        """Execute a new order; for an order handled before, replay the first report instead."""
+        first = await self.order_log.get(event.id)
+        if first is not None:
+            self.log.warning("%s: order %s was handled before; replaying its first report", self.name, event.id)
+            duplicate_orders.add(1, {"ingenium.component": self.name})
+            self._absorb(event, first)
+            return first
+        executions, working = self.accept(event)
+        record = WorkingRecord(event, self.clock.now(), working.after, working.day) if working else None
+        await self.order_log.record(event, executions, record)
+        context = self.context
+        if context is None or context.nc is None:
+            if working is not None:
+                self.resume(working)
+            return executions
+        # Live, the order joins the book only once its report is stored, so fills from later bars always follow
+        # the report on the execution stream; bars that arrived while it was being stored are worked here first.
+        bus = context.bus
+        if executions:
+            await bus.publish_many(executions)
+        while working is not None and not working.done:
+            bar = self._bars.get(event.symbol.lower())
+            caught_up = self._work_order(event.symbol.lower(), working, bar) if bar is not None else []
+            if not caught_up:
+                self.resume(working)  # no await since the last look at the latest bar: none can be missed
+                break
+            await bus.publish_many(caught_up)
+        return []
+
+    # ------------------------------------------------------------------ the book
+    def accept(self, order: OrderEvent) -> tuple[list[ExecutionEvent], WorkingOrder | None]:
+        """Check and execute a new order against the latest bar; returns its report and what keeps working."""
+        key = order.symbol.lower()
+        if self._allowed is not None and key not in self._allowed:
+            return [self._reject(order, f"unknown symbol {order.symbol}: this executor trades "
+                                        f"{', '.join(sorted(self._allowed))}")], None
+        bar = self._bars.get(key)
+        if bar is None:
+            return [self._reject(order, f"no price yet for {order.symbol}: the executor has seen no bar for it")], None
+        # A working order fills on bars after the one it was accepted on (whose volume it has used already).
+        working = WorkingOrder(order, after=bar.timestamp, day=bar.timestamp.date())
+        out: list[ExecutionEvent] = []
+        if not self._next_open:
+            if order.type is OrderType.MARKET:
+                out = self._fill(key, working, bar.close, None)
+            elif order.limit_price is not None and crosses(order.side, order.limit_price, bar.close, bar.close):
+                out = self._fill(key, working, bar.close, order.limit_price)
+        if working.leaves <= 0:
+            return out, None
+        fresh = WorkingOrder(order, working.after, working.day)
+        out.insert(0, self._report(fresh, ExecutionUpdate.ACCEPTED))
+        return out, working
+
+    def _absorb(self, order: OrderEvent, report: list[ExecutionEvent]) -> None:
+        """Make the book agree with a replayed first report (its publish may have failed, or not be scanned)."""
+        working = self.working_order(order.id)
+        if working is None:
+            if not report or report[0].update is not ExecutionUpdate.ACCEPTED:
+                return  # the first report finished the order (filled or rejected): nothing keeps working
+            moment = report[0].execution_timestamp
+            bar = self._bars.get(order.symbol.lower())
+            after = bar.timestamp if bar is not None else moment
+            working = WorkingOrder(order, after=after, day=after.date())
+            self.resume(working)
+        fills = [e for e in report if e.is_fill]
+        for execution in fills[working.fills :]:
+            working.filled += execution.quantity
+            working.notional += execution.quantity * execution.price
+            working.fills += 1
+
+    def working_order(self, order_id: str) -> WorkingOrder | None:
+        """The working order with this id, if it is still working."""
+        for book in self._working.values():
+            if order_id in book:
+                return book[order_id]
+        return None
+
+    def resume(self, working: WorkingOrder) -> None:
+        """Put back an order that was working before a restart."""
+        self._working.setdefault(working.order.symbol.lower(), {})[working.order.id] = working
+
+    def remember_bar(self, symbol: str, bar: Ohlc) -> None:
+        """Take ``bar`` as the symbol's latest price without filling anything (used on start)."""
+        key = symbol.lower()
+        current = self._bars.get(key)
+        if current is None or bar.timestamp > current.timestamp:
+            self._bars[key] = bar
+            self._seeded.add(key)
+
+    def _work(self, key: str, book: dict[str, WorkingOrder], bar: Ohlc) -> list[ExecutionEvent]:
+        out: list[ExecutionEvent] = []
+        for working in list(book.values()):
+            out.extend(self._work_order(key, working, bar))
+            if working.done:
+                del book[working.order.id]
+        if not book:
+            del self._working[key]
+        return out
+
+    def _work_order(self, key: str, working: WorkingOrder, bar: Ohlc) -> list[ExecutionEvent]:
+        """Fill (or expire) one working order against a bar newer than the one it last saw."""
+        order = working.order
+        if working.after is not None and bar.timestamp <= working.after:
+            return []
+        working.after = bar.timestamp
+        limit = order.limit_price
+        if order.type is OrderType.MARKET or limit is None:
+            return self._fill(key, working, bar.open if self._next_open else bar.close, None)
+        if order.time_in_force is TimeInForce.DAY and bar.timestamp.date() > working.day:
+            working.expired = True
+            return [self._report(working, ExecutionUpdate.EXPIRED, reason="day order expired unfilled")]
+        if crosses(order.side, limit, bar.low, bar.high):
+            better = bar.open <= limit if order.side.sign > 0 else bar.open >= limit
+            return self._fill(key, working, bar.open if better else limit, limit)
+        return []
+
+    def _bar_capacity(self, bar: Ohlc) -> Decimal:
+        share = self.params.volume_share or Decimal(0)
+        step = self.params.quantity_increment
+        return (bar.volume * share / step).to_integral_value(rounding=ROUND_FLOOR) * step
+
+    def _fill(self, key: str, working: WorkingOrder, reference: Decimal, limit: Decimal | None) -> list[ExecutionEvent]:
+        available = working.leaves
+        capped = self.params.volume_share is not None
+        if capped:
+            available = min(available, self._capacity.get(key, Decimal(0)))
+        if available <= 0:
+            return []
+        order = working.order
+        price = self.pricing.fill_price(order.side, reference, limit)
+        step = self.params.max_fill_quantity
+        out: list[ExecutionEvent] = []
+        filled = Decimal(0)
+        while filled < available:
+            quantity = min(available - filled, step) if step is not None else available - filled
+            filled += quantity
+            working.filled += quantity
+            working.notional += quantity * price
+            working.fills += 1
+            update = ExecutionUpdate.FILLED if working.leaves <= 0 else ExecutionUpdate.PARTIAL_FILL
+            out.append(self._report(working, update, quantity=quantity, price=price,
+                                    commission=self.pricing.commission(quantity, price)))
+        if capped:
+            self._capacity[key] -= filled
+        return out
+
+    def _report(
+        self,
+        working: WorkingOrder,
+        update: ExecutionUpdate,
+        *,
+        quantity: Decimal = Decimal(0),
+        price: Decimal = Decimal(0),
+        commission: Decimal | None = None,
+        reason: str | None = None,
+    ) -> ExecutionEvent:
+        order = working.order
+        tag: object = working.fills if update.moves_quantity else update.value
+        event_id = derive_id("exec", self.name, order.id, tag)
+        now = self.clock.now()
+        return ExecutionEvent(
+            id=event_id,
+            timestamp=now,
+            execution_timestamp=now,
+            order_id=order.id,
+            symbol=order.symbol,
+            quantity=quantity,
+            price=price,
+            update=update,
+            exec_id=event_id,
+            side=order.side,
+            cum_quantity=working.filled,
+            leaves_quantity=working.leaves if update.moves_quantity or update is ExecutionUpdate.ACCEPTED else _ZERO,
+            avg_price=average(working.notional, working.filled) if working.filled else None,
+            commission=commission,
+            reason=reason,
+        )
+
+    def _reject(self, order: OrderEvent, reason: str) -> ExecutionEvent:
+        self.log.warning("%s: rejected order %s: %s", self.name, order.id, reason)
+        rejected_orders.add(1, {"ingenium.component": self.name})
+        return self._report(WorkingOrder(order, None, date.min), ExecutionUpdate.REJECTED, reason=reason)

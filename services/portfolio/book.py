@@ -1,0 +1,188 @@
+"""The portfolio's book: positions, cash and open orders, kept from the orders it sends and the executions it sees.
+
+Positions net per symbol the way the ledger nets them: the average price moves on increases, realized PnL is
+booked on decreases, and a flip from long to short reopens at the fill price.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from decimal import Decimal
+
+from ingenium.events import ExecutionEvent, ExecutionUpdate, OrderEvent, Side
+
+_ZERO = Decimal(0)
+_FINAL = (ExecutionUpdate.FILLED, ExecutionUpdate.CANCELED, ExecutionUpdate.REJECTED, ExecutionUpdate.EXPIRED)
+#: Fill ids and finished orders remembered to recognise a redelivered or replayed execution.
+_REMEMBERED = 100_000
+
+
+@dataclass(slots=True)
+class Position:
+    """Net position in one symbol; ``quantity`` is negative when short."""
+
+    quantity: Decimal = _ZERO
+    average_price: Decimal = _ZERO
+    realized_pnl: Decimal = _ZERO
+    commissions: Decimal = _ZERO
+
+    def apply(self, signed_quantity: Decimal, price: Decimal) -> None:
+        """Add a fill of ``signed_quantity`` (negative for sells) at ``price``."""
+        held = self.quantity
+        after = held + signed_quantity
+        if held == 0 or (held > 0) == (signed_quantity > 0):
+            self.average_price = (abs(held) * self.average_price + abs(signed_quantity) * price) / abs(after)
+        else:
+            closed = min(abs(signed_quantity), abs(held))
+            self.realized_pnl += closed * (price - self.average_price) * (1 if held > 0 else -1)
+            if after == 0:
+                self.average_price = _ZERO
+            elif (after > 0) != (held > 0):
+                self.average_price = price
+        self.quantity = after
+
+
+@dataclass(slots=True)
+class OpenOrder:
+    """An order sent and not yet final, with the price it was sized at (to reserve cash for it)."""
+
+    order_id: str
+    symbol: str
+    side: Side
+    quantity: Decimal
+    filled: Decimal
+    reference_price: Decimal
+
+    @property
+    def leaves(self) -> Decimal:
+        """Quantity not filled yet."""
+        return max(self.quantity - self.filled, _ZERO)
+
+    @property
+    def signed_leaves(self) -> Decimal:
+        """``leaves`` with the sign a fill would give the position."""
+        return self.leaves * self.side.sign
+
+
+class Book:
+    """Cash, positions, open orders and marks (last known prices) of one account."""
+
+    def __init__(self, cash: Decimal) -> None:
+        self.cash = cash
+        self.positions: dict[str, Position] = {}
+        self.open_orders: dict[str, OpenOrder] = {}
+        self.marks: dict[str, Decimal] = {}
+        self._fills: OrderedDict[str, None] = OrderedDict()
+        self._finished: OrderedDict[str, None] = OrderedDict()
+
+    # ------------------------------------------------------------------ reading
+    def position(self, symbol: str) -> Decimal:
+        """Filled quantity held in ``symbol`` (signed)."""
+        held = self.positions.get(symbol)
+        return held.quantity if held is not None else _ZERO
+
+    def pending(self, symbol: str) -> Decimal:
+        """Signed quantity of ``symbol`` still to fill on open orders."""
+        return sum((o.signed_leaves for o in self.open_orders.values() if o.symbol == symbol), _ZERO)
+
+    def effective(self, symbol: str) -> Decimal:
+        """Position once every open order filled: what sizing and limits compare against."""
+        return self.position(symbol) + self.pending(symbol)
+
+    def mark(self, symbol: str) -> Decimal | None:
+        """Last known price of ``symbol`` (from signals and fills), or the position's average price."""
+        if symbol in self.marks:
+            return self.marks[symbol]
+        held = self.positions.get(symbol)
+        return held.average_price if held is not None and held.quantity else None
+
+    def equity(self) -> Decimal:
+        """Cash plus the marked value of every position."""
+        value = self.cash
+        for symbol, held in self.positions.items():
+            if held.quantity:
+                value += held.quantity * (self.mark(symbol) or held.average_price)
+        return value
+
+    def gross_exposure(
+        self, *, symbol: str | None = None, replace: Decimal | None = None, price: Decimal | None = None
+    ) -> Decimal:
+        """Sum of |effective position| × mark over symbols; with ``symbol``, as if it held ``replace`` at ``price``."""
+        symbols = set(self.positions) | {o.symbol for o in self.open_orders.values()}
+        if symbol is not None:
+            symbols.add(symbol)
+        total = _ZERO
+        for name in symbols:
+            if name == symbol:
+                quantity = replace if replace is not None else self.effective(name)
+                total += abs(quantity) * (price if price is not None else self.mark(name) or _ZERO)
+            else:
+                total += abs(self.effective(name)) * (self.mark(name) or _ZERO)
+        return total
+
+    def reserved_cash(self) -> Decimal:
+        """Cash the open buy orders will need, at the prices they were sized at."""
+        return sum(
+            (o.leaves * o.reference_price for o in self.open_orders.values() if o.side is Side.BUY), _ZERO
+        )
+
+    def realized_pnl(self) -> Decimal:
+        """Realized PnL over every symbol, before commissions."""
+        return sum((p.realized_pnl for p in self.positions.values()), _ZERO)
+
+    # ------------------------------------------------------------------ changing
+    def add_order(self, order: OrderEvent, reference_price: Decimal, filled: Decimal = _ZERO) -> None:
+        """Track an order just sent (or recovered) until an execution says it is final."""
+        if order.id in self._finished:
+            return
+        self.open_orders[order.id] = OpenOrder(
+            order.id, order.symbol, order.side, order.quantity, filled, reference_price
+        )
+
+    def knows_fill(self, exec_id: str) -> bool:
+        """Whether this fill was applied already."""
+        return exec_id in self._fills
+
+    def remember_fill(self, exec_id: str) -> None:
+        """Mark a fill as applied (recovery does this for fills the ledger already counted)."""
+        self._fills[exec_id] = None
+        if len(self._fills) > _REMEMBERED:
+            self._fills.popitem(last=False)
+
+    def apply(self, execution: ExecutionEvent) -> bool:
+        """Apply one execution; returns ``False`` for a fill seen before (a redelivery or replay)."""
+        if execution.is_fill:
+            if self.knows_fill(execution.fill_id):
+                return False
+            self.remember_fill(execution.fill_id)
+            side = execution.side or self._side_of(execution.order_id)
+            if side is None:
+                raise ValueError(
+                    f"execution {execution.id} has no Side and order {execution.order_id} is unknown; "
+                    "the portfolio cannot tell a buy from a sell"
+                )
+            held = self.positions.setdefault(execution.symbol, Position())
+            held.apply(execution.quantity * side.sign, execution.price)
+            commission = execution.commission or _ZERO
+            held.commissions += commission
+            self.cash -= execution.quantity * execution.price * side.sign + commission
+            self.marks[execution.symbol] = execution.price
+            open_order = self.open_orders.get(execution.order_id)
+            if open_order is not None:
+                open_order.filled += execution.quantity
+        if execution.update in _FINAL or (
+            execution.order_id in self.open_orders and self.open_orders[execution.order_id].leaves <= 0
+        ):
+            self._finish(execution.order_id)
+        return True
+
+    def _side_of(self, order_id: str) -> Side | None:
+        open_order = self.open_orders.get(order_id)
+        return open_order.side if open_order is not None else None
+
+    def _finish(self, order_id: str) -> None:
+        self.open_orders.pop(order_id, None)
+        self._finished[order_id] = None
+        if len(self._finished) > _REMEMBERED:
+            self._finished.popitem(last=False)

@@ -1,0 +1,138 @@
+"""A portfolio that sizes signals into orders under risk limits and keeps its book from executions.
+
+``ingenium run services.portfolio.portfolio:RiskPortfolio --param sizing=notional --param notional=5000``.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from pydantic import Field
+
+from ingenium import telemetry
+from ingenium.component import Params
+from ingenium.events import ExecutionEvent, OrderEvent, OrderType, Side, SignalEvent, SignalType
+from ingenium.portfolio import Portfolio
+from services.portfolio.book import Book
+from services.portfolio.risk import Rejection, RiskLimits, check
+from services.portfolio.sizing import SizingMode, target_size
+
+rejections = telemetry.meter.create_counter(
+    "ingenium.portfolio.rejections", unit="{order}", description="Orders the portfolio refused, by reason"
+)
+_BPS = Decimal(10_000)
+
+
+class RiskPortfolioParams(Params):
+    """Sizing, limits and order style of the portfolio."""
+
+    cash: Decimal = Field(
+        default=Decimal(100_000), ge=0, description="Starting cash when there is no ledger to recover from."
+    )
+    sizing: SizingMode = Field(default="quantity", description="quantity, notional or equity_fraction.")
+    quantity: Decimal = Field(default=Decimal(100), gt=0, description="Units per position (quantity sizing).")
+    notional: Decimal = Field(default=Decimal(10_000), gt=0, description="Money per position (notional sizing).")
+    equity_fraction: Decimal = Field(
+        default=Decimal("0.1"), gt=0, le=10, description="Share of equity per position (equity_fraction sizing)."
+    )
+    lot: Decimal = Field(default=Decimal(1), gt=0, description="Order sizes are whole multiples of this.")
+    long_only: bool = Field(default=True, description="A short signal only closes a long; never go short.")
+    max_position: Decimal | None = Field(default=None, gt=0, description="Largest |position| per symbol (units).")
+    max_gross_exposure: Decimal | None = Field(
+        default=None, gt=0, description="Largest sum of |position| × price over all symbols."
+    )
+    max_leverage: Decimal = Field(default=Decimal(1), gt=0, description="Gross exposure ≤ equity × this.")
+    cash_buffer_bps: Decimal = Field(
+        default=Decimal(50), ge=0, description="Cash a buy leaves for slippage and commission (bps of its cost)."
+    )
+    limit_offset_bps: Decimal | None = Field(
+        default=None, ge=0, description="Send marketable limit orders this far beyond the signal price instead of "
+        "market orders."
+    )
+
+
+class RiskPortfolio(Portfolio):
+    """Turns each signal into the order that brings the symbol to its target position.
+
+    A long signal targets ``+size``; a short one ``-size``, or flat when ``long_only``. The order is the
+    difference between the target and the position including open orders, so a repeated signal sends nothing.
+    Orders that would break a limit (``long_only``, ``max_position``, ``max_gross_exposure``, ``margin``,
+    ``cash``) are refused: logged with the reason and counted by ``ingenium.portfolio.rejections``.
+
+    Live with a database, ``on_start`` recovers cash, positions and open orders from the ledger's tables (and
+    the stream messages the ledger has not projected yet) before any message is consumed.
+    """
+
+    params_model = RiskPortfolioParams
+    params: RiskPortfolioParams
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        p = self.params
+        self.book = Book(p.cash)
+        self.limits = RiskLimits(
+            max_position=p.max_position,
+            max_gross_exposure=p.max_gross_exposure,
+            max_leverage=p.max_leverage,
+            long_only=p.long_only,
+            cash_buffer_bps=p.cash_buffer_bps,
+        )
+        #: Refusals since start, by code (also exported as a metric).
+        self.rejected: dict[str, int] = {}
+        #: Signals recovery found already decided before a restart; their redelivery is skipped.
+        self.handled_signals: set[str] = set()
+
+    async def on_start(self) -> None:
+        """Recover the book from the ledger (or the streams) before consuming anything."""
+        from services.portfolio.recovery import recover  # database and NATS code stays out of the backtest path
+
+        await recover(self)
+
+    def on_signal(self, event: SignalEvent) -> OrderEvent | None:
+        """Size the signal, check the limits, and return the order (or nothing)."""
+        if self.handled_signals and event.id in self.handled_signals:
+            self.handled_signals.discard(event.id)
+            return None
+        book = self.book
+        symbol = event.symbol
+        price = event.price if event.price is not None else book.mark(symbol)
+        if price is None:
+            self.reject(event, Rejection("no_price", f"{symbol}: the signal carries no price and none is known"))
+            return None
+        book.marks[symbol] = price
+        p = self.params
+        size = target_size(p.sizing, price=price, equity=book.equity(), quantity=p.quantity, notional=p.notional,
+                           equity_fraction=p.equity_fraction, lot=p.lot)
+        closing_only = event.signal is SignalType.SHORT and p.long_only
+        if size == 0 and not closing_only:
+            self.reject(event, Rejection("size_zero", f"{symbol}: the position size rounds to zero lots"))
+            return None
+        target = size if event.signal is SignalType.LONG else Decimal(0) if p.long_only else -size
+        delta = target - book.effective(symbol)
+        if delta == 0:
+            return None
+        side = Side.BUY if delta > 0 else Side.SELL
+        quantity = abs(delta)
+        refusal = check(book, self.limits, symbol, side, quantity, price)
+        if refusal is not None:
+            self.reject(event, refusal)
+            return None
+        if p.limit_offset_bps is None:
+            order = self.order(symbol, side, quantity, signal=event)
+        else:
+            offset = price * p.limit_offset_bps / _BPS
+            limit = (price + offset if side is Side.BUY else price - offset).quantize(Decimal("0.0001"))
+            order = self.order(symbol, side, quantity, order_type=OrderType.LIMIT, limit_price=limit, signal=event)
+        book.add_order(order, order.limit_price or price)
+        return order
+
+    def on_execution(self, event: ExecutionEvent) -> None:
+        """Apply a fill or status change to the book (a fill seen before changes nothing)."""
+        self.book.apply(event)
+
+    def reject(self, signal: SignalEvent, refusal: Rejection) -> None:
+        """Log and count a refused order."""
+        self.log.warning("%s: no order for signal %s: %s", self.name, signal.id, refusal.reason)
+        self.rejected[refusal.code] = self.rejected.get(refusal.code, 0) + 1
+        rejections.add(1, {"ingenium.component": self.name, "reason": refusal.code, "symbol": signal.symbol})

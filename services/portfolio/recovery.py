@@ -1,0 +1,187 @@
+"""Recovering the portfolio's book on start: from the ledger's tables, then the stream messages not projected yet.
+
+The ledger's tables are a consistent snapshot up to its checkpoints (one per stream). What came after the
+checkpoints is read straight from the order and execution streams, so a lagging ledger loses nothing. Fills the
+portfolio's execution consumer will deliver again (everything after its ack floor) are remembered as applied,
+so they are not counted twice. Signals its signal consumer will deliver again are skipped up to the last one that
+produced an order, so they are not decided twice against a book that already holds their effect. Without a
+database the book is rebuilt from the streams alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, TypeVar
+
+import asyncpg
+from nats.js import JetStreamContext
+from nats.js.api import DeliverPolicy
+from nats.js.errors import NotFoundError
+from pydantic import ValidationError
+
+from ingenium.errors import ConfigurationError
+from ingenium.events import ExecutionEvent, OrderEvent, Side, SignalEvent
+from ledger.database import connect
+from services.portfolio.book import Book, OpenOrder, Position
+from services.streamread import read_stream
+
+if TYPE_CHECKING:
+    from services.portfolio.portfolio import RiskPortfolio
+
+E = TypeVar("E", OrderEvent, ExecutionEvent, SignalEvent)
+
+
+@dataclass(frozen=True, slots=True)
+class Recovered:
+    """What recovery found, for the log and for tests."""
+
+    cash: Decimal
+    positions: int
+    open_orders: int
+    tail_orders: int
+    tail_executions: int
+    handled_signals: int
+    from_ledger: bool
+
+
+async def recover(portfolio: RiskPortfolio) -> Recovered | None:
+    """Replace ``portfolio.book`` with the recovered one; a no-op in an in-process run."""
+    context = portfolio.context
+    if context is None or context.nc is None:
+        return None
+    settings = context.settings
+    subjects = settings.subjects
+    js = context.nc.jetstream()
+    order_stream, exec_stream = subjects.stream("order"), subjects.stream("execution")
+    exec_floor = await _ack_floor(js, exec_stream, f"{portfolio.name}-execution")
+    signal_floor = await _rewind(js, subjects.stream("signal"), f"{portfolio.name}-signal")
+    book = Book(portfolio.params.cash)
+    checkpoints = {order_stream: 0, exec_stream: 0}
+    conn: asyncpg.Connection | None = None
+    if settings.database_url is not None:
+        conn = await connect(settings.database_url, application_name=f"ingenium-{portfolio.name}")
+    try:
+        transaction = conn.transaction(isolation="repeatable_read", readonly=True) if conn else None
+        if transaction is not None and conn is not None:
+            await transaction.start()
+            checkpoints.update(await _snapshot(conn, book, [order_stream, exec_stream], exec_floor))
+        orders = [o async for o in _events(js, order_stream, subjects.order, checkpoints[order_stream], OrderEvent)]
+        executions = [
+            e async for e in _events(js, exec_stream, subjects.execution, checkpoints[exec_stream], ExecutionEvent)
+        ]
+        signals = [s.id async for s in _events(js, subjects.stream("signal"), subjects.signal, signal_floor,
+                                                SignalEvent)]
+        answered = {o.signal_id for o in orders if o.signal_id}
+        if conn is not None:
+            orders = await _unprojected(conn, book, orders, executions)
+            answered |= {r["signal_id"] for r in await conn.fetch(
+                "SELECT signal_id FROM ledger_orders WHERE signal_id = ANY($1::text[])", signals)}
+        if transaction is not None:
+            await transaction.commit()
+    finally:
+        if conn is not None:
+            await conn.close()
+    for order in orders:
+        if order.id not in book.open_orders:
+            book.add_order(order, order.limit_price or book.mark(order.symbol) or Decimal(0))
+    for execution in executions:
+        book.apply(execution)
+    portfolio.book = book
+    # Signals up to the last one that produced an order were handled before the restart: the book already holds
+    # their effect, and deciding them again against it would trade twice. Later ones are decided as new.
+    last = max((i for i, signal_id in enumerate(signals) if signal_id in answered), default=-1)
+    portfolio.handled_signals = set(signals[: last + 1])
+    result = Recovered(book.cash, sum(1 for p in book.positions.values() if p.quantity), len(book.open_orders),
+                       len(orders), len(executions), last + 1, conn is not None)
+    portfolio.log.info("%s: recovered %s", portfolio.name, result)
+    return result
+
+
+async def _unprojected(
+    conn: asyncpg.Connection, book: Book, orders: list[OrderEvent], executions: list[ExecutionEvent]
+) -> list[OrderEvent]:
+    """Drop stream orders the ledger has (duplicates); mark stream fills the ledger counted as applied."""
+    projected = await conn.fetch(
+        "SELECT order_id FROM ledger_orders WHERE order_id = ANY($1::text[])", [o.id for o in orders]
+    )
+    known_fills = await conn.fetch(
+        "SELECT exec_id FROM ledger_fills WHERE exec_id = ANY($1::text[])", [e.fill_id for e in executions if e.is_fill]
+    )
+    for row in known_fills:
+        book.remember_fill(row["exec_id"])
+    skip = {r["order_id"] for r in projected}
+    return [o for o in orders if o.id not in skip]
+
+
+async def _rewind(js: JetStreamContext, stream: str, durable: str) -> int:
+    """Make the signal consumer deliver again, in stream order, from just after its ack floor; return the floor.
+
+    Signals the dead process had fetched but not acknowledged would otherwise come back only after the ack wait,
+    behind newer ones; deciding a signal after a later one would trade on stale information.
+    """
+    try:
+        info = await js.consumer_info(stream, durable)
+    except NotFoundError:
+        return 0
+    floor = info.ack_floor.stream_seq if info.ack_floor is not None and info.ack_floor.stream_seq else 0
+    if not info.num_ack_pending:
+        return floor
+    config = info.config
+    config.deliver_policy = DeliverPolicy.BY_START_SEQUENCE
+    config.opt_start_seq = floor + 1
+    await js.delete_consumer(stream, durable)
+    await js.add_consumer(stream, config)
+    return floor
+
+
+async def _ack_floor(js: JetStreamContext, stream: str, durable: str) -> int:
+    """Last message the portfolio's own consumer acknowledged; it redelivers everything after."""
+    try:
+        info = await js.consumer_info(stream, durable)
+    except NotFoundError:
+        return 0
+    return info.ack_floor.stream_seq if info.ack_floor is not None and info.ack_floor.stream_seq else 0
+
+
+async def _snapshot(conn: asyncpg.Connection, book: Book, streams: list[str], ack_floor: int) -> dict[str, int]:
+    """Load the ledger's cash, positions and open orders into ``book``; returns the ledger's checkpoints."""
+    if not await conn.fetchval("SELECT to_regclass('ledger_positions') IS NOT NULL"):
+        raise ConfigurationError(
+            "the database has no ledger tables: run `ingenium ledger migrate` (or `ingenium up`) first"
+        )
+    rows = await conn.fetch(
+        "SELECT stream, last_sequence FROM ledger_checkpoints WHERE stream = ANY($1::text[])", streams
+    )
+    checkpoints = {row["stream"]: int(row["last_sequence"]) for row in rows}
+    balance = await conn.fetchval("SELECT balance FROM ledger_cash ORDER BY account LIMIT 1")
+    if balance is not None:
+        book.cash = Decimal(balance)
+    for row in await conn.fetch(
+        "SELECT symbol, quantity, average_price, realized_pnl, commissions FROM ledger_positions"
+    ):
+        book.positions[row["symbol"]] = Position(
+            row["quantity"], row["average_price"], row["realized_pnl"], row["commissions"]
+        )
+    for row in await conn.fetch(
+        "SELECT order_id, symbol, side, quantity, filled_quantity, limit_price FROM ledger_orders "
+        "WHERE status IN ('new', 'partially_filled')"
+    ):
+        reference = row["limit_price"] or book.mark(row["symbol"]) or Decimal(0)
+        book.open_orders[row["order_id"]] = OpenOrder(
+            row["order_id"], row["symbol"], Side(row["side"]), row["quantity"], row["filled_quantity"], reference
+        )
+    for row in await conn.fetch("SELECT exec_id FROM ledger_fills WHERE stream_sequence > $1", ack_floor):
+        book.remember_fill(row["exec_id"])
+    return checkpoints
+
+
+async def _events(
+    js: JetStreamContext, stream: str, subject: str, checkpoint: int, model: type[E]
+) -> AsyncIterator[E]:
+    async for msg in read_stream(js, stream, subject, start_sequence=checkpoint + 1):
+        try:
+            yield model.from_json(msg.data)
+        except ValidationError:
+            continue  # the ledger records unparseable messages as such; they never moved the book

@@ -1,0 +1,41 @@
+"""Position sizing: how many units a signal asks for."""
+
+from __future__ import annotations
+
+from decimal import ROUND_FLOOR, Decimal
+from typing import Literal
+
+SizingMode = Literal["quantity", "notional", "equity_fraction"]
+
+
+def target_size(
+    mode: SizingMode,
+    *,
+    price: Decimal,
+    equity: Decimal,
+    quantity: Decimal,
+    notional: Decimal,
+    equity_fraction: Decimal,
+    lot: Decimal,
+) -> Decimal:
+    """Size of the position a signal targets, rounded down to whole lots (never negative).
+
+    Args:
+        mode: ``quantity`` (a fixed number of units), ``notional`` (a fixed amount of money) or
+            ``equity_fraction`` (a share of current equity).
+        price: Reference price of the symbol.
+        equity: Current equity of the account.
+        quantity: Units for ``quantity`` sizing.
+        notional: Money for ``notional`` sizing.
+        equity_fraction: Share of equity for ``equity_fraction`` sizing.
+        lot: Sizes are whole multiples of this.
+
+    """
+    if mode == "quantity":
+        raw = quantity
+    elif mode == "notional":
+        raw = notional / price
+    else:
+        raw = max(equity, Decimal(0)) * equity_fraction / price
+    lots = (raw / lot).to_integral_value(rounding=ROUND_FLOOR)
+    return max(lots * lot, Decimal(0))

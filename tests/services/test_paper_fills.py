@@ -1,0 +1,109 @@
+"""The paper executor's fill model, in memory: partial fills, slippage, commission, limits, rejects."""
+
+from decimal import Decimal
+
+from ingenium.events import DataEvent, ExecutionEvent, ExecutionUpdate, OrderEvent, OrderType, Side
+from ingenium.testing import bar, order
+from services.executor import PaperExecutor
+
+
+async def submit(executor: PaperExecutor, event: OrderEvent) -> list[ExecutionEvent]:
+    executor.begin(event)
+    return await executor.on_order(event)
+
+
+def tick(executor: PaperExecutor, event: DataEvent) -> list[ExecutionEvent]:
+    executor.begin(event)
+    return executor.on_data(event) or []
+
+
+def updates(executions: list[ExecutionEvent]) -> list[str]:
+    return [e.update.value for e in executions]
+
+
+async def test_partial_fills_by_max_quantity_add_up() -> None:
+    executor = PaperExecutor(max_fill_quantity=4, slippage_bps=10, commission_per_share="0.01")
+    tick(executor, bar(close="100"))
+    executions = await submit(executor, order(quantity="10"))
+    assert updates(executions) == ["partial_fill", "partial_fill", "filled"]
+    assert [e.quantity for e in executions] == [4, 4, 2]
+    assert [e.cum_quantity for e in executions] == [4, 8, 10]
+    assert [e.leaves_quantity for e in executions] == [6, 2, 0]
+    assert all(e.price == Decimal("100.1") and e.avg_price == Decimal("100.1") for e in executions)
+    assert [e.commission for e in executions] == [Decimal("0.04"), Decimal("0.04"), Decimal("0.02")]
+    assert len({e.exec_id for e in executions}) == 3 and all(e.side is Side.BUY for e in executions)
+
+
+async def test_slippage_goes_against_sells_and_commission_in_bps() -> None:
+    executor = PaperExecutor(slippage_bps=25, commission_bps=7)
+    tick(executor, bar(close="80"))
+    [execution] = await submit(executor, order(side=Side.SELL, quantity="3"))
+    assert execution.update is ExecutionUpdate.FILLED
+    assert execution.price == Decimal("79.8")
+    assert execution.commission == Decimal("0.1676")  # 3 × 79.80 × 7 bps = 0.16758, rounded up
+
+
+async def test_volume_share_spreads_fills_over_bars_at_next_open() -> None:
+    executor = PaperExecutor(fill_at="next_open", volume_share="0.01")
+    tick(executor, bar(close="100", volume=1000))
+    assert updates(await submit(executor, order(quantity="25"))) == ["accepted"]
+    first = tick(executor, bar(open="101", close="102", minutes=1, volume=1000))
+    second = tick(executor, bar(open="103", close="104", minutes=2, volume=1000))
+    third = tick(executor, bar(open="105", close="105", minutes=3, volume=550))
+    assert [(e.update.value, e.quantity, e.price) for e in first + second + third] == [
+        ("partial_fill", Decimal(10), Decimal(101)), ("partial_fill", Decimal(10), Decimal(103)),
+        ("filled", Decimal(5), Decimal(105))]
+    assert third[0].avg_price == Decimal("102.6")
+    assert tick(executor, bar(close="106", minutes=4)) == []
+
+
+async def test_close_and_last_fill_at_the_latest_close() -> None:
+    for mode in ("close", "last"):
+        executor = PaperExecutor(fill_at=mode)
+        tick(executor, bar(open="99", close="100"))
+        [execution] = await submit(executor, order(quantity="1"))
+        assert execution.price == 100
+
+
+async def test_limit_orders_fill_when_price_crosses_and_day_orders_expire() -> None:
+    executor = PaperExecutor()
+    tick(executor, bar(close="100"))
+    buy = order(quantity="5", order_type=OrderType.LIMIT, limit_price="98")
+    assert updates(await submit(executor, buy)) == ["accepted"]
+    assert tick(executor, bar(open="100", close="99", minutes=1)) == []
+    [filled] = tick(executor, bar(open="99", close="97", minutes=2))
+    assert filled.update is ExecutionUpdate.FILLED and filled.price == 98
+    gap = order(quantity="1", order_type=OrderType.LIMIT, limit_price="96")
+    await submit(executor, gap)
+    [through] = tick(executor, bar(open="95", close="96", minutes=3))
+    assert through.price == 95  # opened below the limit: the better price
+    marketable = order(side=Side.SELL, quantity="2", order_type=OrderType.LIMIT, limit_price="90")
+    [now] = await submit(executor, marketable)
+    assert now.update is ExecutionUpdate.FILLED and now.price == 96
+    stale = order(side=Side.SELL, quantity="2", order_type=OrderType.LIMIT, limit_price="200")
+    await submit(executor, stale)
+    [expired] = tick(executor, bar(close="96", minutes=60 * 24))
+    assert expired.update is ExecutionUpdate.EXPIRED and expired.reason == "day order expired unfilled"
+
+
+async def test_rejects_unknown_symbols_and_missing_prices() -> None:
+    executor = PaperExecutor(symbols=["acme"])
+    [no_price] = await submit(executor, order("acme"))
+    assert no_price.update is ExecutionUpdate.REJECTED and "no price yet for acme" in (no_price.reason or "")
+    [unknown] = await submit(executor, order("other"))
+    assert unknown.update is ExecutionUpdate.REJECTED and "unknown symbol other" in (unknown.reason or "")
+    assert unknown.quantity == 0 and unknown.leaves_quantity == 0
+
+
+async def test_duplicate_order_replays_the_first_report_and_old_bars_are_ignored() -> None:
+    executor = PaperExecutor(max_fill_quantity=5)
+    tick(executor, bar(close="100", minutes=5))
+    assert tick(executor, bar(close="50", minutes=4)) == []  # older than what it has: not a price
+    first = order(quantity="8")
+    executions = await submit(executor, first)
+    assert [e.price for e in executions] == [100, 100]
+    again = await submit(executor, first)
+    assert [e.model_dump() for e in again] == [e.model_dump() for e in executions]
+    twin = PaperExecutor(max_fill_quantity=5)
+    tick(twin, bar(close="100", minutes=5))
+    assert [e.id for e in await submit(twin, first)] == [e.id for e in executions]
