@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from ingenium.bus import Published
 from ingenium.clock import Clock, LiveClock
-from ingenium.component import Component, Emitted, Handler
+from ingenium.component import Component, Handler
 from ingenium.errors import IngeniumError
 from ingenium.events import DataEvent, Event
 from ingenium.subjects import StreamKey, Subjects
@@ -68,8 +68,11 @@ class InMemoryBus:
         self._seen: OrderedDict[str, tuple[datetime, str, int]] = OrderedDict()
         self._draining = False
         self._data_sync = True
-        self._data_routes: list[tuple[Component, Callable[[Event], None], Handler, Callable[[Emitted], list[Event]],
-                                      frozenset[str] | None]] = []
+        self._data_routes: list[tuple[Component, Callable[[Event], None], Handler, frozenset[str] | None]] = []
+        #: Per stream, whether every handler is synchronous: such events are dispatched without a coroutine.
+        self._sync: dict[str, bool] = dict.fromkeys(KINDS, True)
+        #: When the oldest remembered id leaves the duplicate window (``None``: nothing remembered).
+        self._expiry: datetime | None = None
         #: Events stored per stream, as a stream's last sequence.
         self.sequences: dict[str, int] = dict.fromkeys(KINDS, 0)
 
@@ -85,9 +88,10 @@ class InMemoryBus:
                 symbols = frozenset(s.lower() for s in component.symbols)
             route = _Route(component, component.handler(key), component.handler_is_async(key), symbols)
             self._routes[key].append(route)
+            self._sync[key] = self._sync[key] and not route.is_async
             if key == "data":
                 self._data_sync = self._data_sync and not route.is_async
-                self._data_routes.append((component, component.begin, route.handler, component.collect, symbols))
+                self._data_routes.append((component, component.begin, route.handler, symbols))
 
     def tap(self, key: StreamKey, callback: Callable[[Event], None]) -> None:
         """Call ``callback`` with each event of stream ``key``, before the components see it (for recording)."""
@@ -130,18 +134,22 @@ class InMemoryBus:
 
         Only for buses whose data handlers are all synchronous (``data_is_sync``); the caller counts the event.
         """
+        # The backtest's hot path, once per bar and consumer: most bars cause nothing, and that case costs the
+        # least here (no ``collect`` when the handler returned nothing and published nothing).
         for tap in self._taps["data"]:
             tap(event)
-        for component, begin, handler, collect, symbols in self._data_routes:
+        for component, begin, handler, symbols in self._data_routes:
             if symbols is not None and event.symbol.lower() not in symbols:
                 continue
             begin(event)
             try:
-                emitted = collect(handler(event))  # type: ignore[arg-type]  # sync handlers only
+                returned = handler(event)
             except Exception as exc:
-                collect(None)
+                component.collect(None)
                 raise self._failed(component, event, exc) from exc
-            for out in emitted:
+            if returned is None and not component._outbox:
+                continue
+            for out in component.collect(returned):  # type: ignore[arg-type]  # sync handlers only
                 self._store(out)
         return bool(self._queue)
 
@@ -153,8 +161,13 @@ class InMemoryBus:
         queue = self._queue
         handled = 0
         try:
+            sync = self._sync
             while queue:
-                await self._dispatch(queue.popleft())
+                event = queue.popleft()
+                if sync[event.kind]:
+                    self._dispatch_sync(event)
+                else:
+                    await self._dispatch(event)
                 handled += 1
                 if handled > self._max_cascade:
                     raise HandlerFailed(
@@ -175,15 +188,20 @@ class InMemoryBus:
             raise TypeError(f"cannot publish {type(event).__name__}: not a data, signal, order or execution event")
         now = self.clock.now()
         seen = self._seen
-        if seen and seen[next(iter(seen))][0] < now - self._window:
+        expiry = self._expiry
+        if expiry is not None and expiry < now:
+            # Ids stored before now - window are forgotten; ``_expiry`` is the oldest one's time + window.
             cutoff = now - self._window
             while seen and seen[next(iter(seen))][0] < cutoff:
                 seen.popitem(last=False)
+            self._expiry = seen[next(iter(seen))][0] + self._window if seen else None
         previous = seen.get(event.id)
         if previous is not None:
             return previous[1], previous[2], True
         sequence = self.sequences[key] = self.sequences[key] + 1
         seen[event.id] = (now, key, sequence)
+        if self._expiry is None:
+            self._expiry = now + self._window
         self._queue.append(event)
         return key, sequence, False
 
@@ -204,6 +222,24 @@ class InMemoryBus:
                 if route.is_async:
                     result = await result  # type: ignore[misc]
                 emitted = component.collect(result)  # type: ignore[arg-type]
+            except Exception as exc:
+                component.collect(None)
+                raise self._failed(component, event, exc) from exc
+            for out in emitted:
+                self._store(out)
+
+    def _dispatch_sync(self, event: Event) -> None:
+        """``_dispatch`` for a stream whose handlers are all synchronous: no coroutine per event."""
+        kind = event.kind
+        for tap in self._taps[kind]:
+            tap(event)
+        for route in self._routes[kind]:
+            if route.symbols is not None and event.symbol.lower() not in route.symbols:  # type: ignore[attr-defined]
+                continue
+            component = route.component
+            component.begin(event)
+            try:
+                emitted = component.collect(route.handler(event))  # type: ignore[arg-type]
             except Exception as exc:
                 component.collect(None)
                 raise self._failed(component, event, exc) from exc

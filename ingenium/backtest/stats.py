@@ -98,8 +98,10 @@ def compute_stats(
     volatility = sharpe = sortino = None
     if per_year is not None and len(returns) > 1:
         mean = math.fsum(returns) / len(returns)
-        std = math.sqrt(math.fsum((r - mean) ** 2 for r in returns) / (len(returns) - 1))
-        downside = math.sqrt(math.fsum(min(r, 0.0) ** 2 for r in returns) / len(returns))
+        # Lists rather than generators (fsum sums the same values either way); ``0.0 if r > 0.0 else r ** 2`` is
+        # ``min(r, 0.0) ** 2`` without a call per point (NaN included).
+        std = math.sqrt(math.fsum([(r - mean) ** 2 for r in returns]) / (len(returns) - 1))
+        downside = math.sqrt(math.fsum([0.0 if r > 0.0 else r ** 2 for r in returns]) / len(returns))
         scale = math.sqrt(per_year)
         volatility = std * scale
         sharpe = mean / std * scale if std > 0 else None

@@ -25,6 +25,8 @@ duplicate_orders = telemetry.meter.create_counter(
     "ingenium.executor.duplicate_orders", unit="{order}", description="Orders the executor had handled already"
 )
 _ZERO = Decimal(0)
+#: ``ExecutionUpdate.moves_quantity`` as a set: a fill's report is built for every fill.
+_MOVES_QUANTITY = frozenset(u for u in ExecutionUpdate if u.moves_quantity)
 rejected_orders = telemetry.meter.create_counter(
     "ingenium.executor.rejected_orders", unit="{order}", description="Orders the paper executor rejected"
 )
@@ -108,6 +110,8 @@ class PaperExecutor(Executor):
         self.order_log: OrderLog = MemoryOrderLog()
         self._allowed = {s.lower() for s in self.symbols} if self.symbols is not None else None
         self._next_open = p.fill_at == "next_open"
+        self._capped = p.volume_share is not None
+        self._keys: dict[str, str] = {}  # symbol → its lower-case key, computed once per symbol
         self._bars: dict[str, Ohlc] = {}
         self._seeded: set[str] = set()
         self._capacity: dict[str, Decimal] = {}
@@ -122,20 +126,27 @@ class PaperExecutor(Executor):
     # ------------------------------------------------------------------ handlers
     def on_data(self, event: DataEvent) -> list[ExecutionEvent] | None:
         """Remember the bar as the symbol's latest price and fill the symbol's working orders against it."""
+        # Called for every bar, live and in backtests: the common case (a newer bar, no working order) is kept
+        # to a few lookups.
         bar = event.ohlc
         if bar is None:
             return None
-        key = event.symbol.lower()
-        previous = self._bars.get(key)
+        symbol = event.symbol
+        key = self._keys.get(symbol)
+        if key is None:
+            key = self._keys[symbol] = symbol.lower()
+        bars = self._bars
+        previous = bars.get(key)
         # A replayed or redelivered bar must not move the price back or fill twice; only the bar taken as the
         # latest price on start still has to be worked, once, when it arrives.
-        if previous is not None and (
-            bar.timestamp < previous.timestamp or (bar.timestamp == previous.timestamp and key not in self._seeded)
-        ):
-            return None
-        self._seeded.discard(key)
-        self._bars[key] = bar
-        if self.params.volume_share is not None:
+        if previous is not None:
+            timestamp, seen = bar.timestamp, previous.timestamp
+            if timestamp <= seen and (timestamp < seen or key not in self._seeded):
+                return None
+        if self._seeded:
+            self._seeded.discard(key)
+        bars[key] = bar
+        if self._capped:
             self._capacity[key] = self._bar_capacity(bar)
         book = self._working.get(key)
         if not book:
@@ -192,7 +203,8 @@ class PaperExecutor(Executor):
                 out = self._fill(key, working, bar.close, order.limit_price)
         if working.leaves <= 0:
             return out, None
-        fresh = WorkingOrder(order, working.after, working.day)
+        # The report says what was accepted: the order before this bar's fills (the working order itself when none).
+        fresh = WorkingOrder(order, working.after, working.day) if working.fills else working
         out.insert(0, self._report(fresh, ExecutionUpdate.ACCEPTED))
         return out, working
 
@@ -300,10 +312,12 @@ class PaperExecutor(Executor):
         reason: str | None = None,
     ) -> ExecutionEvent:
         order = working.order
-        tag: object = working.fills if update.moves_quantity else update.value
+        moves = update in _MOVES_QUANTITY
+        tag: object = working.fills if moves else update.value
         event_id = derive_id("exec", self.name, order.id, tag)
         now = self.clock.now()
-        return ExecutionEvent(
+        return self.build_event(
+            ExecutionEvent,
             id=event_id,
             timestamp=now,
             execution_timestamp=now,
@@ -315,7 +329,7 @@ class PaperExecutor(Executor):
             exec_id=event_id,
             side=order.side,
             cum_quantity=working.filled,
-            leaves_quantity=working.leaves if update.moves_quantity or update is ExecutionUpdate.ACCEPTED else _ZERO,
+            leaves_quantity=working.leaves if moves or update is ExecutionUpdate.ACCEPTED else _ZERO,
             avg_price=average(working.notional, working.filled) if working.filled else None,
             commission=commission,
             reason=reason,

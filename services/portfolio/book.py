@@ -84,7 +84,11 @@ class Book:
 
     def pending(self, symbol: str) -> Decimal:
         """Signed quantity of ``symbol`` still to fill on open orders."""
-        return sum((o.signed_leaves for o in self.open_orders.values() if o.symbol == symbol), _ZERO)
+        total = _ZERO
+        for order in self.open_orders.values():
+            if order.symbol == symbol:
+                total += order.signed_leaves
+        return total
 
     def effective(self, symbol: str) -> Decimal:
         """Position once every open order filled: what sizing and limits compare against."""
@@ -162,7 +166,9 @@ class Book:
                     f"execution {execution.id} has no Side and order {execution.order_id} is unknown; "
                     "the portfolio cannot tell a buy from a sell"
                 )
-            held = self.positions.setdefault(execution.symbol, Position())
+            held = self.positions.get(execution.symbol)
+            if held is None:
+                held = self.positions[execution.symbol] = Position()
             held.apply(execution.quantity * side.sign, execution.price)
             commission = execution.commission or _ZERO
             held.commissions += commission

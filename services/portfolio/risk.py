@@ -9,6 +9,7 @@ from ingenium.events import Side
 from services.portfolio.book import Book
 
 _BPS = Decimal(10_000)
+_ZERO = Decimal(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +67,7 @@ def check(
         return Rejection("margin", f"gross exposure would be {gross:.2f}, more than equity {equity:.2f} × "
                                    f"max_leverage {limits.max_leverage}")
     if side is Side.BUY:
-        long_increase = max(after, Decimal(0)) - max(before, Decimal(0))
+        long_increase = max(after, _ZERO) - max(before, _ZERO)
         cost = long_increase * price * (1 + limits.cash_buffer_bps / _BPS)
         available = book.cash - book.reserved_cash()
         if cost > available:

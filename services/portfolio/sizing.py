@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import ROUND_FLOOR, Decimal
 from typing import Literal
 
+_ZERO = Decimal(0)
+
 SizingMode = Literal["quantity", "notional", "equity_fraction"]
 
 
@@ -36,6 +38,6 @@ def target_size(
     elif mode == "notional":
         raw = notional / price
     else:
-        raw = max(equity, Decimal(0)) * equity_fraction / price
+        raw = max(equity, _ZERO) * equity_fraction / price
     lots = (raw / lot).to_integral_value(rounding=ROUND_FLOOR)
-    return max(lots * lot, Decimal(0))
+    return max(lots * lot, _ZERO)

@@ -5,7 +5,6 @@ Run it live with ``ingenium run services.strategies.sma_cross:SmaCross --param f
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Self
 
 from pydantic import Field, model_validator
@@ -13,7 +12,7 @@ from pydantic import Field, model_validator
 from ingenium.component import Params
 from ingenium.events import DataEvent, SignalEvent
 from ingenium.strategy import Strategy
-from services.indicators import MovingAverage
+from services.indicators import MovingAverageCross
 
 
 class SmaCrossParams(Params):
@@ -29,13 +28,6 @@ class SmaCrossParams(Params):
         return self
 
 
-@dataclass(slots=True)
-class _SymbolState:
-    fast: MovingAverage
-    slow: MovingAverage
-    above: bool | None = field(default=None)
-
-
 class SmaCross(Strategy):
     """Emits ``ingenium.signal.long`` when SMA(fast) crosses above SMA(slow), ``short`` when it crosses below.
 
@@ -49,27 +41,18 @@ class SmaCross(Strategy):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._state: dict[str, _SymbolState] = {}
+        self._crosses: dict[str, MovingAverageCross] = {}
 
     def on_data(self, event: DataEvent) -> SignalEvent | None:
         """Update the symbol's averages with the bar's close and signal on a crossing."""
         bar = event.ohlc
         if bar is None:
             return None
-        state = self._state.get(event.symbol)
-        if state is None:
-            state = _SymbolState(MovingAverage(self.params.fast), MovingAverage(self.params.slow))
-            self._state[event.symbol] = state
-        state.fast.update(bar.close)
-        state.slow.update(bar.close)
-        if not state.slow.ready:
+        symbol = event.symbol
+        cross = self._crosses.get(symbol)
+        if cross is None:
+            cross = self._crosses[symbol] = MovingAverageCross(self.params.fast, self.params.slow)
+        direction = cross.update(bar.close)
+        if not direction:
             return None
-        fast_scaled = state.fast.total * self.params.slow
-        slow_scaled = state.slow.total * self.params.fast
-        if fast_scaled == slow_scaled:
-            return None
-        above = fast_scaled > slow_scaled
-        was_above, state.above = state.above, above
-        if was_above is None or was_above == above:
-            return None
-        return self.long(event.symbol, bar.close) if above else self.short(event.symbol, bar.close)
+        return self.long(symbol, bar.close) if direction > 0 else self.short(symbol, bar.close)
