@@ -1,0 +1,280 @@
+"""Projecting one batch of one stream: audit rows, projections and the stream's checkpoint, in one transaction.
+
+A batch is first planned (rows it touches loaded in bulk, or taken from ``LedgerMemory``; changed in memory by
+``ledger.projection``; every row to write built), then written (COPY and array statements, then the checkpoint).
+Planning an execution batch only reads, so the projector plans the next one while the last one is written;
+an order batch may reconcile executions that came before it, which writes, so it is planned inside its own
+transaction once nothing else is in flight.
+
+Events are deduplicated by their own ids (the order's ``Id``, the execution's ``ExecId``) against the audit
+trail, so a copy published after JetStream's duplicate window changes nothing but is still recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+import asyncpg
+
+from ingenium.config import Settings
+from ingenium.events import ExecutionEvent, OrderEvent
+from ledger import store
+from ledger.memory import LedgerMemory
+from ledger.messages import Kind, Parsed
+from ledger.projection import (
+    apply_cash,
+    apply_execution,
+    apply_fill,
+    empty_position,
+    fill_row,
+    is_fill,
+    open_order,
+    unknown_order,
+)
+from ledger.reconcile import reconcile
+from ledger.state import Anomaly, FillRow, OrderState, PositionState
+from ledger.tables import AnomalyKind
+
+#: Called with each message that cannot be parsed, before the batch commits (the dead-letter stream, live).
+DeadLetter = Callable[[Parsed], Awaitable[None]]
+Row = tuple[object, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerStreams:
+    """Names of the two streams the ledger projects."""
+
+    order: str
+    execution: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LedgerStreams:
+        """Name the streams of ``settings``' namespace."""
+        return cls(settings.subjects.stream("order"), settings.subjects.stream("execution"))
+
+    def name(self, kind: Kind) -> str:
+        """Name the stream of one kind of event."""
+        return self.order if kind == "order" else self.execution
+
+    @property
+    def kinds(self) -> tuple[tuple[Kind, str], ...]:
+        """(kind, stream) pairs, orders first."""
+        return (("order", self.order), ("execution", self.execution))
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    """What one batch did; ``parsed`` holds its messages with their events."""
+
+    kind: Kind
+    last_sequence: int
+    duplicates: int
+    parsed: list[Parsed]
+
+    @property
+    def events(self) -> int:
+        """Messages in the batch."""
+        return len(self.parsed)
+
+    @property
+    def invalid(self) -> int:
+        """Messages that could not be parsed (dead-lettered)."""
+        return sum(1 for item in self.parsed if item.error is not None)
+
+
+@dataclass(slots=True)
+class Plan:
+    """A planned batch: every row it writes, already built, and the checkpoint it moves from and to."""
+
+    result: BatchResult
+    stream: str
+    checkpoint: int
+    audit: list[Row] = field(default_factory=list)
+    fills: list[Row] = field(default_factory=list)
+    new_orders: list[Row] = field(default_factory=list)
+    changed_orders: list[Row] = field(default_factory=list)
+    positions: list[Row] = field(default_factory=list)
+    cash: Row | None = None
+    anomalies: list[Row] = field(default_factory=list)
+    event_ids: set[str] = field(default_factory=set)
+    waiting: set[str] = field(default_factory=set)
+
+    async def write(self, conn: asyncpg.Connection) -> None:
+        """Write the rows and move the checkpoint, in the caller's transaction."""
+        await store.write_events(conn, self.audit)
+        await store.insert_fills(conn, self.fills)
+        await store.insert_orders(conn, self.new_orders)
+        await store.update_orders(conn, self.changed_orders)
+        await store.save_positions(conn, self.positions)
+        if self.cash is not None:
+            await store.save_cash(conn, self.cash)
+        await store.insert_anomalies(conn, self.anomalies)
+        await store.advance_checkpoint(conn, self.stream, self.checkpoint, self.result.last_sequence)
+
+
+@dataclass
+class _Changes:
+    """What planning a batch changed, turned into rows at its end (the objects keep changing afterwards)."""
+
+    audit: list[Row] = field(default_factory=list)
+    fills: list[FillRow] = field(default_factory=list)
+    orders: dict[str, OrderState] = field(default_factory=dict)
+    positions: dict[str, PositionState] = field(default_factory=dict)
+    anomalies: list[Anomaly] = field(default_factory=list)
+    cash_changed: bool = False
+
+    def plan(self, result: BatchResult, stream: str, checkpoint: int, memory: LedgerMemory, *, new: bool) -> Plan:
+        orders = [order.row() for order in self.orders.values()]
+        return Plan(
+            result, stream, checkpoint, self.audit, [f.row() for f in self.fills],
+            orders if new else [], [] if new else orders, [p.row() for p in self.positions.values()],
+            memory.cash.row() if self.cash_changed and memory.cash is not None else None,
+            [a.row() for a in self.anomalies],
+        )
+
+
+def _last_sequence(stream: str, parsed: Sequence[Parsed], checkpoint: int) -> int:
+    previous = checkpoint
+    for item in parsed:
+        message = item.message
+        if message.stream != stream or message.sequence <= previous:
+            raise ValueError(f"batch out of order: {message.stream} #{message.sequence} after #{previous} of {stream}")
+        previous = message.sequence
+    return previous
+
+
+async def plan_batch(
+    conn: asyncpg.Connection,
+    streams: LedgerStreams,
+    kind: Kind,
+    parsed: Sequence[Parsed],
+    *,
+    checkpoint: int,
+    memory: LedgerMemory,
+    dead_letter: DeadLetter | None = None,
+    reconcile_orders: bool = True,
+) -> Plan:
+    """Plan parsed messages of one stream (in stream order, all after ``checkpoint``).
+
+    Planning reads through ``conn``, which may be a connection that sees only what was committed: what batches
+    written but not committed yet changed is in ``memory``. Only reconciling orders with executions that came
+    before them writes: with ``reconcile_orders``, ``conn`` must be the writing connection, inside the
+    transaction that then writes the plan; without, the caller has made sure no execution waits for these orders.
+    """
+    stream = streams.name(kind)
+    last = _last_sequence(stream, parsed, checkpoint)
+    batch = list(parsed)
+    if dead_letter is not None:
+        for item in batch:
+            if item.error is not None:
+                await dead_letter(item)
+    if kind == "order":
+        changes, duplicates, new = await _plan_orders(conn, streams, batch, memory, reconcile_orders)
+    else:
+        changes, duplicates, new = await _plan_executions(conn, streams, batch, memory)
+    plan = changes.plan(BatchResult(kind, last, duplicates, batch), stream, checkpoint, memory, new=kind == "order")
+    plan.event_ids = new
+    plan.waiting = {a.order_id for a in changes.anomalies if a.kind is AnomalyKind.UNKNOWN_ORDER and a.order_id}
+    memory.unconfirmed_in(stream).update(plan.event_ids)
+    memory.waiting.update(plan.waiting)
+    return plan
+
+
+async def project_batch(
+    conn: asyncpg.Connection,
+    streams: LedgerStreams,
+    kind: Kind,
+    parsed: Sequence[Parsed],
+    *,
+    checkpoint: int,
+    memory: LedgerMemory,
+    dead_letter: DeadLetter | None = None,
+) -> BatchResult:
+    """Plan and write one batch in the caller's transaction (nothing else in flight).
+
+    ``memory`` is changed before the transaction commits: a caller whose transaction fails must drop it.
+    Raises ``store.CheckpointMoved`` if the stream's checkpoint is not at ``checkpoint`` any more.
+    """
+    plan = await plan_batch(conn, streams, kind, parsed, checkpoint=checkpoint, memory=memory,
+                            dead_letter=dead_letter)
+    await plan.write(conn)
+    memory.confirm(plan.stream, plan.event_ids, plan.waiting)  # this connection now reads them
+    return plan.result
+
+
+async def _plan_orders(
+    conn: asyncpg.Connection, streams: LedgerStreams, batch: list[Parsed], memory: LedgerMemory, reconcile_orders: bool
+) -> tuple[_Changes, int, set[str]]:
+    changes = _Changes()
+    ids = {item.event_id for item in batch if item.event_id is not None}
+    seen = await store.seen_event_ids(conn, streams.order, ids) | (ids & memory.unconfirmed_in(streams.order))
+    duplicates = 0
+    for item in batch:
+        event = item.event
+        duplicate = isinstance(event, OrderEvent) and event.id in seen
+        changes.audit.append(store.audit_row(item, "order", duplicate))
+        if not isinstance(event, OrderEvent):
+            continue
+        if duplicate:
+            duplicates += 1
+            continue
+        seen.add(event.id)
+        changes.orders[event.id] = open_order(event, item.message.sequence)
+    if reconcile_orders:
+        reconciled = await reconcile(conn, streams.execution, changes.orders, memory)
+        changes.anomalies += reconciled.anomalies
+        changes.positions.update(reconciled.positions)
+        changes.cash_changed = reconciled.cash_changed
+    memory.keep(changes.orders.values())
+    return changes, duplicates, set(changes.orders)
+
+
+async def _plan_executions(
+    conn: asyncpg.Connection, streams: LedgerStreams, batch: list[Parsed], memory: LedgerMemory
+) -> tuple[_Changes, int, set[str]]:
+    changes = _Changes()
+    stream = streams.execution
+    events = [item.event for item in batch if isinstance(item.event, ExecutionEvent)]
+    ids = {item.event_id for item in batch if item.event_id is not None}
+    seen = await store.seen_event_ids(conn, stream, ids) | (ids & memory.unconfirmed_in(stream))
+    fills = {event.fill_id for event in events if is_fill(event)}
+    orders = await memory.orders(conn, {event.order_id for event in events})
+    positions = await memory.positions_of(conn, {event.symbol for event in events if is_fill(event)})
+    cash = await memory.cash_account(conn) if fills else None
+    duplicates = 0
+    new: set[str] = set()
+    for item in batch:
+        event, fill_id = item.event, item.event_id
+        if not isinstance(event, ExecutionEvent) or fill_id is None:
+            changes.audit.append(store.audit_row(item, "execution", False))
+            continue
+        if fill_id in seen:
+            changes.audit.append(store.audit_row(item, "execution", True))
+            duplicates += 1
+            continue
+        changes.audit.append(store.audit_row(item, "execution", False))
+        seen.add(fill_id)
+        new.add(fill_id)
+        sequence = item.message.sequence
+        order = orders.get(event.order_id)
+        if cash is not None and fill_id in fills:
+            fill = fill_row(event, event.side or (order.side if order else None), sequence)
+            changes.fills.append(fill)
+            if fill.side is not None:
+                position = positions.get(fill.symbol)
+                if position is None:
+                    position = positions[fill.symbol] = memory.positions[fill.symbol] = empty_position(
+                        fill.symbol, fill.executed_at
+                    )
+                changes.positions[fill.symbol] = position
+                apply_fill(position, fill)
+                apply_cash(cash, fill)
+                changes.cash_changed = True
+        if order is None:
+            changes.anomalies.append(unknown_order(event, stream, sequence))
+            continue
+        changes.anomalies += apply_execution(order, event, stream, sequence)
+        changes.orders[order.order_id] = order
+    memory.keep(orders.values())
+    return changes, duplicates, new

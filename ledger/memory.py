@@ -1,0 +1,81 @@
+"""What the writing projector keeps in memory between batches.
+
+Recent orders, every position, the cash account, and the ids of executions written by a batch whose transaction
+has not committed yet. Only the projector holding the lock writes the ledger, so what it last wrote is what
+PostgreSQL holds once its transactions commit. Batches change this state before they commit (the next batch is
+planned while the last one is written), so it lives exactly as long as one projector session: any failure ends
+the session and throws it away with the uncommitted changes.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Collection, Iterable
+
+import asyncpg
+
+from ledger import store
+from ledger.state import CashState, OrderState, PositionState
+
+
+class LedgerMemory:
+    """Orders (the ``order_cache`` most recently used), positions and cash, as planned so far.
+
+    Args:
+        order_cache: How many orders to keep (about 1 kB each); at least as many as one batch touches, so an
+            order a batch in flight changed is never read back from PostgreSQL before that batch commits.
+
+    """
+
+    def __init__(self, order_cache: int) -> None:
+        self.order_cache = order_cache
+        self._orders: OrderedDict[str, OrderState] = OrderedDict()
+        self.positions: dict[str, PositionState] = {}
+        self.cash: CashState | None = None
+        #: Per stream, the event ids that batches written but not committed yet recorded.
+        self.unconfirmed: dict[str, set[str]] = {}
+        #: Orders that executions in batches written but not committed yet are waiting for.
+        self.waiting: set[str] = set()
+
+    async def orders(self, conn: asyncpg.Connection, order_ids: Collection[str]) -> dict[str, OrderState]:
+        """Return the known orders among ``order_ids``, from memory or else from PostgreSQL."""
+        found: dict[str, OrderState] = {}
+        missing: list[str] = []
+        for order_id in order_ids:
+            order = self._orders.get(order_id)
+            if order is None:
+                missing.append(order_id)
+            else:
+                self._orders.move_to_end(order_id)
+                found[order_id] = order
+        found.update(await store.load_orders(conn, missing))
+        return found
+
+    def keep(self, orders: Iterable[OrderState]) -> None:
+        """Remember orders (new, loaded or changed), forgetting the least recently used beyond the cache size."""
+        for order in orders:
+            self._orders[order.order_id] = order
+            self._orders.move_to_end(order.order_id)
+        while len(self._orders) > self.order_cache:
+            self._orders.popitem(last=False)
+
+    def unconfirmed_in(self, stream: str) -> set[str]:
+        """Event ids of ``stream`` recorded by batches not committed yet."""
+        return self.unconfirmed.setdefault(stream, set())
+
+    def confirm(self, stream: str, event_ids: set[str], waiting: set[str]) -> None:
+        """Forget what a batch left unconfirmed, once it committed (or once its connection reads it)."""
+        self.unconfirmed_in(stream).difference_update(event_ids)
+        self.waiting.difference_update(waiting)
+
+    async def positions_of(self, conn: asyncpg.Connection, symbols: Collection[str]) -> dict[str, PositionState]:
+        """Return the positions of ``symbols`` that exist, loading those not in memory yet."""
+        missing = [symbol for symbol in symbols if symbol not in self.positions]
+        self.positions.update(await store.load_positions(conn, missing))
+        return {symbol: self.positions[symbol] for symbol in symbols if symbol in self.positions}
+
+    async def cash_account(self, conn: asyncpg.Connection) -> CashState:
+        """Return the cash account, loading it the first time."""
+        if self.cash is None:
+            self.cash = await store.load_cash(conn)
+        return self.cash

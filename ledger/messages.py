@@ -1,0 +1,129 @@
+"""Messages as the ledger consumes them, from JetStream or replayed from its own audit trail, and their parsing."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Context, Decimal
+from typing import Literal
+
+from pydantic import ValidationError
+
+from ingenium.bus import MSG_ID
+from ingenium.events import ExecutionEvent, OrderEvent
+from ingenium.runtime import describe_validation_error
+
+#: The two streams the ledger projects.
+Kind = Literal["order", "execution"]
+
+MODELS: dict[Kind, type[OrderEvent] | type[ExecutionEvent]] = {"order": OrderEvent, "execution": ExecutionEvent}
+
+#: Prices, quantities and commissions must stay below 10**15 with at most 18 decimal places: far beyond any
+#: market, and small enough that every sum, product and average stays exact in the ledger's 34 digits.
+_MAX_ADJUSTED = 14
+_MAX_PLACES = 18
+_PLACES = Decimal(1).scaleb(-_MAX_PLACES)
+_CHECK = Context(prec=34)
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One stream message: where JetStream stored it, and its bytes."""
+
+    stream: str
+    sequence: int
+    subject: str
+    data: bytes
+    headers: Mapping[str, str] | None
+    received_at: datetime
+
+    @property
+    def msg_id(self) -> str | None:
+        """The ``Nats-Msg-Id`` it was published with."""
+        return self.headers.get(MSG_ID) if self.headers else None
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """A message with its event, or the reason it has none; ``payload`` is its JSON text, else ``raw`` its bytes.
+
+    ``event_id`` is the id the ledger deduplicates on (the order's ``Id``, the execution's ``ExecId``, else its
+    ``Id``); ``order_id`` the order the message is about.
+    """
+
+    message: Message
+    event: OrderEvent | ExecutionEvent | None
+    error: str | None
+    payload: str | None
+    raw: bytes | None
+    event_id: str | None = None
+    order_id: str | None = None
+
+
+def _out_of_range(event: OrderEvent | ExecutionEvent) -> str | None:
+    """Why a decimal the ledger stores in a NUMERIC column is beyond what it accepts, if one is."""
+    if isinstance(event, OrderEvent):
+        values = {"Quantity": event.quantity, "LimitPrice": event.limit_price}
+    else:
+        values = {"Quantity": event.quantity, "Price": event.price, "Commission": event.commission}
+    for name, value in values.items():
+        if value is None:
+            continue
+        # Whole digits first: quantize below then needs at most 15 + 18 digits, inside the 34 it has.
+        if value.adjusted() > _MAX_ADJUSTED or value != value.quantize(_PLACES, context=_CHECK):
+            return (
+                f"{name}: {value} is out of the range the ledger accepts "
+                f"(below 1E+{_MAX_ADJUSTED + 1}, at most {_MAX_PLACES} decimal places)"
+            )
+    return None
+
+
+def _storable(data: bytes) -> str | None:
+    """Why PostgreSQL could not store ``data`` as ``text``/``jsonb`` (NUL characters, lone surrogates), if so."""
+    if b"\x00" in data:
+        return "contains a NUL byte, which PostgreSQL text cannot store"
+    if b"\\u" not in data:
+        return None
+    if b"\\u0000" in data:
+        return "contains a NUL character, which PostgreSQL text cannot store"
+    try:
+        decoded = json.loads(data)
+    except ValueError:
+        return None  # not JSON at all: validation says so, and the bytes are kept raw
+    try:
+        json.dumps(decoded, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return "contains an escaped lone surrogate, which is not valid Unicode"
+    return None
+
+
+def _unparseable(message: Message, reason: str) -> Parsed:
+    data = message.data
+    try:
+        text = data.decode()
+        json.loads(text)
+    except ValueError:
+        return Parsed(message, None, reason, None, data)
+    if _storable(data) is not None:
+        return Parsed(message, None, reason, None, data)
+    return Parsed(message, None, reason, text, None)
+
+
+def parse(message: Message, kind: Kind) -> Parsed:
+    """Validate a message as its stream's event; a failure keeps the bytes and the reason, naming the field."""
+    model = MODELS[kind]
+    problem = _storable(message.data)
+    if problem is not None:
+        return _unparseable(message, problem)
+    try:
+        event = model.model_validate_json(message.data)
+    except ValidationError as exc:
+        return _unparseable(message, f"invalid {model.__name__}: {describe_validation_error(exc)}")
+    problem = _out_of_range(event)
+    if problem is not None:
+        return _unparseable(message, f"invalid {model.__name__}: {problem}")
+    if isinstance(event, ExecutionEvent):
+        return Parsed(message, event, None, message.data.decode(), None, event.fill_id, event.order_id)
+    return Parsed(message, event, None, message.data.decode(), None, event.id, event.id)

@@ -1,0 +1,78 @@
+"""Create and upgrade the ledger's tables with the alembic migrations shipped in the ``migrations`` package.
+
+The migrations directory is located from the installed package, so this works from any working directory.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import threading
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, pool
+from sqlalchemy.exc import OperationalError
+
+from ingenium.errors import ConnectionFailed
+from ledger.database import sqlalchemy_url
+
+#: alembic's bookkeeping table, named so it is clearly the ledger's.
+VERSION_TABLE = "ledger_alembic_version"
+#: Advisory lock key held while migrating, so two processes starting at once migrate one after the other.
+MIGRATION_LOCK = 0x1E_D6E2_0001
+_IN_PROCESS = threading.Lock()
+
+
+def alembic_config(database_url: str | None = None) -> Config:
+    """Build an alembic ``Config`` pointing at the shipped migrations and, when given, at ``database_url``."""
+    location = importlib.resources.files("migrations")
+    config = Config(str(location / "alembic.ini"))
+    config.set_main_option("script_location", str(location))
+    if database_url is not None:
+        config.attributes["database_url"] = database_url
+    return config
+
+
+def head() -> str:
+    """Return the newest revision the shipped migrations define."""
+    revision = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if revision is None:
+        raise RuntimeError("the ledger migrations define no revision; the installation is incomplete")
+    return revision
+
+
+def current(database_url: str) -> str | None:
+    """Return the revision ``database_url`` is at, or ``None`` before the first migration."""
+    engine = create_engine(sqlalchemy_url(database_url), poolclass=pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+            return context.get_current_revision()
+    except OperationalError as exc:
+        raise ConnectionFailed(f"cannot reach PostgreSQL at {database_url}: {_one_line(exc)}") from exc
+    finally:
+        engine.dispose()
+
+
+def upgrade(database_url: str, revision: str = "head") -> str | None:
+    """Bring the ledger's tables in ``database_url`` up to ``revision``; returns the revision reached.
+
+    Idempotent and safe to call from several processes at once (they take turns on an advisory lock) and from
+    several threads (alembic's context is global, so they take turns on a lock here too). Blocking: from async
+    code, call it with ``asyncio.to_thread``.
+    """
+    try:
+        with _IN_PROCESS:
+            command.upgrade(alembic_config(database_url), revision)
+    except OperationalError as exc:
+        raise ConnectionFailed(
+            f"cannot migrate the ledger at {database_url}: {_one_line(exc)}; is PostgreSQL running?"
+        ) from exc
+    return current(database_url)
+
+
+def _one_line(exc: OperationalError) -> str:
+    """The driver's message on one line (psycopg spreads it over several)."""
+    return " ".join(str(exc.orig).split())

@@ -1,0 +1,61 @@
+"""Alembic environment for the ledger: psycopg 3 driver, one advisory lock so concurrent migrates run one at a time."""
+
+from __future__ import annotations
+
+import logging.config
+import os
+
+from alembic import context
+from sqlalchemy import create_engine, pool, text
+
+from ledger.database import sqlalchemy_url
+from ledger.migrate import MIGRATION_LOCK, VERSION_TABLE
+from ledger.tables import SQLModel
+
+config = context.config
+if config.config_file_name and config.get_section("loggers"):
+    logging.config.fileConfig(config.config_file_name, disable_existing_loggers=False)
+
+target_metadata = SQLModel.metadata
+
+
+def _url() -> str:
+    url = config.attributes.get("database_url") or os.environ.get("INGENIUM_DATABASE_URL")
+    if not url:
+        raise SystemExit("set INGENIUM_DATABASE_URL=postgresql://user@host:port/db to migrate the ledger")
+    return sqlalchemy_url(url)
+
+
+def _include(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+    # Other components may keep tables in the same database: autogenerate looks at the ledger's only.
+    return type_ != "table" or bool(name and name.startswith("ledger_"))
+
+
+def run_offline() -> None:
+    context.configure(
+        url=_url(), target_metadata=target_metadata, literal_binds=True, version_table=VERSION_TABLE,
+        include_object=_include,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_online() -> None:
+    engine = create_engine(_url(), poolclass=pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            context.configure(
+                connection=connection, target_metadata=target_metadata, version_table=VERSION_TABLE,
+                include_object=_include, transaction_per_migration=False,
+            )
+            with context.begin_transaction():
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+                context.run_migrations()
+    finally:
+        engine.dispose()
+
+
+if context.is_offline_mode():
+    run_offline()
+else:
+    run_online()
