@@ -55,6 +55,7 @@ class EmbeddedNats:
     def start(self, timeout: float = 10.0) -> str:
         """Start the server and return its ``nats://`` URL once it accepts connections."""
         self.store_dir.mkdir(parents=True, exist_ok=True)
+        self._ports_dir.mkdir(parents=True, exist_ok=True)  # stop() removes it; a restart needs it again
         log_file = self.store_dir / "nats-server.log"
         args = [
             nats_server_binary(), "-a", self.host, "-p", str(self.port), "-js", "-sd", str(self.store_dir),

@@ -125,7 +125,9 @@ meter.create_observable_gauge(
 async def _pause(stopping: asyncio.Event, interval: float) -> bool:
     """Wait ``interval`` seconds or until ``stopping`` is set; whether it is set."""
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stopping.wait(), interval)
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can lose a cancellation that races with completion.
+        async with asyncio.timeout(interval):
+            await stopping.wait()
     return stopping.is_set()
 
 

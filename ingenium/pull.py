@@ -98,7 +98,9 @@ class PullConsumer:
         if not self._buffer:
             self._arrived.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._arrived.wait(), self.expires + 0.5)
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can lose a cancellation racing completion.
+                async with asyncio.timeout(self.expires + 0.5):
+                    await self._arrived.wait()
         msgs = list(self._buffer)
         self._buffer.clear()
         if not self._outstanding:
@@ -121,7 +123,8 @@ class PullConsumer:
         while self._outstanding and (left := deadline - loop.time()) > 0:
             self._arrived.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._arrived.wait(), left)
+                async with asyncio.timeout(left):
+                    await self._arrived.wait()
         while self._buffer:
             await self._buffer.popleft().nak()
         if self._sub is not None:

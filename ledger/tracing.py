@@ -20,10 +20,7 @@ def trace_batch(result: BatchResult, started_ns: int, committed_ns: int) -> None
     """
     if not result.parsed:
         return
-    probe = telemetry.tracer.start_span("ledger probe")
-    recording = probe.is_recording()
-    probe.end()
-    if not recording:
+    if not telemetry.tracing_enabled():
         return
     for item in result.parsed:
         message = item.message

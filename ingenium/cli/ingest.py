@@ -11,7 +11,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ingenium.cli.console import console, fail, load_settings, run
 from ingenium.config import Settings
-from ingenium.errors import ConfigurationError, IngeniumError
+from ingenium.errors import IngeniumError
+from ingenium.observability import setup_telemetry
 from ingenium.runtime import Runner, run_until_signalled
 from ingenium.stack import resolve_settings
 
@@ -60,6 +61,7 @@ def ingest_file(
             columns=_mapping(map_ or []), tz=tz, period=period, skip_loaded=not reload,
         )
         ingestor.read()  # a bad file or mapping fails here, before any server is contacted
+        setup_telemetry("ingenium-ingest")
     except IngeniumError as exc:
         fail(str(exc))
     settings = _settings()
@@ -99,7 +101,8 @@ def ingest_synthetic(
         params["start"] = start if start.tzinfo else start.replace(tzinfo=datetime.now().astimezone().tzinfo)
     try:
         feed = SyntheticFeed(name="synthetic_feed", symbols=_symbols(symbols), **params)
-    except ConfigurationError as exc:
+        setup_telemetry("ingenium-synthetic-feed")
+    except IngeniumError as exc:
         fail(str(exc))
     console.print(f"Publishing {symbols} every {period} at speed {speed}; Ctrl-C to stop.", highlight=False)
     run(run_until_signalled(feed, _settings()))

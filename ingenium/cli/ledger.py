@@ -21,6 +21,7 @@ from ingenium.cli.console import console, fail, load_settings, run
 from ingenium.config import Settings
 from ingenium.errors import IngeniumError
 from ingenium.logs import configure_logging
+from ingenium.observability import setup_telemetry
 from ingenium.stack import resolve_settings
 from ledger import queries
 from ledger.config import LedgerConfig
@@ -89,6 +90,10 @@ def serve(
     settings = _settings()
     config = _config(starting_cash)
     configure_logging()
+    try:
+        setup_telemetry("ingenium-ledger")
+    except IngeniumError as exc:
+        fail(str(exc))
 
     async def go() -> None:
         await prepare(settings)
