@@ -22,11 +22,20 @@ class Executor(Component):
         avg_price: Decimal | None = None,
         commission: Decimal | None = None,
         reason: str | None = None,
+        event_id: str | None = None,
+        leaves_quantity: Decimal | None = None,
     ) -> ExecutionEvent:
-        """An execution report for ``order``; ``quantity``/``price`` are those of this one fill."""
+        """An execution report for ``order``; ``quantity``/``price`` are those of this one fill.
+
+        ``event_id`` (also the ``ExecId``) defaults to one derived from the event being handled; an executor
+        that must reproduce ids outside a handler (after a restart) passes its own. ``leaves_quantity``
+        defaults to what the order has left after a fill, and zero for other updates.
+        """
         now = self.clock.now()
-        event_id = self.next_id("exec")
+        event_id = event_id or self.next_id("exec")
         cum = cum_quantity if cum_quantity is not None else quantity
+        if leaves_quantity is None:
+            leaves_quantity = max(order.quantity - cum, Decimal(0)) if update.moves_quantity else Decimal(0)
         return self.build_event(
             ExecutionEvent,
             id=event_id,
@@ -40,7 +49,7 @@ class Executor(Component):
             exec_id=event_id,
             side=order.side,
             cum_quantity=cum,
-            leaves_quantity=max(order.quantity - cum, Decimal(0)) if update.moves_quantity else Decimal(0),
+            leaves_quantity=leaves_quantity,
             avg_price=avg_price,
             commission=commission,
             reason=reason,

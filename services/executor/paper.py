@@ -314,25 +314,18 @@ class PaperExecutor(Executor):
         order = working.order
         moves = update in _MOVES_QUANTITY
         tag: object = working.fills if moves else update.value
-        event_id = derive_id("exec", self.name, order.id, tag)
-        now = self.clock.now()
-        return self.build_event(
-            ExecutionEvent,
-            id=event_id,
-            timestamp=now,
-            execution_timestamp=now,
-            order_id=order.id,
-            symbol=order.symbol,
+        return self.execution(
+            order,
+            update,
             quantity=quantity,
             price=price,
-            update=update,
-            exec_id=event_id,
-            side=order.side,
             cum_quantity=working.filled,
-            leaves_quantity=working.leaves if moves or update is ExecutionUpdate.ACCEPTED else _ZERO,
             avg_price=average(working.notional, working.filled) if working.filled else None,
             commission=commission,
             reason=reason,
+            # Ids derive from (executor, order, fill number) so a restarted executor reproduces them exactly.
+            event_id=derive_id("exec", self.name, order.id, tag),
+            leaves_quantity=working.leaves if moves or update is ExecutionUpdate.ACCEPTED else _ZERO,
         )
 
     def _reject(self, order: OrderEvent, reason: str) -> ExecutionEvent:
