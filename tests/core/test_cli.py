@@ -125,3 +125,9 @@ def _check_up(up: subprocess.Popen[str], env: dict[str, str]) -> int:
     finally:
         up.send_signal(signal.SIGTERM)
         up.wait(30)
+
+
+def test_bad_arguments_are_one_line(env: dict[str, str]) -> None:
+    assert_one_line_error(cli("bogus", env=env), "No such command 'bogus'")
+    assert_one_line_error(cli("run", env=env), "Missing argument", "ingenium run --help")
+    assert_one_line_error(cli("ledger", "orders", "--status", "bogus", env=env), "'--status'", "'bogus'")
