@@ -16,7 +16,7 @@ from ingenium.bus import JetStreamBus
 from ingenium.cli.console import console, fail, load_settings, run
 from ingenium.config import Settings
 from ingenium.connection import connect_nats
-from ingenium.errors import ConfigurationError
+from ingenium.errors import IngeniumError
 from ingenium.events import EVENT_TYPES, Event
 from ingenium.loader import load_class, parse_params
 from ingenium.logs import configure_logging
@@ -113,8 +113,7 @@ def run_component(
     param: Annotated[list[str] | None, typer.Option("--param", "-p", help="Parameter name=value.")] = None,
 ) -> None:
     """Run one component against JetStream until SIGINT/SIGTERM."""
-    settings = _settings()
-    try:
+    try:  # a wrong target or parameter is reported before any server is looked for
         cls = load_class(target)
         component = cls(
             name=name,
@@ -123,9 +122,9 @@ def run_component(
         )
         configure_logging()
         setup_telemetry(f"ingenium-{component.name}")
-    except ConfigurationError as exc:
+    except IngeniumError as exc:
         fail(str(exc))
-    run(run_until_signalled(component, settings))
+    run(run_until_signalled(component, _settings()))
 
 
 def publish(
