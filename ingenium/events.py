@@ -4,15 +4,20 @@ Keys are Go's PascalCase (``Id``, ``Timestamp``, ``OrderId`` …); Python code u
 Decimals travel as strings, times as RFC 3339 in UTC. Fields the Go structs lack (``StrategyId``, ``ExecId`` …)
 are extra keys that Go readers ignore.
 
+Orders are strict: an order with a key the model does not know (``OrderType`` for ``Type``) is refused, naming
+the key and the nearest known one, because ignoring it would let the field it meant take its default: the order
+would be guessed. Data, signal and execution events ignore unknown keys, so newer senders can add fields.
+
 Python's ``datetime`` holds microseconds: nanosecond digits from Go are truncated on parse (the ledger's
 audit trail keeps the verbatim payload).
 """
 
 from __future__ import annotations
 
+import difflib
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, ClassVar, Literal, Self
+from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import (
     AliasGenerator,
@@ -24,10 +29,12 @@ from pydantic import (
     model_validator,
 )
 from pydantic.alias_generators import to_pascal
+from pydantic_core import PydanticCustomError
 
 from ingenium.fields import (
     NonNegativeNum,
     OptionalNum,
+    OptionalPrice,
     OptionalStr,
     PositiveNum,
     Symbol,
@@ -94,7 +101,7 @@ class ExecutionUpdate(StrEnum):
 
 
 class WireModel(BaseModel):
-    """Base of every wire model: Go's PascalCase keys, frozen, unknown keys ignored (Go may add fields)."""
+    """Base of every wire model: Go's PascalCase keys, frozen, unknown keys ignored (newer senders add fields)."""
 
     model_config = ConfigDict(
         frozen=True,
@@ -108,6 +115,51 @@ class WireModel(BaseModel):
     def to_json(self) -> bytes:
         """Serialise with Go's keys, as the Go structs decode it."""
         return self.model_dump_json(by_alias=True).encode()
+
+
+_KNOWN_KEYS: dict[type[BaseModel], dict[str, str]] = {}
+
+
+def _known_keys(model: type[BaseModel]) -> dict[str, str]:
+    """Every key ``model`` accepts (Go's alias and the Python name) → the alias to suggest for it."""
+    known = _KNOWN_KEYS.get(model)
+    if known is None:
+        known = {}
+        for name, field in model.model_fields.items():
+            alias = field.alias or name
+            known[name] = known[alias] = alias
+        _KNOWN_KEYS[model] = known
+    return known
+
+
+def unknown_key_message(key: str, known: dict[str, str]) -> str:
+    """``unknown key 'OrderType' (did you mean 'Type'?)``: the key, and the nearest known one (case-insensitive)."""
+    lowered = {k.lower(): alias for k, alias in known.items()}
+    close = difflib.get_close_matches(key.lower(), list(lowered), n=1)
+    if close:
+        return f"unknown key {key!r} (did you mean {lowered[close[0]]!r}?)"
+    return f"unknown key {key!r} (known keys: {', '.join(sorted(set(known.values())))})"
+
+
+class StrictWireModel(WireModel):
+    """A wire model that refuses keys it does not know, naming the nearest known one.
+
+    For what gets acted on (orders): an unknown key is most likely a misspelt known one, and ignoring it would
+    give the field it meant its default, i.e. trade a guess.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_unknown_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            known = _known_keys(cls)
+            unknown = [key for key in data if key not in known]
+            if unknown:
+                message = "; ".join(unknown_key_message(str(key), known) for key in unknown[:3])
+                raise PydanticCustomError("unknown_key", "{message}", {"message": message})
+        return data
 
 
 class Event(WireModel):
@@ -183,15 +235,21 @@ class SignalEvent(Event):
     price: OptionalNum = Field(default=None, description="Reference price the decision saw (extra field).")
 
 
-class StopLoss(WireModel):
-    """Go's nested stop-loss leg; always present on the wire, usually empty."""
+class StopLoss(StrictWireModel):
+    """Go's nested stop-loss leg; always present on the wire, empty (Ingenium executes no stop-loss legs)."""
 
-    limit_price: OptionalNum = None
-    stop_price: OptionalNum = None
+    limit_price: OptionalPrice = None
+    stop_price: OptionalPrice = None
 
 
-class OrderEvent(Event):
-    """An order the portfolio sends to an executor (``ingenium.portfolio.order``)."""
+class OrderEvent(Event, StrictWireModel):
+    """An order the portfolio sends to an executor (``ingenium.portfolio.order``).
+
+    Strict, because an executor acts on it: unknown keys are refused (see the module docstring); a market order
+    must carry no ``LimitPrice``, a limit order must carry one; ``StopPrice``, ``TakeProfit``, ``TrailPrice``,
+    ``TrailPercent`` and the ``StopLoss`` leg, which Go's struct has but Ingenium does not execute, must be
+    unset (``""`` or ``0``): such an order is refused rather than traded without them.
+    """
 
     kind: ClassVar[str] = "order"
 
@@ -201,11 +259,11 @@ class OrderEvent(Event):
     type: OrderType = OrderType.MARKET
     time_in_force: TimeInForce = TimeInForce.DAY
     extended_hours: bool = False
-    limit_price: OptionalNum = None
-    stop_price: OptionalNum = None
-    take_profit: OptionalNum = None
-    trail_price: OptionalNum = None
-    trail_percent: OptionalNum = None
+    limit_price: OptionalPrice = None
+    stop_price: OptionalPrice = None
+    take_profit: OptionalPrice = None
+    trail_price: OptionalPrice = None
+    trail_percent: OptionalPrice = None
     stop_loss: StopLoss = Field(default_factory=StopLoss)
     strategy_id: OptionalStr = Field(default=None, description="Who asked for the order (extra field).")
     signal_id: OptionalStr = Field(default=None, description="Signal this order answers (extra field).")
@@ -214,8 +272,17 @@ class OrderEvent(Event):
     def _check_prices(self) -> Self:
         if self.type is OrderType.LIMIT and self.limit_price is None:
             raise ValueError("LimitPrice is required for a limit order")
-        if self.limit_price is not None and self.limit_price <= 0:
-            raise ValueError("LimitPrice must be greater than zero")
+        if self.type is OrderType.MARKET and self.limit_price is not None:
+            raise ValueError(f"a market order carries no LimitPrice (got {self.limit_price}): send Type limit "
+                             "for a limit order, or leave LimitPrice empty")
+        legs = {"StopPrice": self.stop_price, "TakeProfit": self.take_profit, "TrailPrice": self.trail_price,
+                "TrailPercent": self.trail_percent, "StopLoss.LimitPrice": self.stop_loss.limit_price,
+                "StopLoss.StopPrice": self.stop_loss.stop_price}
+        for key, value in legs.items():
+            if value is not None:
+                raise ValueError(f"{key} is set ({value}) on a {self.type.value} order, but Ingenium executes only "
+                                 "plain market and limit orders: leave it empty; the order is refused, not traded "
+                                 "without it")
         return self
 
 
@@ -226,7 +293,11 @@ FillUpdate = Literal[ExecutionUpdate.PARTIAL_FILL, ExecutionUpdate.FILLED]
 
 
 class ExecutionEvent(Event):
-    """What happened to an order (``ingenium.executor.execution``); each fill of a partial fill is one event."""
+    """What happened to an order (``ingenium.executor.execution``); each fill of a partial fill is one event.
+
+    Unknown keys are ignored, as on data and signals: an execution reports a fill that has happened, and
+    refusing it for a field a newer executor added would keep a real trade out of the book and the ledger.
+    """
 
     kind: ClassVar[str] = "execution"
 

@@ -1,4 +1,4 @@
-"""Wire field types shared by every event.
+"""Wire field types shared by every event, and the duration type of component parameters.
 
 The original Go Ingenium writes decimals as strings, unset values as ``""`` and times as RFC 3339 with
 nanoseconds and the sender's UTC offset. These annotated types accept exactly that, normalise it (UTC,
@@ -8,14 +8,17 @@ nanoseconds and the sender's UTC offset. These annotated types accept exactly th
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 
 from annotated_types import Ge, Gt
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator, PlainSerializer
 
+from ingenium.period import parse_period
+
 _SYMBOL = re.compile(r"^[A-Za-z0-9_\-/:^$#@+=]{1,64}$")
+_DURATION = re.compile(r"^(\d+)[smhdw]$")
 
 
 def _to_decimal(value: Any) -> Any:
@@ -35,6 +38,30 @@ def _to_decimal(value: Any) -> Any:
 def _empty_is_none(value: Any) -> Any:
     """Go writes an unset string field as ``""``; that means "not set"."""
     return None if value == "" else value
+
+
+def _unset_if_zero(value: Decimal | None) -> Decimal | None:
+    """Go writes an unset price as ``""`` or as a zero decimal; both mean "not set". Negative prices are refused."""
+    if value is None or value == 0:
+        return None
+    if value < 0:
+        raise ValueError("a price must be greater than zero (leave it empty when it is not set)")
+    return value
+
+
+def _duration(value: Any) -> Any:
+    """``90s``, ``5m``, ``1h``, ``1d`` (written as bar periods are) or a whole number of seconds.
+
+    Anything else goes on to pydantic, which also takes ISO 8601 (``PT5M``) and ``HH:MM:SS``.
+    """
+    if isinstance(value, str):
+        text = value.strip()
+        if text.isdigit():
+            return timedelta(seconds=int(text))
+        match = _DURATION.match(text)
+        if match:
+            return timedelta(0) if int(match.group(1)) == 0 else parse_period(text)
+    return value
 
 
 def _to_utc(value: datetime) -> datetime:
@@ -71,6 +98,8 @@ OptionalNum = Annotated[
     BeforeValidator(_empty_is_none),
     PlainSerializer(_optional_decimal_str, return_type=str, when_used="json"),
 ]
+#: An order price that may be unset: ``""``, ``0`` and ``None`` all mean unset; written as ``""`` when unset.
+OptionalPrice = Annotated[OptionalNum, AfterValidator(_unset_if_zero)]
 #: A timezone-aware instant, normalised to UTC and written as RFC 3339.
 UtcDatetime = Annotated[
     AwareDatetime, AfterValidator(_to_utc), PlainSerializer(_rfc3339, return_type=str, when_used="json")
@@ -83,6 +112,10 @@ OptionalStr = Annotated[
     BeforeValidator(_empty_is_none),
     PlainSerializer(lambda v: v or "", return_type=str, when_used="json"),
 ]
+
+
+#: A positive length of time for component parameters: ``90s``, ``5m``, ``1h``, seconds, or ISO 8601 ``PT5M``.
+PositiveDuration = Annotated[timedelta, BeforeValidator(_duration), Gt(timedelta(0))]
 
 
 def is_valid_symbol(value: str) -> bool:

@@ -2,8 +2,8 @@
 
 Components feed it and OpenTelemetry reads it when metrics are collected: ``watch_consumer_lag`` (run by the
 runtime for every component), ``projection_lag`` (fed by the ledger, ``watch_projection_lag`` keeps the stream
-end fresh) and ``portfolio_gauges`` (fed by a portfolio after each execution). Money becomes ``float`` only
-here, at the metrics boundary. ``ingenium.telemetry`` re-exports these names.
+end fresh) and ``portfolio_gauges`` (fed by ``RiskPortfolio`` after each signal, execution and recovery). Money
+becomes ``float`` only here, at the metrics boundary. ``ingenium.telemetry`` re-exports these names.
 """
 
 from __future__ import annotations
@@ -313,21 +313,30 @@ class PortfolioGauges:
         return [Observation(float(getattr(snap, field)), {"ingenium.component": p}) for p, snap in self._items()]
 
 
-portfolio_gauges = PortfolioGauges()
-meter.create_observable_gauge(
-    "ingenium.portfolio.position", callbacks=[portfolio_gauges.observe_positions], unit="{share}",
-    description="Signed position per symbol (short is negative)",
-)
-meter.create_observable_gauge(
-    "ingenium.portfolio.exposure", callbacks=[portfolio_gauges.observe_exposure], unit="{currency}",
-    description="Absolute market value of the position per symbol",
-)
-for _field, _description in (
-    ("equity", "Cash plus positions marked at the latest prices"),
-    ("cash", "Cash after fills and commissions"),
-    ("realized_pnl", "Realized profit and loss"),
-):
-    meter.create_observable_gauge(
-        f"ingenium.portfolio.{_field}", unit="{currency}", description=_description,
-        callbacks=[functools.partial(portfolio_gauges.observe_totals, _field)],
+def register_portfolio_gauges(on: metrics.Meter, gauges: PortfolioGauges) -> None:
+    """Create the ``ingenium.portfolio.*`` gauges on meter ``on``, reading ``gauges``.
+
+    Done once for the global meter at import; a test may call it with a meter of its own provider (and an
+    in-memory reader) to read the same instruments the exporters read.
+    """
+    on.create_observable_gauge(
+        "ingenium.portfolio.position", callbacks=[gauges.observe_positions], unit="{share}",
+        description="Signed position per symbol (short is negative)",
     )
+    on.create_observable_gauge(
+        "ingenium.portfolio.exposure", callbacks=[gauges.observe_exposure], unit="{currency}",
+        description="Absolute market value of the position per symbol",
+    )
+    for field, description in (
+        ("equity", "Cash plus positions marked at the latest prices"),
+        ("cash", "Cash after fills and commissions"),
+        ("realized_pnl", "Realized profit and loss"),
+    ):
+        on.create_observable_gauge(
+            f"ingenium.portfolio.{field}", unit="{currency}", description=description,
+            callbacks=[functools.partial(gauges.observe_totals, field)],
+        )
+
+
+portfolio_gauges = PortfolioGauges()
+register_portfolio_gauges(meter, portfolio_gauges)

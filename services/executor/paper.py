@@ -7,7 +7,7 @@ The same class fills orders in the in-process backtest, with ``fill_at=next_open
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any, Literal
 
@@ -17,6 +17,7 @@ from ingenium import telemetry
 from ingenium.component import Params
 from ingenium.events import DataEvent, ExecutionEvent, ExecutionUpdate, Ohlc, OrderEvent, OrderType, TimeInForce
 from ingenium.executor import Executor
+from ingenium.fields import PositiveDuration
 from ingenium.ids import derive_id
 from services.executor.orderlog import MemoryOrderLog, OrderLog, WorkingRecord
 from services.executor.pricing import Pricing, average, crosses
@@ -29,6 +30,9 @@ _ZERO = Decimal(0)
 _MOVES_QUANTITY = frozenset(u for u in ExecutionUpdate if u.moves_quantity)
 rejected_orders = telemetry.meter.create_counter(
     "ingenium.executor.rejected_orders", unit="{order}", description="Orders the paper executor rejected"
+)
+stale_orders = telemetry.Tally(
+    "ingenium.executor.orders_stale", unit="{order}", description="Orders older than max_order_age, rejected unfilled"
 )
 
 
@@ -54,6 +58,10 @@ class PaperParams(Params):
         default=Decimal(1), gt=0, description="Lot size the volume capacity is rounded down to."
     )
     price_increment: Decimal = Field(default=Decimal("0.0001"), gt=0, description="Tick fill prices round to.")
+    max_order_age: PositiveDuration = Field(
+        default=timedelta(minutes=1), description="Orders older than this (by the executor's clock) are rejected "
+        "unfilled: after an outage the executor does not trade old orders at today's price. 90s, 5m, 1h or seconds."
+    )
 
 
 @dataclass(slots=True)
@@ -88,7 +96,8 @@ class PaperExecutor(Executor):
     * ``max_fill_quantity`` splits fills; ``volume_share`` caps what one bar can fill, the rest waits for later
       bars. Each fill is one ``partial_fill`` or final ``filled`` execution with ``ExecId``, cumulative and
       leaves quantities, average price and commission. An order that does not fill at once is ``accepted``.
-    * Orders for symbols outside ``symbols`` (when given), or with no bar seen yet, are ``rejected`` with the reason.
+    * Orders for symbols outside ``symbols`` (when given), or with no bar seen yet, are ``rejected`` with the reason;
+      so are orders older than ``max_order_age`` (also counted by ``ingenium.executor.orders_stale``).
     * Execution ids derive from (executor, order id, fill number), so a re-run reproduces them exactly.
     * A duplicate order (same ``Id``) is never executed again: the executor replays its first report, with the
       same ids, which JetStream (inside the duplicate window) or the ledger (by ``ExecId``) drops. Live, the
@@ -187,6 +196,11 @@ class PaperExecutor(Executor):
     def accept(self, order: OrderEvent) -> tuple[list[ExecutionEvent], WorkingOrder | None]:
         """Check and execute a new order against the latest bar; returns its report and what keeps working."""
         key = order.symbol.lower()
+        age = self.clock.now() - order.timestamp
+        if age > self.params.max_order_age:
+            stale_orders.add(1, {"ingenium.component": self.name})
+            return [self._reject(order, f"stale order: it is {age.total_seconds():.0f}s old, beyond max_order_age "
+                                        f"{self.params.max_order_age}; not traded at today's price")], None
         if self._allowed is not None and key not in self._allowed:
             return [self._reject(order, f"unknown symbol {order.symbol}: this executor trades "
                                         f"{', '.join(sorted(self._allowed))}")], None

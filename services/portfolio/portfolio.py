@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -13,13 +14,18 @@ from pydantic import Field
 from ingenium import telemetry
 from ingenium.component import Params
 from ingenium.events import ExecutionEvent, OrderEvent, OrderType, Side, SignalEvent, SignalType
+from ingenium.fields import PositiveDuration
 from ingenium.portfolio import Portfolio
 from services.portfolio.book import Book
 from services.portfolio.risk import Rejection, RiskLimits, check
-from services.portfolio.sizing import SizingMode, target_size
+from services.portfolio.sizing import SizingMode, target_size, whole_lots
 
 rejections = telemetry.meter.create_counter(
     "ingenium.portfolio.rejections", unit="{order}", description="Orders the portfolio refused, by reason"
+)
+stale_signals = telemetry.Tally(
+    "ingenium.portfolio.signals_stale", unit="{signal}",
+    description="Signals older than max_signal_age, dropped without an order",
 )
 _BPS = Decimal(10_000)
 
@@ -36,7 +42,9 @@ class RiskPortfolioParams(Params):
     equity_fraction: Decimal = Field(
         default=Decimal("0.1"), gt=0, le=10, description="Share of equity per position (equity_fraction sizing)."
     )
-    lot: Decimal = Field(default=Decimal(1), gt=0, description="Order sizes are whole multiples of this.")
+    lot: Decimal = Field(
+        default=Decimal(1), gt=0, description="Order sizes are whole multiples of this (rounded toward zero)."
+    )
     long_only: bool = Field(default=True, description="A short signal only closes a long; never go short.")
     max_position: Decimal | None = Field(default=None, gt=0, description="Largest |position| per symbol (units).")
     max_gross_exposure: Decimal | None = Field(
@@ -50,15 +58,22 @@ class RiskPortfolioParams(Params):
         default=None, ge=0, description="Send marketable limit orders this far beyond the signal price instead of "
         "market orders."
     )
+    max_signal_age: PositiveDuration = Field(
+        default=timedelta(minutes=5), description="Signals older than this (by the portfolio's clock) are dropped "
+        "unanswered: after an outage the portfolio does not act on old news. 90s, 5m, 1h or seconds."
+    )
 
 
 class RiskPortfolio(Portfolio):
     """Turns each signal into the order that brings the symbol to its target position.
 
     A long signal targets ``+size``; a short one ``-size``, or flat when ``long_only``. The order is the
-    difference between the target and the position including open orders, so a repeated signal sends nothing.
+    difference between the target and the position including open orders, rounded toward zero to whole lots (an
+    odd quantity held from a manual order is never traded by the portfolio), so a repeated signal sends nothing.
     Orders that would break a limit (``long_only``, ``max_position``, ``max_gross_exposure``, ``margin``,
-    ``cash``) are refused: logged with the reason and counted by ``ingenium.portfolio.rejections``.
+    ``cash``) are refused: logged with the reason and counted by ``ingenium.portfolio.rejections``. A signal
+    older than ``max_signal_age`` is dropped (logged, counted by ``ingenium.portfolio.signals_stale``).
+    The ``ingenium.portfolio.*`` gauges are fed from the book after every signal and execution.
 
     Live with a database, ``on_start`` recovers cash, positions and open orders from the ledger's tables (and
     the stream messages the ledger has not projected yet) before any message is consumed.
@@ -88,12 +103,25 @@ class RiskPortfolio(Portfolio):
         from services.portfolio.recovery import recover  # database and NATS code stays out of the backtest path
 
         await recover(self)
+        self.report_gauges()
 
     def on_signal(self, event: SignalEvent) -> OrderEvent | None:
         """Size the signal, check the limits, and return the order (or nothing)."""
         if self.handled_signals and event.id in self.handled_signals:
             self.handled_signals.discard(event.id)
             return None
+        age = self.clock.now() - event.timestamp
+        if age > self.params.max_signal_age:
+            self.log.warning("%s: dropped signal %s for %s: it is %.0fs old, beyond max_signal_age %s; not traded "
+                             "at today's price", self.name, event.id, event.symbol, age.total_seconds(),
+                             self.params.max_signal_age)
+            stale_signals.add(1, {"ingenium.component": self.name})
+            return None
+        order = self._decide(event)
+        self.report_gauges()  # the signal's price marks the position even when no order follows
+        return order
+
+    def _decide(self, event: SignalEvent) -> OrderEvent | None:
         book = self.book
         symbol = event.symbol
         price = event.price if event.price is not None else book.mark(symbol)
@@ -109,11 +137,17 @@ class RiskPortfolio(Portfolio):
             self.reject(event, Rejection("size_zero", f"{symbol}: the position size rounds to zero lots"))
             return None
         target = size if event.signal is SignalType.LONG else Decimal(0) if p.long_only else -size
-        delta = target - book.effective(symbol)
+        effective = book.effective(symbol)
+        delta = target - effective
         if delta == 0:
             return None
+        # Whole lots toward the target, never past it: an odd quantity (from a manual order) stays as it is.
+        quantity = abs(whole_lots(delta, p.lot))
+        if quantity == 0:
+            self.reject(event, Rejection("odd_lot", f"{symbol}: the position of {effective} is {abs(delta)} from the "
+                                                    f"target {target}, less than one lot of {p.lot}"))
+            return None
         side = Side.BUY if delta > 0 else Side.SELL
-        quantity = abs(delta)
         refusal = check(book, self.limits, symbol, side, quantity, price)
         if refusal is not None:
             self.reject(event, refusal)
@@ -129,7 +163,20 @@ class RiskPortfolio(Portfolio):
 
     def on_execution(self, event: ExecutionEvent) -> None:
         """Apply a fill or status change to the book (a fill seen before changes nothing)."""
-        self.book.apply(event)
+        if self.book.apply(event) and event.is_fill:
+            self.report_gauges()
+
+    def report_gauges(self) -> None:
+        """Show the book in the ``ingenium.portfolio.*`` gauges: positions, exposure, equity, cash, realized PnL."""
+        book = self.book
+        telemetry.portfolio_gauges.record(
+            self.name,
+            positions={s: held.quantity for s, held in book.positions.items()},
+            prices={s: mark for s in book.positions if (mark := book.mark(s)) is not None},
+            cash=book.cash,
+            realized_pnl=book.realized_pnl(),
+            equity=book.equity(),
+        )
 
     def reject(self, signal: SignalEvent, refusal: Rejection) -> None:
         """Log and count a refused order."""

@@ -39,5 +39,10 @@ def target_size(
         raw = notional / price
     else:
         raw = max(equity, _ZERO) * equity_fraction / price
-    lots = (raw / lot).to_integral_value(rounding=ROUND_FLOOR)
-    return max(lots * lot, _ZERO)
+    return max(whole_lots(raw, lot), _ZERO)
+
+
+def whole_lots(quantity: Decimal, lot: Decimal) -> Decimal:
+    """``quantity`` rounded toward zero to a whole number of lots: 17 in lots of 5 is 15, -7 is -5."""
+    lots = (abs(quantity) / lot).to_integral_value(rounding=ROUND_FLOOR) * lot
+    return lots if quantity >= 0 else -lots

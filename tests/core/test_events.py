@@ -171,3 +171,63 @@ def test_python_api_takes_decimals_and_strings() -> None:
     event = bar("msft", "415.5")
     assert event.bar.close == Decimal("415.5")
     assert json.loads(event.to_json())["Ohlc"]["Close"] == "415.5"
+
+
+def _go_order(name: str = "order_market.json", **changes: object) -> dict[str, object]:
+    raw: dict[str, object] = json.loads((GOLDEN / name).read_bytes())
+    raw.update(changes)
+    return raw
+
+
+def test_order_with_an_unknown_key_is_refused_naming_it_and_the_nearest_known_key() -> None:
+    raw = _go_order()
+    raw["OrderType"] = raw.pop("Type")
+    with pytest.raises(ValidationError, match=r"unknown key 'OrderType' \(did you mean 'Type'\?\)"):
+        OrderEvent.from_json(json.dumps(raw))
+    # The nested leg is strict too, and a key nothing resembles lists the known ones.
+    with pytest.raises(ValidationError, match=r"StopLoss[\s\S]*unknown key 'Limit' \(did you mean 'LimitPrice'\?\)"):
+        OrderEvent.from_json(json.dumps(_go_order(StopLoss={"Limit": ""})))
+    with pytest.raises(ValidationError, match=r"unknown key 'Xyzzy' \(known keys: ExtendedHours, Id, "):
+        OrderEvent.from_json(json.dumps(_go_order(Xyzzy=1)))
+
+
+def test_every_key_go_writes_and_ingenium_adds_is_known_to_the_order() -> None:
+    raw = _go_order("order_limit.json", StrategyId="sma", SignalId="sig-1")
+    event = OrderEvent.from_json(json.dumps(raw))
+    assert (event.strategy_id, event.signal_id) == ("sma", "sig-1")
+    assert OrderEvent.from_json(event.to_json()) == event
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"LimitPrice": "180"}, "a market order carries no LimitPrice"),
+        ({"StopPrice": "170"}, "StopPrice is set"),
+        ({"Type": "limit", "LimitPrice": ""}, "LimitPrice is required for a limit order"),
+        ({"Type": "limit", "LimitPrice": "0"}, "LimitPrice is required for a limit order"),
+        ({"Type": "limit", "LimitPrice": "180", "StopPrice": "170"}, "StopPrice is set"),
+        ({"TakeProfit": "200"}, "TakeProfit is set"),
+        ({"TrailPercent": "1.5"}, "TrailPercent is set"),
+        ({"StopLoss": {"LimitPrice": "", "StopPrice": "150"}}, r"StopLoss\.StopPrice is set"),
+        ({"Type": "limit", "LimitPrice": "-1"}, "a price must be greater than zero"),
+    ],
+)
+def test_orders_whose_prices_do_not_fit_their_type_are_refused(changes: dict[str, object], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        OrderEvent.from_json(json.dumps(_go_order(**changes)))
+
+
+def test_zero_prices_mean_unset_as_empty_strings_do() -> None:
+    zeros = {"LimitPrice": "0", "StopPrice": "0", "TakeProfit": "0", "TrailPrice": "0", "TrailPercent": "0",
+             "StopLoss": {"LimitPrice": "0", "StopPrice": "0"}}
+    event = OrderEvent.from_json(json.dumps(_go_order(**zeros)))
+    assert event.type is OrderType.MARKET and event.limit_price is None and event.stop_loss.stop_price is None
+    assert json.loads(event.to_json())["LimitPrice"] == ""
+
+
+@pytest.mark.parametrize("name", ["data_ohlc.json", "signal_long.json", "execution_filled.json"])
+def test_data_signals_and_executions_ignore_keys_newer_senders_add(name: str) -> None:
+    raw = json.loads((GOLDEN / name).read_bytes())
+    raw["AddedLater"] = "x"
+    event = TYPES[name.split("_")[0]].from_json(json.dumps(raw))
+    assert event.id == raw["Id"]

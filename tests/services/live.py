@@ -7,16 +7,27 @@ import contextlib
 import warnings
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from nats.aio.client import Client
 
 from ingenium.component import Component
 from ingenium.config import Settings
+from ingenium.events import Event
 from ingenium.runtime import Runner
 from ledger.config import LedgerConfig
 from ledger.migrate import upgrade
 from ledger.projector import Projector
 from services.pipeline import LoopTimeout, busy_consumers, consumers_of, finish, ledger_lag, wait_until
+
+E = TypeVar("E", bound=Event)
+
+
+def fresh(event: E, *, age: timedelta = timedelta(0)) -> E:
+    """``event`` stamped ``age`` ago by the wall clock (the factories stamp ``T0``, which live components see as
+    stale: they drop signals older than ``max_signal_age`` and orders older than ``max_order_age``)."""
+    return event.model_copy(update={"timestamp": datetime.now(UTC) - age})
 
 
 def migrate(url: str) -> None:

@@ -12,7 +12,7 @@ from ingenium.config import Settings
 from ingenium.events import ExecutionEvent, ExecutionUpdate
 from ingenium.testing import bar, eventually, order, spawn, stream_events
 from services.executor import PaperExecutor
-from tests.services.live import running
+from tests.services.live import fresh, running
 
 
 async def executions(nc: Client, settings: Settings) -> list[ExecutionEvent]:
@@ -22,7 +22,7 @@ async def executions(nc: Client, settings: Settings) -> list[ExecutionEvent]:
 async def test_duplicate_order_after_the_dedup_window_and_a_restart_fills_once(
     settings: Settings, nc: Client, bus: JetStreamBus, caplog: pytest.LogCaptureFixture
 ) -> None:
-    first_order = order("acme", quantity="7")
+    first_order = fresh(order("acme", quantity="7"))
     async with running(settings, nc) as loop:
         runner = await loop.start(PaperExecutor(name="paper", max_fill_quantity=3))
         await bus.publish(bar("acme", "50"))
@@ -57,7 +57,7 @@ async def test_working_order_resumes_after_sigkill(settings: Settings, nc: Clien
     child = spawn(args, settings, log=log)
     try:
         await bus.publish(bar("acme", "100", volume=1000))
-        big = order("acme", quantity="25")
+        big = fresh(order("acme", quantity="25"))
         await eventually(lambda: _consumer_exists(nc, settings), timeout=20)
         await bus.publish(big)
         await eventually(lambda: _count(nc, settings, 2), timeout=20)  # accepted, then 10 at once
@@ -94,8 +94,8 @@ async def test_orders_for_unknown_symbols_are_rejected_live(settings: Settings, 
     async with running(settings, nc) as loop:
         executor = PaperExecutor(name="paper", symbols=["acme"])
         await loop.start(executor)
-        await bus.publish(order("other"))
-        await bus.publish(order("acme"))
+        await bus.publish(fresh(order("other")))
+        await bus.publish(fresh(order("acme")))
         await loop.settle([executor])
     stored = await executions(nc, settings)
     assert [e.update for e in stored] == [ExecutionUpdate.REJECTED, ExecutionUpdate.REJECTED]

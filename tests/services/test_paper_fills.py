@@ -1,10 +1,19 @@
 """The paper executor's fill model, in memory: partial fills, slippage, commission, limits, rejects."""
 
+from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
+from ingenium.clock import SimulatedClock
 from ingenium.events import DataEvent, ExecutionEvent, ExecutionUpdate, OrderEvent, OrderType, Side
-from ingenium.testing import bar, order
+from ingenium.testing import T0, bar, order
 from services.executor import PaperExecutor
+from services.executor.paper import stale_orders
+
+
+def executor_at_t0(**params: Any) -> PaperExecutor:
+    """A PaperExecutor whose clock stands at the time the test events are stamped (``T0``), so none is stale."""
+    return PaperExecutor(clock=SimulatedClock(T0), **params)
 
 
 async def submit(executor: PaperExecutor, event: OrderEvent) -> list[ExecutionEvent]:
@@ -22,7 +31,7 @@ def updates(executions: list[ExecutionEvent]) -> list[str]:
 
 
 async def test_partial_fills_by_max_quantity_add_up() -> None:
-    executor = PaperExecutor(max_fill_quantity=4, slippage_bps=10, commission_per_share="0.01")
+    executor = executor_at_t0(max_fill_quantity=4, slippage_bps=10, commission_per_share="0.01")
     tick(executor, bar(close="100"))
     executions = await submit(executor, order(quantity="10"))
     assert updates(executions) == ["partial_fill", "partial_fill", "filled"]
@@ -35,7 +44,7 @@ async def test_partial_fills_by_max_quantity_add_up() -> None:
 
 
 async def test_slippage_goes_against_sells_and_commission_in_bps() -> None:
-    executor = PaperExecutor(slippage_bps=25, commission_bps=7)
+    executor = executor_at_t0(slippage_bps=25, commission_bps=7)
     tick(executor, bar(close="80"))
     [execution] = await submit(executor, order(side=Side.SELL, quantity="3"))
     assert execution.update is ExecutionUpdate.FILLED
@@ -44,7 +53,7 @@ async def test_slippage_goes_against_sells_and_commission_in_bps() -> None:
 
 
 async def test_volume_share_spreads_fills_over_bars_at_next_open() -> None:
-    executor = PaperExecutor(fill_at="next_open", volume_share="0.01")
+    executor = executor_at_t0(fill_at="next_open", volume_share="0.01")
     tick(executor, bar(close="100", volume=1000))
     assert updates(await submit(executor, order(quantity="25"))) == ["accepted"]
     first = tick(executor, bar(open="101", close="102", minutes=1, volume=1000))
@@ -59,14 +68,14 @@ async def test_volume_share_spreads_fills_over_bars_at_next_open() -> None:
 
 async def test_close_and_last_fill_at_the_latest_close() -> None:
     for mode in ("close", "last"):
-        executor = PaperExecutor(fill_at=mode)
+        executor = executor_at_t0(fill_at=mode)
         tick(executor, bar(open="99", close="100"))
         [execution] = await submit(executor, order(quantity="1"))
         assert execution.price == 100
 
 
 async def test_limit_orders_fill_when_price_crosses_and_day_orders_expire() -> None:
-    executor = PaperExecutor()
+    executor = executor_at_t0()
     tick(executor, bar(close="100"))
     buy = order(quantity="5", order_type=OrderType.LIMIT, limit_price="98")
     assert updates(await submit(executor, buy)) == ["accepted"]
@@ -87,7 +96,7 @@ async def test_limit_orders_fill_when_price_crosses_and_day_orders_expire() -> N
 
 
 async def test_rejects_unknown_symbols_and_missing_prices() -> None:
-    executor = PaperExecutor(symbols=["acme"])
+    executor = executor_at_t0(symbols=["acme"])
     [no_price] = await submit(executor, order("acme"))
     assert no_price.update is ExecutionUpdate.REJECTED and "no price yet for acme" in (no_price.reason or "")
     [unknown] = await submit(executor, order("other"))
@@ -96,7 +105,7 @@ async def test_rejects_unknown_symbols_and_missing_prices() -> None:
 
 
 async def test_duplicate_order_replays_the_first_report_and_old_bars_are_ignored() -> None:
-    executor = PaperExecutor(max_fill_quantity=5)
+    executor = executor_at_t0(max_fill_quantity=5)
     tick(executor, bar(close="100", minutes=5))
     assert tick(executor, bar(close="50", minutes=4)) == []  # older than what it has: not a price
     first = order(quantity="8")
@@ -104,6 +113,19 @@ async def test_duplicate_order_replays_the_first_report_and_old_bars_are_ignored
     assert [e.price for e in executions] == [100, 100]
     again = await submit(executor, first)
     assert [e.model_dump() for e in again] == [e.model_dump() for e in executions]
-    twin = PaperExecutor(max_fill_quantity=5)
+    twin = executor_at_t0(max_fill_quantity=5)
     tick(twin, bar(close="100", minutes=5))
     assert [e.id for e in await submit(twin, first)] == [e.id for e in executions]
+
+
+async def test_order_older_than_max_order_age_is_rejected_unfilled_and_counted() -> None:
+    name = "paper-stale-unit"
+    executor = PaperExecutor(name=name, clock=SimulatedClock(T0 + timedelta(minutes=3)), max_order_age="2m")
+    tick(executor, bar(close="100"))
+    before = stale_orders.total(**{"ingenium.component": name})
+    [report] = await submit(executor, order(quantity="10"))  # stamped T0: three minutes old
+    assert report.update is ExecutionUpdate.REJECTED and report.quantity == 0
+    assert "stale order: it is 180s old, beyond max_order_age 0:02:00" in (report.reason or "")
+    assert stale_orders.total(**{"ingenium.component": name}) == before + 1
+    recent = order(quantity="10").model_copy(update={"timestamp": T0 + timedelta(minutes=1, seconds=30)})
+    assert updates(await submit(executor, recent)) == ["filled"]

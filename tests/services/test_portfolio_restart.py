@@ -13,7 +13,7 @@ from ingenium.subjects import StreamKey
 from ingenium.testing import bar, eventually, signal, spawn, stream_events
 from services.executor import PaperExecutor
 from services.pipeline import busy_consumers, wait_until
-from tests.services.live import running
+from tests.services.live import fresh, running
 
 SYMBOLS = ("acme", "globex", "initech", "umbrella")
 SIGNALS = 600
@@ -64,7 +64,7 @@ async def test_sigkill_and_restart_leave_exactly_one_order_per_signal(
         await loop.start(executor)
         await bus.publish_many([bar(s, "100") for s in SYMBOLS])
         await bus.publish_many([
-            signal(symbol, direction, price="100", event_id=event_id) for event_id, symbol, direction in SCRIPT
+            fresh(signal(symbol, direction, price="100", event_id=event_id)) for event_id, symbol, direction in SCRIPT
         ])
         child = spawn(args, settings, log=log)
         try:

@@ -1,12 +1,24 @@
 """Sizing, risk limits and the book, on the portfolio component without any server."""
 
+from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
+from ingenium.clock import SimulatedClock
+from ingenium.errors import ConfigurationError
 from ingenium.events import ExecutionUpdate, OrderEvent, OrderType, Side, SignalType
-from ingenium.testing import fill, order, signal
+from ingenium.testing import T0, fill, order, signal
+from services.executor import PaperExecutor
 from services.portfolio import Book, RiskLimits, RiskPortfolio, check, target_size
+from services.portfolio.portfolio import stale_signals
+from services.portfolio.sizing import whole_lots
+
+
+def portfolio_at_t0(**params: Any) -> RiskPortfolio:
+    """A RiskPortfolio whose clock stands at the time the test events are stamped (``T0``), so none is stale."""
+    return RiskPortfolio(clock=SimulatedClock(T0), **params)
 
 
 def decide(
@@ -57,7 +69,7 @@ def test_position_netting_through_a_flip() -> None:
 
 
 def test_target_position_logic_and_derived_ids() -> None:
-    portfolio = RiskPortfolio(quantity=10, name="pf")
+    portfolio = portfolio_at_t0(quantity=10, name="pf")
     first = decide(portfolio, SignalType.LONG)
     assert first is not None and first.side is Side.BUY and first.quantity == 10 and first.strategy_id == "test"
     assert decide(portfolio, SignalType.LONG) is None  # already long, including the open order
@@ -66,7 +78,7 @@ def test_target_position_logic_and_derived_ids() -> None:
     assert sell is not None and sell.side is Side.SELL and sell.quantity == 10  # long-only: flat, not short
     fill_all(portfolio, sell, "101")
     assert decide(portfolio, SignalType.SHORT) is None
-    again = RiskPortfolio(quantity=10, name="pf")
+    again = portfolio_at_t0(quantity=10, name="pf")
     event = signal(event_id="sig-1", price="100")
     portfolio.begin(event)
     again.begin(event)
@@ -74,7 +86,7 @@ def test_target_position_logic_and_derived_ids() -> None:
 
 
 def test_short_side_and_limit_orders() -> None:
-    portfolio = RiskPortfolio(quantity=5, long_only=False, limit_offset_bps=10, cash=100_000)
+    portfolio = portfolio_at_t0(quantity=5, long_only=False, limit_offset_bps=10, cash=100_000)
     short = decide(portfolio, SignalType.SHORT, price="200")
     assert short is not None and short.side is Side.SELL and short.quantity == 5
     assert short.type is OrderType.LIMIT and short.limit_price == Decimal("199.8000")
@@ -84,20 +96,20 @@ def test_short_side_and_limit_orders() -> None:
 
 
 def test_risk_limits_reject_with_reasons() -> None:
-    portfolio = RiskPortfolio(quantity=10, max_position=5)
+    portfolio = portfolio_at_t0(quantity=10, max_position=5)
     assert decide(portfolio, SignalType.LONG) is None
     assert portfolio.rejected == {"max_position": 1}
-    portfolio = RiskPortfolio(sizing="notional", notional=50_000, cash=20_000, max_leverage=10)
+    portfolio = portfolio_at_t0(sizing="notional", notional=50_000, cash=20_000, max_leverage=10)
     assert decide(portfolio, SignalType.LONG) is None
     assert portfolio.rejected == {"cash": 1}
-    portfolio = RiskPortfolio(sizing="notional", notional=50_000, cash=20_000)
+    portfolio = portfolio_at_t0(sizing="notional", notional=50_000, cash=20_000)
     assert decide(portfolio, SignalType.LONG) is None
     assert portfolio.rejected == {"margin": 1}
-    portfolio = RiskPortfolio(quantity=10, max_gross_exposure=1500)
+    portfolio = portfolio_at_t0(quantity=10, max_gross_exposure=1500)
     assert decide(portfolio, SignalType.LONG, "a") is not None
     assert decide(portfolio, SignalType.LONG, "b") is None
     assert portfolio.rejected == {"max_gross_exposure": 1}
-    portfolio = RiskPortfolio(quantity="0.5")
+    portfolio = portfolio_at_t0(quantity="0.5")
     assert decide(portfolio, SignalType.LONG) is None
     assert portfolio.rejected == {"size_zero": 1}
     no_price = signal("zzz")
@@ -120,3 +132,60 @@ def test_open_buys_reserve_cash_and_reductions_always_pass() -> None:
     assert check(book, RiskLimits(max_position=Decimal(1)), "a", Side.SELL, Decimal(6), Decimal(100)) is None
     refusal = check(book, limits, "a", Side.SELL, Decimal(7), Decimal(100))
     assert refusal is not None and refusal.code == "long_only"
+
+
+def test_signal_older_than_max_signal_age_is_dropped_counted_and_not_priced() -> None:
+    name = "pf-stale-unit"
+    portfolio = RiskPortfolio(name=name, clock=SimulatedClock(T0 + timedelta(minutes=10)), quantity=10,
+                              max_signal_age="5m")
+    before = stale_signals.total(**{"ingenium.component": name})
+    assert decide(portfolio, SignalType.LONG) is None  # stamped T0: ten minutes old by the portfolio's clock
+    assert stale_signals.total(**{"ingenium.component": name}) == before + 1
+    assert portfolio.rejected == {} and not portfolio.book.open_orders and "acme" not in portfolio.book.marks
+    recent = signal("acme", price="100").model_copy(update={"timestamp": T0 + timedelta(minutes=6)})
+    portfolio.begin(recent)
+    placed = portfolio.on_signal(recent)  # four minutes old: still acted on
+    assert placed is not None and placed.quantity == 10
+    assert stale_signals.total(**{"ingenium.component": name}) == before + 1
+
+
+def test_max_ages_take_periods_seconds_and_iso_durations() -> None:
+    assert RiskPortfolio().params.max_signal_age == timedelta(minutes=5)
+    assert PaperExecutor().params.max_order_age == timedelta(minutes=1)
+    assert RiskPortfolio(max_signal_age="90s").params.max_signal_age == timedelta(seconds=90)
+    assert RiskPortfolio(max_signal_age="300").params.max_signal_age == timedelta(minutes=5)
+    assert PaperExecutor(max_order_age="PT2M").params.max_order_age == timedelta(minutes=2)
+    assert PaperExecutor(max_order_age="1h").params.max_order_age == timedelta(hours=1)
+    with pytest.raises(ConfigurationError, match="max_signal_age"):
+        RiskPortfolio(max_signal_age="0s")
+    with pytest.raises(ConfigurationError, match="max_order_age"):
+        PaperExecutor(max_order_age="soon")
+
+
+def manual_fill(portfolio: RiskPortfolio, symbol: str, quantity: str, price: str = "100") -> None:
+    """A fill of an order placed by hand: the portfolio sees it on the execution stream, never sent it."""
+    by_hand = order(symbol, quantity=quantity)
+    portfolio.on_execution(fill(by_hand, quantity, price))
+
+
+def test_orders_stay_whole_lots_when_a_manual_order_left_an_odd_position() -> None:
+    portfolio = portfolio_at_t0(quantity=10, lot=5)
+    manual_fill(portfolio, "acme", "7")
+    assert decide(portfolio, SignalType.LONG) is None  # 3 short of the target of 10: less than one lot
+    assert portfolio.rejected == {"odd_lot": 1}
+    close = decide(portfolio, SignalType.SHORT)  # long-only: towards flat in whole lots, never past it
+    assert close is not None and close.side is Side.SELL and close.quantity == 5
+    fill_all(portfolio, close, "100")
+    assert portfolio.book.position("acme") == 2  # the odd part stays for the user to close by hand
+    assert decide(portfolio, SignalType.SHORT) is None and portfolio.rejected == {"odd_lot": 2}
+
+
+def test_a_reversal_from_an_odd_position_is_whole_lots_too() -> None:
+    portfolio = portfolio_at_t0(quantity=10, lot=5, long_only=False)
+    manual_fill(portfolio, "acme", "7")
+    reverse = decide(portfolio, SignalType.SHORT)  # target -10 is 17 away: 15, not 17
+    assert reverse is not None and reverse.side is Side.SELL and reverse.quantity == 15
+    fill_all(portfolio, reverse, "100")
+    back = decide(portfolio, SignalType.LONG)  # from -8 to the target of 10: 18 away, 15 sent
+    assert back is not None and back.side is Side.BUY and back.quantity == 15
+    assert whole_lots(Decimal("-7"), Decimal(5)) == -5 and whole_lots(Decimal("1.2"), Decimal("0.5")) == 1

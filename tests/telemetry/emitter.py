@@ -1,4 +1,4 @@
-"""Child process for the export tests: telemetry from ``OTEL_*``, then N bars published to NATS in a span.
+"""Child process for the export tests: telemetry from ``OTEL_*``, N bars published to NATS in a span, a portfolio fill.
 
 Prints one JSON line on stdout: how many were published, the span's trace id, what telemetry dropped.
 """
@@ -20,7 +20,8 @@ from ingenium.connection import connect_nats
 from ingenium.logs import configure_logging
 from ingenium.observability import setup_telemetry
 from ingenium.streams import ensure_streams
-from ingenium.testing import bar
+from ingenium.testing import bar, fill, order
+from services.portfolio import RiskPortfolio
 
 
 async def emit(count: int) -> dict[str, object]:
@@ -34,10 +35,10 @@ async def emit(count: int) -> dict[str, object]:
         trace_id = format_trace_id(span.get_span_context().trace_id)
         logging.getLogger("emitter").info("emitting %d bars", count, extra={"bars": count})
         published = [await bus.publish(bar("aapl", "101.5", minutes=i)) for i in range(count)]
-    telemetry.portfolio_gauges.record(
-        "book", positions={"aapl": Decimal(10)}, prices={"aapl": Decimal("101.5")}, cash=Decimal(1000),
-        realized_pnl=Decimal(5),
-    )
+    # The portfolio gauges as the real portfolio feeds them: cash 2015, then a fill of 10 at 101.5.
+    portfolio = RiskPortfolio(name="book", cash=Decimal(2015))
+    bought = order("aapl", quantity="10")
+    portfolio.on_execution(fill(bought, bought.quantity, "101.5"))
     await nc.drain()
     tel.shutdown()
     dropped = {f"{signal}/{reason}": n for (signal, reason), n in tel.dropped().items()}

@@ -1,10 +1,9 @@
-"""Consumer lag, ledger projection lag and portfolio gauges, fed from a real JetStream and read by the SDK."""
+"""Consumer lag, ledger projection lag and portfolio gauges, fed by real components on JetStream, read by the SDK."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from decimal import Decimal
 
 import pytest
 from nats.aio.client import Client
@@ -15,10 +14,13 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from ingenium import gauges, telemetry
 from ingenium.bus import JetStreamBus
 from ingenium.config import Settings
-from ingenium.events import DataEvent, SignalEvent
+from ingenium.events import DataEvent, SignalEvent, SignalType
 from ingenium.runtime import Runner
 from ingenium.strategy import Strategy
-from ingenium.testing import bar, eventually, order
+from ingenium.testing import bar, eventually, order, signal
+from services.executor import PaperExecutor
+from services.portfolio import RiskPortfolio
+from tests.services.live import fresh, running
 
 
 class Quiet(Strategy):
@@ -33,14 +35,13 @@ def fast_polls(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def reader() -> Iterator[InMemoryMetricReader]:
-    """A private SDK meter provider observing the same callbacks the global gauges use."""
+    """A private SDK meter provider with an in-memory reader, observing the state the global gauges read."""
     reader = InMemoryMetricReader()
     provider = MeterProvider(metric_readers=[reader])
     meter = provider.get_meter("test")
     meter.create_observable_gauge("lag", callbacks=[telemetry.consumer_lag.observe_pending])
     meter.create_observable_gauge("projection_lag", callbacks=[telemetry.projection_lag.observe])
-    meter.create_observable_gauge("position", callbacks=[telemetry.portfolio_gauges.observe_positions])
-    meter.create_observable_gauge("exposure", callbacks=[telemetry.portfolio_gauges.observe_exposure])
+    gauges.register_portfolio_gauges(meter, telemetry.portfolio_gauges)  # the instruments the exporters read
     yield reader
     provider.shutdown()
 
@@ -119,33 +120,36 @@ async def test_projection_lag_is_stream_end_minus_checkpoint(
     assert telemetry.projection_lag.lag(stream) is None
 
 
-def test_portfolio_gauges_mark_positions_to_market(reader: InMemoryMetricReader) -> None:
-    snapshot = telemetry.portfolio_gauges.record(
-        "book-under-test",
-        positions={"aapl": Decimal(10), "msft": Decimal(-4), "tsla": Decimal(0)},
-        prices={"aapl": Decimal("101.5"), "msft": Decimal("250.25")},
-        cash=Decimal("5000.00"),
-        realized_pnl=Decimal("12.50"),
-    )
-    assert snapshot.exposure == {"aapl": Decimal("1015.0"), "msft": Decimal("1001.00")}
-    assert snapshot.equity == Decimal("5000.00") + Decimal("1015.0") - Decimal("1001.00")
-    assert telemetry.portfolio_gauges.snapshot("book-under-test") == snapshot
+async def test_risk_portfolio_feeds_the_portfolio_gauges_live(
+    settings: Settings, nc: Client, bus: JetStreamBus, reader: InMemoryMetricReader
+) -> None:
+    name = "book-gauges"
+    component = (("ingenium.component", name),)
+    acme = (("ingenium.component", name), ("ingenium.symbol", "acme"))
+    portfolio = RiskPortfolio(name=name, quantity=10, long_only=False, cash=10_000)
+    executor = PaperExecutor(name="paper-gauges")
+    async with running(settings, nc) as loop:
+        await bus.publish(bar("acme", "100"))
+        await loop.start(executor)
+        await loop.start(portfolio)
+        await bus.publish(fresh(signal("acme", price="100")))  # buy 10 at 100
+        await loop.settle([portfolio, executor])
+        assert points(reader, "ingenium.portfolio.position")[acme] == 10
+        assert points(reader, "ingenium.portfolio.exposure")[acme] == 1000
+        assert points(reader, "ingenium.portfolio.cash")[component] == 9000
+        assert points(reader, "ingenium.portfolio.equity")[component] == 10_000
+        assert points(reader, "ingenium.portfolio.realized_pnl")[component] == 0
 
-    position = points(reader, "position")
-    assert position[(("ingenium.component", "book-under-test"), ("ingenium.symbol", "msft"))] == -4.0
-    assert position[(("ingenium.component", "book-under-test"), ("ingenium.symbol", "tsla"))] == 0.0
-    exposure = points(reader, "exposure")
-    assert exposure[(("ingenium.component", "book-under-test"), ("ingenium.symbol", "aapl"))] == 1015.0
-    totals = {o.attributes["ingenium.component"]: o.value  # type: ignore[index]
-              for o in telemetry.portfolio_gauges.observe_totals("realized_pnl", CallbackOptions())}
-    assert totals["book-under-test"] == 12.5
-
-
-def test_portfolio_may_report_its_own_equity() -> None:
-    snapshot = telemetry.portfolio_gauges.record(
-        "book-own-equity", positions={}, prices={}, cash=Decimal(100), realized_pnl=Decimal(0), equity=Decimal(90)
-    )
-    assert snapshot.equity == Decimal(90)
+        await bus.publish(bar("acme", "110", minutes=1))
+        await bus.publish(fresh(signal("acme", SignalType.SHORT, price="110")))  # sell 20 at 110: short 10
+        await loop.settle([portfolio, executor])
+        assert points(reader, "ingenium.portfolio.position")[acme] == -10
+        assert points(reader, "ingenium.portfolio.exposure")[acme] == 1100
+        assert points(reader, "ingenium.portfolio.cash")[component] == 11_200
+        assert points(reader, "ingenium.portfolio.equity")[component] == 10_100
+        assert points(reader, "ingenium.portfolio.realized_pnl")[component] == 100
+    # What the gauges show is the portfolio's own book.
+    assert portfolio.book.position("acme") == -10 and portfolio.book.cash == 11_200
 
 
 def test_tally_sums_per_attribute_set_whatever_the_key_order() -> None:
