@@ -59,6 +59,9 @@ class OrderType(StrEnum):
 
     MARKET = "market"
     LIMIT = "limit"
+    STOP = "stop"
+    STOP_LIMIT = "stop_limit"
+    TRAILING_STOP = "trailing_stop"
 
 
 class TimeInForce(StrEnum):
@@ -212,8 +215,12 @@ class OrderEvent(Event):
 
     @model_validator(mode="after")
     def _check_prices(self) -> Self:
-        if self.type is OrderType.LIMIT and self.limit_price is None:
-            raise ValueError("LimitPrice is required for a limit order")
+        if self.type in (OrderType.LIMIT, OrderType.STOP_LIMIT) and self.limit_price is None:
+            raise ValueError(f"LimitPrice is required for a {self.type.value} order")
+        if self.type in (OrderType.STOP, OrderType.STOP_LIMIT) and self.stop_price is None:
+            raise ValueError(f"StopPrice is required for a {self.type.value} order")
+        if self.type is OrderType.TRAILING_STOP and (self.trail_price is None) == (self.trail_percent is None):
+            raise ValueError("a trailing_stop order needs exactly one of TrailPrice and TrailPercent")
         if self.limit_price is not None and self.limit_price <= 0:
             raise ValueError("LimitPrice must be greater than zero")
         return self
