@@ -128,6 +128,8 @@ class VenueExecutor(Executor):
             await self.kv.put(f"r.{key}", json.dumps({"reason": exc.reason}).encode())
             await self.kv.delete(f"w.{key}")
             return [self._reject(event, exc.reason)]
+        self.log.info("%s: order %s is %s at %s as %s", self.name, event.id, placed.status.value, self.venue.name,
+                      placed.venue_order_id)
         out = [self.execution(event, ExecutionUpdate.ACCEPTED, event_id=self._status_id(event, "accepted"),
                               leaves_quantity=event.quantity)]
         final = self._final(event, placed)
@@ -239,9 +241,16 @@ class VenueExecutor(Executor):
             await kv.put("checkpoint", started.isoformat().encode())
             self.reconciled += 1
             self.log.info("%s: reconciled: %d reports since %s", self.name, len(out), since.isoformat())
+        # The comparison waits for the ledger to catch up: never on the path of on_start or of an order.
+        self._spawn(self._check_positions(venue))
+
+    async def _check_positions(self, venue: Venue) -> None:
         from services.executor.anomalies import check_positions
 
-        await check_positions(self, venue)
+        try:
+            await check_positions(self, venue)
+        except Exception:
+            self.log.exception("%s: comparing positions with the ledger failed", self.name)
 
     async def _working(self) -> list[str]:
         assert self.kv is not None
