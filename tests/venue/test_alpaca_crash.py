@@ -32,11 +32,14 @@ from tests.venue.server import FakeAlpaca
 ARGS = ["run", "services.executor.alpaca:AlpacaExecutor", "--name", "alpaca"]
 
 
+def tail(log: Path) -> str:
+    return log.read_text()[-4000:]
+
+
 async def kill(child: subprocess.Popen[bytes]) -> None:
     if child.poll() is None:
         child.send_signal(signal.SIGKILL)
-    while child.poll() is None:
-        await asyncio.sleep(0.02)
+    await asyncio.to_thread(child.wait)
 
 
 async def stop(child: subprocess.Popen[bytes], log: Path) -> None:
@@ -48,7 +51,7 @@ async def stop(child: subprocess.Popen[bytes], log: Path) -> None:
         await asyncio.sleep(0.05)
     child.send_signal(signal.SIGABRT)
     child.wait()
-    raise AssertionError(f"the executor did not stop on SIGTERM: {log.read_text()[-6000:]}")
+    raise AssertionError(f"the executor did not stop on SIGTERM: {tail(log)}")
 
 
 async def test_sigkill_at_random_points_leaves_one_order_and_each_fill_once(
@@ -88,7 +91,7 @@ async def test_sigkill_at_random_points_leaves_one_order_and_each_fill_once(
                 try:
                     await eventually(lambda target=o.id: target in alpaca.state.orders, timeout=30)
                 except AssertionError as exc:
-                    raise AssertionError(f"round {i} ({point}): child {child.poll()}: {log.read_text()[-1500:]}") from exc
+                    raise AssertionError(f"round {i} ({point}): child {child.poll()}: {tail(log)}") from exc
                 if point == "after_place":
                     await kill(child)
                     alpaca.state.on_placed = None
@@ -115,7 +118,7 @@ async def test_sigkill_at_random_points_leaves_one_order_and_each_fill_once(
     assert state.placements - state.duplicates == len(sent) and state.duplicates >= kills["after_place"]
     fills = await queries.fills(settings.database_url)
     venue_fills = sorted((f.order.client_order_id, f.qty, f.price) for f in state.fills)
-    assert sorted((f.order_id, f.quantity, f.price) for f in fills) == venue_fills, log.read_text()[-3000:]
+    assert sorted((f.order_id, f.quantity, f.price) for f in fills) == venue_fills, tail(log)
     ledger_positions = {p.symbol.upper(): p.quantity for p in await queries.positions(settings.database_url)
                         if p.quantity}
     venue_positions = {p["symbol"]: Decimal(p["qty"]) * (1 if p["side"] == "long" else -1)
