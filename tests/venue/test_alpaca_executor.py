@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 import asyncpg
 from nats.aio.client import Client
@@ -133,3 +134,10 @@ async def _anomalies(url: str) -> list[asyncpg.Record]:
         return list(await conn.fetch("SELECT * FROM ledger_position_anomalies ORDER BY id"))
     finally:
         await conn.close()
+
+
+def test_every_parameter_is_documented_in_docs_venues() -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "venues.md").read_text()
+    fields = AlpacaExecutor.params_model.model_fields
+    assert [name for name in fields if f"`{name}`" not in text] == []
+    assert all(field.description for field in fields.values())
