@@ -121,7 +121,7 @@ def _error_fields(exc: ValidationError) -> set[str]:
 @pytest.mark.parametrize(
     ("field", "value"),
     [("Quantity", "0"), ("Quantity", "-1"), ("Quantity", "NaN"), ("Quantity", "Infinity"), ("Quantity", 1.5),
-     ("Side", "hold"), ("Type", "stop"), ("TimeInForce", "ioc"), ("Symbol", "a.b"), ("Symbol", "a b"),
+     ("Side", "hold"), ("Type", "iceberg"), ("TimeInForce", "ioc"), ("Symbol", "a.b"), ("Symbol", "a b"),
      ("Symbol", ">"), ("Symbol", ""), ("Timestamp", "2024-03-01T14:31:02"), ("Quantity", "ten")],
 )
 def test_order_validation_names_the_field(field: str, value: object) -> None:
@@ -171,3 +171,14 @@ def test_python_api_takes_decimals_and_strings() -> None:
     event = bar("msft", "415.5")
     assert event.bar.close == Decimal("415.5")
     assert json.loads(event.to_json())["Ohlc"]["Close"] == "415.5"
+
+
+def test_stop_orders_need_their_prices() -> None:
+    base = {"Id": "o1", "Timestamp": "2024-03-01T14:31:02Z", "Symbol": "aapl", "Side": "buy", "Quantity": "1"}
+    with pytest.raises(ValidationError, match="StopPrice is required for a stop order"):
+        OrderEvent.model_validate({**base, "Type": "stop"})
+    with pytest.raises(ValidationError, match="LimitPrice is required for a stop_limit order"):
+        OrderEvent.model_validate({**base, "Type": "stop_limit", "StopPrice": "9"})
+    with pytest.raises(ValidationError, match="exactly one of TrailPrice and TrailPercent"):
+        OrderEvent.model_validate({**base, "Type": "trailing_stop"})
+    assert OrderEvent.model_validate({**base, "Type": "trailing_stop", "TrailPercent": "1.5"}).trail_percent == Decimal("1.5")
