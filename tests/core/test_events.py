@@ -181,4 +181,5 @@ def test_stop_orders_need_their_prices() -> None:
         OrderEvent.model_validate({**base, "Type": "stop_limit", "StopPrice": "9"})
     with pytest.raises(ValidationError, match="exactly one of TrailPrice and TrailPercent"):
         OrderEvent.model_validate({**base, "Type": "trailing_stop"})
-    assert OrderEvent.model_validate({**base, "Type": "trailing_stop", "TrailPercent": "1.5"}).trail_percent == Decimal("1.5")
+    trailing = OrderEvent.model_validate({**base, "Type": "trailing_stop", "TrailPercent": "1.5"})
+    assert trailing.trail_percent == Decimal("1.5")
