@@ -1,4 +1,4 @@
-"""Venue executors' tables: position anomalies (venue vs ledger) and cancel requests with their outcome.
+"""Venue executors' table: position anomalies (a venue's position against the ledger's).
 
 Revision ID: 0003
 Revises: 0001
