@@ -66,6 +66,9 @@ class OrderType(StrEnum):
 
     MARKET = "market"
     LIMIT = "limit"
+    STOP = "stop"
+    STOP_LIMIT = "stop_limit"
+    TRAILING_STOP = "trailing_stop"
 
 
 class TimeInForce(StrEnum):
@@ -245,10 +248,12 @@ class StopLoss(StrictWireModel):
 class OrderEvent(Event, StrictWireModel):
     """An order the portfolio sends to an executor (``ingenium.portfolio.order``).
 
-    Strict, because an executor acts on it: unknown keys are refused (see the module docstring); a market order
-    must carry no ``LimitPrice``, a limit order must carry one; ``StopPrice``, ``TakeProfit``, ``TrailPrice``,
-    ``TrailPercent`` and the ``StopLoss`` leg, which Go's struct has but Ingenium does not execute, must be
-    unset (``""`` or ``0``): such an order is refused rather than traded without them.
+    Strict, because an executor acts on it: unknown keys are refused (see the module docstring). Each type
+    carries exactly the prices it uses (``""`` or ``0`` mean unset): a limit order its ``LimitPrice``, a stop
+    order its ``StopPrice``, a stop limit both, a trailing stop one of ``TrailPrice``/``TrailPercent``, a
+    market order none; any other price set is refused rather than ignored. ``TakeProfit`` with
+    ``StopLoss.StopPrice`` make a bracket around a market or limit entry; one without the other is refused.
+    An executor that cannot carry out a type or a bracket rejects the order; it never trades it without them.
     """
 
     kind: ClassVar[str] = "order"
@@ -270,20 +275,40 @@ class OrderEvent(Event, StrictWireModel):
 
     @model_validator(mode="after")
     def _check_prices(self) -> Self:
-        if self.type is OrderType.LIMIT and self.limit_price is None:
-            raise ValueError("LimitPrice is required for a limit order")
-        if self.type is OrderType.MARKET and self.limit_price is not None:
-            raise ValueError(f"a market order carries no LimitPrice (got {self.limit_price}): send Type limit "
-                             "for a limit order, or leave LimitPrice empty")
-        legs = {"StopPrice": self.stop_price, "TakeProfit": self.take_profit, "TrailPrice": self.trail_price,
-                "TrailPercent": self.trail_percent, "StopLoss.LimitPrice": self.stop_loss.limit_price,
-                "StopLoss.StopPrice": self.stop_loss.stop_price}
-        for key, value in legs.items():
-            if value is not None:
-                raise ValueError(f"{key} is set ({value}) on a {self.type.value} order, but Ingenium executes only "
-                                 "plain market and limit orders: leave it empty; the order is refused, not traded "
-                                 "without it")
+        needs = {
+            OrderType.MARKET: set(),
+            OrderType.LIMIT: {"LimitPrice"},
+            OrderType.STOP: {"StopPrice"},
+            OrderType.STOP_LIMIT: {"LimitPrice", "StopPrice"},
+            OrderType.TRAILING_STOP: set(),
+        }[self.type]
+        prices = {"LimitPrice": self.limit_price, "StopPrice": self.stop_price, "TrailPrice": self.trail_price,
+                  "TrailPercent": self.trail_percent}
+        for key in sorted(needs):
+            if prices[key] is None:
+                raise ValueError(f"{key} is required for a {self.type.value} order")
+        trail = {"TrailPrice", "TrailPercent"} if self.type is OrderType.TRAILING_STOP else set()
+        if trail and (self.trail_price is None) == (self.trail_percent is None):
+            raise ValueError("a trailing_stop order needs exactly one of TrailPrice and TrailPercent")
+        for key, value in prices.items():
+            if value is not None and key not in needs | trail:
+                raise ValueError(f"{key} is set ({value}) on a {self.type.value} order, which does not use it: "
+                                 f"leave it empty or send the order type that uses it; the order is refused, "
+                                 "not traded without it")
+        if self.is_bracket:
+            if self.type not in (OrderType.MARKET, OrderType.LIMIT):
+                raise ValueError("a bracket (TakeProfit/StopLoss) needs a market or limit entry, "
+                                 f"not {self.type.value}")
+            if self.take_profit is None or self.stop_loss.stop_price is None:
+                raise ValueError("a bracket order needs both TakeProfit and StopLoss.StopPrice")
+        elif self.stop_loss.limit_price is not None:
+            raise ValueError("StopLoss.LimitPrice is set without StopLoss.StopPrice: a stop-loss leg needs its stop")
         return self
+
+    @property
+    def is_bracket(self) -> bool:
+        """Whether the order carries exit legs (``TakeProfit``, ``StopLoss``) that the venue attaches to it."""
+        return self.take_profit is not None or self.stop_loss.stop_price is not None
 
 
 #: A non-negative decimal where Go's empty string means zero (quantities and prices of non-fills).

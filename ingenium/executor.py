@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
 from ingenium.component import Component
@@ -24,14 +25,16 @@ class Executor(Component):
         reason: str | None = None,
         event_id: str | None = None,
         leaves_quantity: Decimal | None = None,
+        executed_at: datetime | None = None,
     ) -> ExecutionEvent:
         """An execution report for ``order``; ``quantity``/``price`` are those of this one fill.
 
         ``event_id`` (also the ``ExecId``) defaults to one derived from the event being handled; an executor
         that must reproduce ids outside a handler (after a restart) passes its own. ``leaves_quantity``
-        defaults to what the order has left after a fill, and zero for other updates.
+        defaults to what the order has left after a fill, and zero for other updates. ``executed_at`` (the
+        venue's time of the fill, so a report rebuilt later is the same event) defaults to the clock's now.
         """
-        now = self.clock.now()
+        now = executed_at or self.clock.now()
         event_id = event_id or self.next_id("exec")
         cum = cum_quantity if cum_quantity is not None else quantity
         if leaves_quantity is None:

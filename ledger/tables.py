@@ -19,6 +19,7 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     DateTime,
+    Identity,
     Index,
     LargeBinary,
     Numeric,
@@ -208,6 +209,31 @@ class LedgerAnomaly(SQLModel, table=True):
     detail: str = _text()
     occurred_at: datetime = _time()
 
+
+class LedgerPositionAnomaly(SQLModel, table=True):
+    """A venue's position that differs from the ledger's (``ledger_position_anomalies``), as a venue executor saw it.
+
+    Written by venue executors after reconciling, one row each time the difference changes; neither side is
+    corrected. Not derived from the streams, so a rebuild leaves it alone.
+    """
+
+    __tablename__ = "ledger_position_anomalies"
+    __table_args__ = (
+        PrimaryKeyConstraint("id", name="ledger_position_anomalies_pkey"),
+        Index("ledger_position_anomalies_symbol", "venue", "symbol", "id"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(BigInteger, Identity(), nullable=False))
+    venue: str = _text()
+    symbol: str = _text()
+    venue_quantity: Decimal = _numeric()
+    ledger_quantity: Decimal = _numeric()
+    detail: str = _text()
+    detected_at: datetime = _time()
+
+
+#: Tables venue executors write (not projections: rebuild and dumps leave them alone).
+VENUE_TABLE_NAMES: tuple[str, ...] = ("ledger_position_anomalies",)
 
 #: Every ledger table, in the order a dump or a rebuild visits them.
 TABLES: tuple[type[SQLModel], ...] = (

@@ -204,6 +204,12 @@ class PaperExecutor(Executor):
         if self._allowed is not None and key not in self._allowed:
             return [self._reject(order, f"unknown symbol {order.symbol}: this executor trades "
                                         f"{', '.join(sorted(self._allowed))}")], None
+        if order.type not in (OrderType.MARKET, OrderType.LIMIT):
+            return [self._reject(order, f"{order.type.value} orders are not simulated by the paper executor: "
+                                        "send market or limit orders, or use a venue executor")], None
+        if order.is_bracket:
+            return [self._reject(order, "bracket orders (TakeProfit/StopLoss) are not simulated by the paper "
+                                        "executor: send the entry alone, or use a venue executor")], None
         bar = self._bars.get(key)
         if bar is None:
             return [self._reject(order, f"no price yet for {order.symbol}: the executor has seen no bar for it")], None

@@ -121,7 +121,7 @@ def _error_fields(exc: ValidationError) -> set[str]:
 @pytest.mark.parametrize(
     ("field", "value"),
     [("Quantity", "0"), ("Quantity", "-1"), ("Quantity", "NaN"), ("Quantity", "Infinity"), ("Quantity", 1.5),
-     ("Side", "hold"), ("Type", "stop"), ("TimeInForce", "ioc"), ("Symbol", "a.b"), ("Symbol", "a b"),
+     ("Side", "hold"), ("Type", "iceberg"), ("TimeInForce", "ioc"), ("Symbol", "a.b"), ("Symbol", "a b"),
      ("Symbol", ">"), ("Symbol", ""), ("Timestamp", "2024-03-01T14:31:02"), ("Quantity", "ten")],
 )
 def test_order_validation_names_the_field(field: str, value: object) -> None:
@@ -201,14 +201,17 @@ def test_every_key_go_writes_and_ingenium_adds_is_known_to_the_order() -> None:
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"LimitPrice": "180"}, "a market order carries no LimitPrice"),
+        ({"LimitPrice": "180"}, r"LimitPrice is set \(180\) on a market order"),
         ({"StopPrice": "170"}, "StopPrice is set"),
         ({"Type": "limit", "LimitPrice": ""}, "LimitPrice is required for a limit order"),
         ({"Type": "limit", "LimitPrice": "0"}, "LimitPrice is required for a limit order"),
         ({"Type": "limit", "LimitPrice": "180", "StopPrice": "170"}, "StopPrice is set"),
-        ({"TakeProfit": "200"}, "TakeProfit is set"),
+        ({"TakeProfit": "200"}, "a bracket order needs both TakeProfit and StopLoss.StopPrice"),
         ({"TrailPercent": "1.5"}, "TrailPercent is set"),
-        ({"StopLoss": {"LimitPrice": "", "StopPrice": "150"}}, r"StopLoss\.StopPrice is set"),
+        ({"StopLoss": {"LimitPrice": "", "StopPrice": "150"}}, "a bracket order needs both"),
+        ({"StopLoss": {"LimitPrice": "149", "StopPrice": ""}}, "StopLoss.LimitPrice is set without"),
+        ({"Type": "stop", "StopPrice": "170", "TakeProfit": "200", "StopLoss": {"LimitPrice": "", "StopPrice": "150"}},
+         "a bracket .* needs a market or limit entry"),
         ({"Type": "limit", "LimitPrice": "-1"}, "a price must be greater than zero"),
     ],
 )
@@ -231,3 +234,24 @@ def test_data_signals_and_executions_ignore_keys_newer_senders_add(name: str) ->
     raw["AddedLater"] = "x"
     event = TYPES[name.split("_")[0]].from_json(json.dumps(raw))
     assert event.id == raw["Id"]
+
+
+def test_stop_orders_need_their_prices() -> None:
+    base = {"Id": "o1", "Timestamp": "2024-03-01T14:31:02Z", "Symbol": "aapl", "Side": "buy", "Quantity": "1"}
+    with pytest.raises(ValidationError, match="StopPrice is required for a stop order"):
+        OrderEvent.model_validate({**base, "Type": "stop"})
+    with pytest.raises(ValidationError, match="LimitPrice is required for a stop_limit order"):
+        OrderEvent.model_validate({**base, "Type": "stop_limit", "StopPrice": "9"})
+    with pytest.raises(ValidationError, match="exactly one of TrailPrice and TrailPercent"):
+        OrderEvent.model_validate({**base, "Type": "trailing_stop"})
+    trailing = OrderEvent.model_validate({**base, "Type": "trailing_stop", "TrailPercent": "1.5"})
+    assert trailing.trail_percent == Decimal("1.5")
+
+
+def test_a_bracket_around_a_limit_entry_parses_and_keeps_its_legs() -> None:
+    legs = {"Type": "limit", "LimitPrice": "180", "TakeProfit": "200",
+            "StopLoss": {"LimitPrice": "", "StopPrice": "150"}}
+    event = OrderEvent.from_json(json.dumps(_go_order(**legs)))
+    assert event.is_bracket and event.take_profit == Decimal("200")
+    assert event.stop_loss.stop_price == Decimal("150")
+    assert OrderEvent.from_json(event.to_json()) == event

@@ -129,3 +129,16 @@ async def test_order_older_than_max_order_age_is_rejected_unfilled_and_counted()
     assert stale_orders.total(**{"ingenium.component": name}) == before + 1
     recent = order(quantity="10").model_copy(update={"timestamp": T0 + timedelta(minutes=1, seconds=30)})
     assert updates(await submit(executor, recent)) == ["filled"]
+
+
+async def test_orders_the_paper_broker_cannot_simulate_are_rejected_never_traded_plainly() -> None:
+    executor = executor_at_t0()
+    tick(executor, bar("acme"))
+    stop = order("acme").model_copy(update={"type": OrderType.STOP, "stop_price": Decimal("99")})
+    [rejected] = await submit(executor, OrderEvent.model_validate(stop.model_dump()))
+    assert rejected.update is ExecutionUpdate.REJECTED and "stop orders are not simulated" in (rejected.reason or "")
+    raw = order("acme", event_id="bracket-1").model_dump(by_alias=True, mode="json")
+    raw.update(TakeProfit="120", StopLoss={"LimitPrice": "", "StopPrice": "90"})
+    [bracket] = await submit(executor, OrderEvent.model_validate(raw))
+    assert bracket.update is ExecutionUpdate.REJECTED and "bracket orders" in (bracket.reason or "")
+    assert bracket.quantity == 0 and bracket.cum_quantity == 0

@@ -1,0 +1,288 @@
+"""``VenueExecutor``: any ``ingenium.venue.Venue`` as an Ingenium executor, exactly once across crashes.
+
+* Placing: the order is written to the executor's KV bucket (``o.<id>``, and ``w.<id>`` while it works) before
+  it is sent, with client order id = the order's ``Id``. A redelivered order (a crash before the ack) is sent
+  again; the venue refuses the reused client order id and the executor looks the order up instead. A refused
+  order is reported ``rejected`` once, remembered (``r.<id>``) and never sent again.
+* Reporting: every venue fill becomes one ``ExecutionEvent`` whose ``Id``/``ExecId`` derive from the fill's
+  identity (venue order id, cumulative quantity), so the same fill learned from the stream and from REST is one
+  event: JetStream drops the copy inside its window, the ledger (by ``ExecId``) after it.
+* Reconciling, on start and after every stream reconnect: fills since the checkpoint (``checkpoint`` key) and
+  the state of every working order, from REST; then venue positions against the ledger's (``anomalies.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from nats.js.errors import KeyNotFoundError
+from nats.js.kv import KeyValue
+from pydantic import Field
+
+from ingenium import telemetry
+from ingenium.component import Params
+from ingenium.events import ExecutionEvent, ExecutionUpdate, OrderEvent
+from ingenium.executor import Executor
+from ingenium.ids import derive_id
+from ingenium.venue import (
+    DuplicateClientOrder,
+    OrderRefused,
+    Venue,
+    VenueFill,
+    VenueOrder,
+    VenueStatus,
+    VenueUpdate,
+)
+from services.executor.orderlog import KvOrderLog, _key, bucket_name
+
+_FINAL_UPDATE = {
+    VenueStatus.CANCELED: ExecutionUpdate.CANCELED, VenueStatus.EXPIRED: ExecutionUpdate.EXPIRED,
+    VenueStatus.REJECTED: ExecutionUpdate.REJECTED, VenueStatus.REPLACED: ExecutionUpdate.REPLACED,
+}
+venue_rejects = telemetry.meter.create_counter(
+    "ingenium.executor.venue_rejects", unit="{order}", description="Orders a venue refused"
+)
+
+
+class VenueParams(Params):
+    """How a venue executor reconciles."""
+
+    overlap_seconds: float = Field(default=60, ge=0, description="Reconciliation re-reads this much before the "
+                                   "checkpoint (clock skew between us and the venue).")
+    first_lookback_hours: float = Field(default=24, gt=0, description="How far back the first reconciliation "
+                                        "reads fills, before any checkpoint exists.")
+    ledger_wait_seconds: float = Field(default=10, ge=0, description="How long the position check waits for the "
+                                       "ledger to project the executions before comparing.")
+
+
+class VenueExecutor(Executor):
+    """Base of executors that trade at a real venue; subclasses say which venue in ``make_venue``."""
+
+    params_model = VenueParams
+    params: VenueParams
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.venue: Venue | None = None
+        self.kv: KeyValue | None = None
+        self._orders: dict[str, OrderEvent | None] = {}
+        self._reconciling = asyncio.Lock()
+        self._stream: asyncio.Task[None] | None = None
+        self._pending: set[asyncio.Task[None]] = set()
+        self.reconciled = 0  # completed reconciliations (tests and logs)
+
+    def make_venue(self) -> Venue:
+        """The venue this executor trades at."""
+        raise NotImplementedError
+
+    # ----------------------------------------------------------------- lifecycle
+    async def on_start(self) -> None:
+        """Open the KV bucket and the venue, reconcile, then follow the venue's update stream."""
+        context = self.context
+        if context is None or context.nc is None:
+            return  # in-process runs have no venue: on_order rejects
+        settings = context.settings
+        log = await KvOrderLog.open(context.nc.jetstream(), bucket_name(settings.subjects, self.name),
+                                    replicas=settings.stream_replicas)
+        self.kv = log.kv
+        self.venue = self.make_venue()
+        await self.reconcile()
+        self._stream = asyncio.create_task(self.venue.stream(self._on_update, self._on_connect))
+
+    async def on_stop(self) -> None:
+        """Stop the stream and release the venue."""
+        for task in [self._stream, *self._pending]:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        if self.venue is not None:
+            await self.venue.close()
+
+    # ----------------------------------------------------------------- orders
+    async def on_order(self, event: OrderEvent) -> list[ExecutionEvent]:
+        """Place the order once at the venue; report it ``accepted`` (or ``rejected`` with the venue's reason)."""
+        if self.venue is None or self.kv is None:
+            return [self._reject(event, f"{self.name} trades only live, at a venue: run it with `ingenium run`")]
+        key = _key(event.id)
+        refused = await self._get(f"r.{key}")
+        if refused is not None:
+            return [self._reject(event, json.loads(refused)["reason"])]
+        await self.kv.put(f"o.{key}", event.to_json())
+        await self.kv.put(f"w.{key}", b"1")
+        self._orders[event.id] = event
+        try:
+            placed = await self.venue.place(event)
+        except DuplicateClientOrder:
+            self.log.info("%s: order %s was placed before; looking it up", self.name, event.id)
+            found = await self.venue.order(event.id)
+            if found is None:
+                raise RuntimeError(f"the venue refused order {event.id} as a duplicate but cannot find it") from None
+            placed = found
+        except OrderRefused as exc:
+            await self.kv.put(f"r.{key}", json.dumps({"reason": exc.reason}).encode())
+            await self.kv.delete(f"w.{key}")
+            return [self._reject(event, exc.reason)]
+        self.log.info("%s: order %s is %s at %s as %s", self.name, event.id, placed.status.value, self.venue.name,
+                      placed.venue_order_id)
+        out = [self.execution(event, ExecutionUpdate.ACCEPTED, event_id=self._status_id(event, "accepted"),
+                              leaves_quantity=event.quantity)]
+        final = self._final(event, placed)
+        if final is not None:
+            out.append(final)
+        return out
+
+    def _reject(self, order: OrderEvent, reason: str) -> ExecutionEvent:
+        self.log.warning("%s: order %s rejected: %s", self.name, order.id, reason)
+        venue_rejects.add(1, {"ingenium.component": self.name})
+        return self.execution(order, ExecutionUpdate.REJECTED, reason=reason, event_id=self._status_id(order,
+                              "rejected"))
+
+    def _status_id(self, order: OrderEvent, what: str) -> str:
+        return derive_id("exec", self.name, order.id, what)
+
+    # ----------------------------------------------------------------- venue → executions
+    def fill_execution(self, order: OrderEvent, fill: VenueFill) -> ExecutionEvent:
+        """The report of one venue fill; its id depends only on the fill's identity."""
+        update = ExecutionUpdate.FILLED if fill.leaves_quantity <= 0 else ExecutionUpdate.PARTIAL_FILL
+        venue = self.venue.name if self.venue is not None else self.name
+        return self.execution(order, update, quantity=fill.quantity, price=fill.price,
+                              cum_quantity=fill.cum_quantity, avg_price=fill.avg_price,
+                              leaves_quantity=fill.leaves_quantity, executed_at=fill.executed_at,
+                              event_id=derive_id("exec", venue, fill.fill_key))
+
+    def _final(self, order: OrderEvent, found: VenueOrder) -> ExecutionEvent | None:
+        update = _FINAL_UPDATE.get(found.status)
+        if update is None:
+            return None
+        return self.execution(order, update, cum_quantity=found.filled_quantity, avg_price=found.avg_price,
+                              reason=found.reason or f"{update.value} at the venue",
+                              event_id=self._status_id(order, update.value), executed_at=found.updated_at)
+
+    async def _order_event(self, client_order_id: str) -> OrderEvent | None:
+        if client_order_id not in self._orders:
+            raw = await self._get(f"o.{_key(client_order_id)}")
+            self._orders[client_order_id] = OrderEvent.from_json(raw) if raw is not None else None
+        return self._orders[client_order_id]
+
+    async def _on_update(self, update: VenueUpdate) -> None:
+        try:
+            order = await self._order_event(update.order.client_order_id)
+            if order is None:
+                self.log.info("%s: update for order %s, which this executor did not place; ignored",
+                              self.name, update.order.client_order_id)
+                return
+            out = [self.fill_execution(order, update.fill)] if update.fill is not None else []
+            final = self._final(order, update.order)
+            if final is not None:
+                out.append(final)
+            await self._publish(out)
+            if update.order.status.final:
+                await self._finished(order.id)
+        except Exception:
+            # The stream cannot redeliver: a report that failed here is found again by reconciliation.
+            self.log.exception("%s: reporting a venue update failed; reconciling", self.name)
+            self._spawn(self.reconcile())
+
+    async def _on_connect(self) -> None:
+        self._spawn(self.reconcile())
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.create_task(coroutine)
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _publish(self, events: list[ExecutionEvent]) -> None:
+        if events and self.context is not None:
+            await self.context.bus.publish_many(events)
+
+    async def _finished(self, order_id: str) -> None:
+        if self.kv is not None:
+            with contextlib.suppress(KeyNotFoundError):
+                await self.kv.delete(f"w.{_key(order_id)}")
+
+    # ----------------------------------------------------------------- reconciliation
+    async def reconcile(self) -> None:
+        """Report every fill since the checkpoint and the final state of working orders; check positions."""
+        venue, kv = self.venue, self.kv
+        if venue is None or kv is None:
+            return
+        async with self._reconciling:
+            started = datetime.now(UTC)
+            raw = await self._get("checkpoint")
+            since = (datetime.fromisoformat(raw.decode()) if raw is not None
+                     else started - timedelta(hours=self.params.first_lookback_hours))
+            since -= timedelta(seconds=self.params.overlap_seconds)
+            out: list[ExecutionEvent] = []
+            for fill in await venue.fills_since(since):
+                order = await self._order_event(fill.client_order_id)
+                if order is not None:
+                    out.append(self.fill_execution(order, fill))
+            finished: list[str] = []
+            known = {o.client_order_id: o for o in await venue.orders_since(since)}
+            for client_order_id in await self._working():
+                order = await self._order_event(client_order_id)
+                found = known.get(client_order_id) or await venue.order(client_order_id)
+                if order is None or found is None:
+                    continue  # marked before a placement that never happened: a redelivery will place it
+                final = self._final(order, found)
+                if final is not None:
+                    out.append(final)
+                if found.status.final:
+                    finished.append(order.id)
+            await self._publish(out)
+            for order_id in finished:
+                await self._finished(order_id)
+            await kv.put("checkpoint", started.isoformat().encode())
+            self.reconciled += 1
+            self.log.info("%s: reconciled: %d reports since %s", self.name, len(out), since.isoformat())
+        # The comparison waits for the ledger to catch up: never on the path of on_start or of an order.
+        self._spawn(self._check_positions(venue))
+
+    async def _check_positions(self, venue: Venue) -> None:
+        from services.executor.anomalies import check_positions
+
+        try:
+            await check_positions(self, venue)
+        except Exception:
+            self.log.exception("%s: comparing positions with the ledger failed", self.name)
+
+    async def _working(self) -> list[str]:
+        assert self.kv is not None
+        out = []
+        for key in await self._keys("w."):
+            raw = await self._get(f"o.{key[2:]}")
+            if raw is not None:
+                out.append(OrderEvent.from_json(raw).id)
+        return out
+
+    async def _keys(self, prefix: str) -> list[str]:
+        assert self.kv is not None
+        watcher = await self.kv.watch(f"{prefix}>", ignore_deletes=True, meta_only=True)
+        keys: list[str] = []
+        try:
+            async for entry in watcher:
+                if entry is None:
+                    break
+                keys.append(entry.key)
+        finally:
+            await watcher.stop()  # type: ignore[no-untyped-call]
+        return keys
+
+    async def _get(self, key: str) -> bytes | None:
+        assert self.kv is not None
+        try:
+            entry = await self.kv.get(key)
+        except KeyNotFoundError:
+            return None
+        return entry.value
+
+
+def quantity_text(value: Decimal) -> str:
+    """A quantity as the ledger writes it (no exponent, no trailing zeros)."""
+    return f"{value.normalize():f}"

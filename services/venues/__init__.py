@@ -1,0 +1,1 @@
+"""Venue adapters: implementations of ``ingenium.venue.Venue`` (Alpaca today)."""
