@@ -1,4 +1,6 @@
-"""The money core: average cost through flips, fixed-scale rounding, exact round trips and cash."""
+"""The money core: average cost through flips, fixed-scale rounding, exact round trips and cash, and the three books
+(ledger projection, portfolio book, backtest account) giving the same figures digit for digit.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +15,11 @@ from hypothesis import strategies as st
 from ingenium.accounting import SCALE, Position, apply_fill, average_price, cash_after, to_scale
 from ingenium.backtest.account import Account
 from ingenium.events import Side
-from ingenium.testing import fill, order
+from ingenium.testing import T0, fill, order
+from ledger.projection import apply_cash, empty_position, fill_row
+from ledger.projection import apply_fill as ledger_apply_fill
+from ledger.state import CashState, PositionState
+from services.portfolio.book import Book
 from tests.core.reference_book import ReferenceBook
 
 D = Decimal
@@ -177,3 +183,36 @@ def test_a_round_trip_realizes_exit_minus_entry_times_quantity_exactly(
                                   commission=f.commission))
     [trip] = account.round_trips
     assert trip.pnl == gross - commissions and account.cash == START + gross - commissions
+
+
+@settings(max_examples=150, deadline=None)
+@given(sequence=fills())
+def test_the_ledger_the_portfolio_and_the_backtest_give_the_same_digits(sequence: list[F]) -> None:
+    """The same fills through the three books: every figure equal, in the same form (``str``), to the core's."""
+    positions, cash, realized = run_core(sequence)
+    ledger_positions: dict[str, PositionState] = {}
+    ledger_cash = CashState("default", START, START, D(0), 0, None)
+    book, account = Book(START), Account(START)
+    orders = {(s, side): order(s, side, "1000000") for s in ("a", "b") for side in (BUY, SELL)}
+    for i, f in enumerate(sequence):
+        event = fill(orders[f.symbol, f.side], f.quantity, f.price, commission=f.commission, exec_id=f"x{i}")
+        row = fill_row(event, event.side, i)
+        ledger_apply_fill(ledger_positions.setdefault(f.symbol, empty_position(f.symbol, T0)), row)
+        apply_cash(ledger_cash, row)
+        assert str(row.realized_pnl) == str(realized[i])
+        assert book.apply(event)
+        account.on_execution(event)
+
+    def figures(p: Position) -> tuple[str, ...]:
+        return str(p.quantity), str(p.cost_basis), str(p.average_price), str(p.realized_pnl), str(p.commissions)
+
+    assert {s: figures(p) for s, p in ledger_positions.items()} == {s: figures(p) for s, p in positions.items()}
+    assert {s: figures(p) for s, p in book.positions.items()} == {s: figures(p) for s, p in positions.items()}
+    held = {s: figures(p)[:3] for s, p in positions.items() if p.quantity}
+    assert {s: figures(p)[:3] for s, p in account.holdings.items()} == held
+    assert str(ledger_cash.balance) == str(book.cash) == str(account.cash) == str(cash)
+    for symbol, p in positions.items():  # the backtest's round trips add up to the same net PnL
+        trips = sum((t.pnl for t in account.round_trips if t.symbol == symbol), D(0))
+        still_open = account.holdings.get(symbol)
+        net = trips + (still_open.pnl if still_open is not None else 0)  # type: ignore[attr-defined]
+        assert net == p.realized_pnl - p.commissions
