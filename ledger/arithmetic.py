@@ -1,20 +1,19 @@
-"""The ledger's decimal arithmetic: one context for every computation, one canonical form for every stored value.
+"""The ledger's stored form of decimals: one canonical form for every value written.
 
-Computations run in ``DECIMALS`` (34 significant digits, banker's rounding), whose results depend on the values
-alone, not on how a ``Decimal`` happens to be written (``1.0E+5`` read back from PostgreSQL, ``100000`` kept in
-memory). Values are put in ``canonical`` form when written, and average prices rounded to ``PRICE_PLACES``, so a
-rebuild writes the tables byte for byte as the live projection did.
+Computations run in ``ingenium.accounting`` (its one context, ``DECIMALS``, and its fixed ``SCALE`` for average
+prices and PnL), whose results depend on the values alone, not on how a ``Decimal`` happens to be written
+(``1.0E+5`` read back from PostgreSQL, ``100000`` kept in memory). Values are put in ``canonical`` form when
+written, so a rebuild writes the tables byte for byte as the live projection did.
 """
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, Context, Decimal
+from decimal import Decimal
 
-#: The decimal context of every ledger computation.
-DECIMALS = Context(prec=34, rounding=ROUND_HALF_EVEN)
-#: Average prices (of orders and positions) are kept to 12 decimal places.
-PRICE_PLACES = Decimal("1e-12")
-ZERO = Decimal(0)
+from ingenium.accounting import DECIMALS, ZERO, average_price
+
+__all__ = ["DECIMALS", "ZERO", "average", "canonical"]
+
 _ONE = Decimal(1)
 
 
@@ -29,5 +28,5 @@ def canonical(value: Decimal) -> Decimal:
 
 
 def average(total: Decimal, quantity: Decimal) -> Decimal:
-    """``total / quantity`` rounded to ``PRICE_PLACES``, in canonical form."""
-    return canonical(DECIMALS.divide(total, quantity).quantize(PRICE_PLACES, context=DECIMALS))
+    """``total / quantity`` at ``ingenium.accounting.SCALE``, in canonical form."""
+    return canonical(average_price(total, quantity))

@@ -4,12 +4,9 @@ Orders: each fill advances ``filled_quantity`` and the volume-weighted ``average
 ``new`` → ``partially_filled`` → ``filled``; a cancel, reject or expiry closes the order but keeps what was filled,
 and a fill after that still counts while the status stays.
 
-Positions net per symbol, at average cost: a fill that grows a position adds to its cost basis (and so moves its
-average price); one that shrinks it releases its share of the cost basis and realizes PnL against it; one that
-crosses zero closes the old side and opens the new one at the fill price. Closing a position releases exactly
-its remaining cost, so a round trip's realized PnL is exact even when the average price is not.
-
-All arithmetic runs in ``ledger.arithmetic.DECIMALS``.
+Positions and cash are moved by the money core, ``ingenium.accounting`` (average cost, exact round trips, average
+prices and PnL at its fixed ``SCALE``), the same functions the portfolio's book and the backtest's account call.
+Order totals are sums in its context, ``DECIMALS``.
 """
 
 from __future__ import annotations
@@ -17,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
+from ingenium import accounting
 from ingenium.events import ExecutionEvent, ExecutionUpdate, OrderEvent, Side
 from ledger.arithmetic import DECIMALS, ZERO, canonical
 from ledger.state import Anomaly, CashState, FillRow, OrderState, PositionState
@@ -28,7 +26,7 @@ _CLOSING_UPDATES = {
     ExecutionUpdate.EXPIRED: OrderStatus.EXPIRED,
 }
 _OPEN = (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)
-_add, _sub, _mul, _neg = DECIMALS.add, DECIMALS.subtract, DECIMALS.multiply, DECIMALS.minus
+_add, _mul = DECIMALS.add, DECIMALS.multiply
 
 
 def is_fill(execution: ExecutionEvent) -> bool:
@@ -117,30 +115,14 @@ def fill_row(execution: ExecutionEvent, side: Side | None, sequence: int) -> Fil
 
 def empty_position(symbol: str, at: datetime) -> PositionState:
     """Build a flat position, before its first fill."""
-    return PositionState(symbol, ZERO, ZERO, ZERO, ZERO, 0, at)
+    return PositionState(symbol=symbol, fills=0, updated_at=at)
 
 
 def apply_fill(position: PositionState, fill: FillRow) -> None:
     """Move a position by one fill whose side is known; the fill records the PnL it realized."""
     if fill.side is None:
         raise ValueError(f"fill {fill.exec_id} has no side yet; it cannot move a position")
-    held = position.quantity
-    signed = fill.quantity if fill.side is Side.BUY else _neg(fill.quantity)
-    if not held or (held > 0) is (signed > 0):
-        position.cost_basis = _add(position.cost_basis, _mul(fill.quantity, fill.price))
-        fill.realized_pnl = ZERO
-    else:
-        size = abs(held)
-        closed = min(size, fill.quantity)
-        released = position.cost_basis if closed == size else DECIMALS.divide(_mul(position.cost_basis, closed), size)
-        gain = _sub(_mul(closed, fill.price), released)
-        fill.realized_pnl = gain if held > 0 else _neg(gain)
-        position.realized_pnl = _add(position.realized_pnl, fill.realized_pnl)
-        opened = _sub(fill.quantity, closed)
-        position.cost_basis = _add(_sub(position.cost_basis, released), _mul(opened, fill.price))
-    position.quantity = _add(held, signed)
-    if fill.commission:
-        position.commissions = _add(position.commissions, fill.commission)
+    fill.realized_pnl = accounting.apply_fill(position, fill.side, fill.quantity, fill.price, fill.commission)
     position.fills += 1
     if fill.executed_at > position.updated_at:
         position.updated_at = fill.executed_at
@@ -162,11 +144,11 @@ def fold_position(symbol: str, fills: Iterable[FillRow]) -> PositionState | None
 
 
 def apply_cash(cash: CashState, fill: FillRow) -> None:
-    """Pay for a buy (or receive for a sell) and the commission."""
-    notional = _mul(fill.quantity, fill.price)
-    cash.balance = _sub(cash.balance, notional) if fill.side is Side.BUY else _add(cash.balance, notional)
+    """Pay for a buy (or receive for a sell) and the commission; the fill's side must be known."""
+    if fill.side is None:
+        raise ValueError(f"fill {fill.exec_id} has no side yet; it cannot move cash")
+    cash.balance = accounting.cash_after(cash.balance, fill.side, fill.quantity, fill.price, fill.commission)
     if fill.commission:
-        cash.balance = _sub(cash.balance, fill.commission)
         cash.commissions = _add(cash.commissions, fill.commission)
     cash.fills += 1
     if cash.updated_at is None or fill.executed_at > cash.updated_at:

@@ -1,8 +1,9 @@
 """In-memory rows the projection works on: loaded from PostgreSQL per batch, changed by plain functions, written back.
 
 Each class mirrors one table of ``ledger.tables``; ``COLUMNS`` and ``row()`` give the column order used to write
-it. Average prices are derived (from notional or cost basis) and every computed decimal is put in canonical form
-only in ``row()``, once per row written rather than once per fill.
+it. A position row is an ``ingenium.accounting.Position`` (the money core moves it). Average prices are derived
+(from notional or cost basis, at the core's ``SCALE``) and every computed decimal is put in canonical form only in
+``row()``, once per row written rather than once per fill.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
+from ingenium.accounting import Position
 from ingenium.events import Side
 from ledger.arithmetic import ZERO, average, canonical
 from ledger.tables import AnomalyKind, OrderStatus
@@ -72,26 +74,17 @@ class OrderState:
         )
 
 
-@dataclass(slots=True)
-class PositionState:
-    """One ``ledger_positions`` row: a signed net quantity (short is negative), what it cost, its average price."""
+@dataclass(slots=True, kw_only=True)
+class PositionState(Position):
+    """One ``ledger_positions`` row: the core's position (signed quantity, cost basis, PnL, commissions) of a symbol."""
 
     COLUMNS: ClassVar[tuple[str, ...]] = (
         "symbol", "quantity", "average_price", "cost_basis", "realized_pnl", "commissions", "fills", "updated_at",
     )
 
     symbol: str
-    quantity: Decimal
-    cost_basis: Decimal
-    realized_pnl: Decimal
-    commissions: Decimal
     fills: int
     updated_at: datetime
-
-    @property
-    def average_price(self) -> Decimal:
-        """Cost basis per unit held; 0 when flat."""
-        return average(self.cost_basis, abs(self.quantity)) if self.quantity else ZERO
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> PositionState:
@@ -101,7 +94,7 @@ class PositionState:
     def row(self) -> tuple[object, ...]:
         """Values in ``COLUMNS`` order."""
         return (
-            self.symbol, canonical(self.quantity), self.average_price, canonical(self.cost_basis),
+            self.symbol, canonical(self.quantity), canonical(self.average_price), canonical(self.cost_basis),
             canonical(self.realized_pnl), canonical(self.commissions), self.fills, self.updated_at,
         )
 

@@ -7,15 +7,18 @@ curve, the fills and the round-trip trades the statistics are computed from.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import NamedTuple
 
+from ingenium.accounting import DECIMALS, Position, apply_fill, cash_after
 from ingenium.errors import IngeniumError
 from ingenium.events import Event, ExecutionEvent, Side
 
 ZERO = Decimal(0)
+_add, _sub = DECIMALS.add, DECIMALS.subtract
 
 
 class Fill(NamedTuple):
@@ -49,12 +52,12 @@ class RoundTrip(NamedTuple):
     pnl: Decimal
 
 
-@dataclass(slots=True)
-class _Open:
-    quantity: Decimal  # signed
-    average: Decimal
+@dataclass(slots=True, kw_only=True)
+class _Open(Position):
+    """The open position of one symbol (moved by the money core) and the round trip it is part of."""
+
     opened: datetime
-    pnl: Decimal
+    pnl: Decimal = ZERO  # the round trip's realized PnL net of its commissions
 
 
 class Account:
@@ -83,9 +86,9 @@ class Account:
         return {symbol: trip.quantity for symbol, trip in self._open.items()}
 
     @property
-    def holdings(self) -> dict[str, object]:
+    def holdings(self) -> Mapping[str, Position]:
         """Open positions by symbol (the live dictionary: empty when flat), for the engine's fast path."""
-        return self._open  # type: ignore[return-value]
+        return self._open
 
     def snapshot(self, when: datetime) -> None:
         """Record the equity at ``when``: cash plus each open position at its symbol's last close."""
@@ -98,7 +101,8 @@ class Account:
         equity = self.cash
         last = self.last
         for symbol, trip in self._open.items():
-            equity += trip.quantity * last.get(symbol, trip.average)
+            price = last.get(symbol)
+            equity += trip.quantity * (price if price is not None else trip.average_price)
         return equity
 
     def on_execution(self, event: Event) -> None:
@@ -108,35 +112,27 @@ class Account:
         if event.side is None:
             raise IngeniumError(f"execution {event.id} has no Side; the executor must say whether it bought or sold")
         commission = event.commission or ZERO
-        qty = event.quantity * event.side.sign
-        self.cash -= qty * event.price + commission
+        self.cash = cash_after(self.cash, event.side, event.quantity, event.price, commission)
         when = event.execution_timestamp
         self.fills.append(Fill(when, event.symbol, event.side, event.quantity, event.price, commission,
                                event.order_id))
-        self._apply(event.symbol, qty, event.price, commission, when)
+        self._apply(event.symbol, event.side, event.quantity, event.price, commission, when)
 
-    def _apply(self, symbol: str, qty: Decimal, price: Decimal, commission: Decimal, when: datetime) -> None:
+    def _apply(
+        self, symbol: str, side: Side, quantity: Decimal, price: Decimal, commission: Decimal, when: datetime
+    ) -> None:
         trip = self._open.get(symbol)
         if trip is None:
-            self._open[symbol] = _Open(qty, price, when, -commission)
-            return
-        if (trip.quantity > 0) == (qty > 0):
-            size = abs(trip.quantity) + abs(qty)
-            trip.average = (trip.average * abs(trip.quantity) + price * abs(qty)) / size
-            trip.quantity += qty
-            trip.pnl -= commission
-            return
-        closing = min(abs(qty), abs(trip.quantity))
-        direction = 1 if trip.quantity > 0 else -1
-        trip.pnl += closing * (price - trip.average) * direction - commission
-        remainder = trip.quantity + qty
-        if remainder != 0 and (remainder > 0) == (trip.quantity > 0):
-            trip.quantity = remainder
-            return
-        self.round_trips.append(
-            RoundTrip(symbol, "long" if direction > 0 else "short", trip.opened, when, trip.pnl)
-        )
-        del self._open[symbol]
-        if remainder != 0:
+            trip = self._open[symbol] = _Open(opened=when)
+        held = trip.quantity
+        realized = apply_fill(trip, side, quantity, price, commission)
+        trip.pnl = _sub(_add(trip.pnl, realized), commission)
+        after = trip.quantity
+        if not held or (after and (after > 0) is (held > 0)):
+            return  # opened, grew or shrank: the trip goes on
+        self.round_trips.append(RoundTrip(symbol, "long" if held > 0 else "short", trip.opened, when, trip.pnl))
+        if after:
             # A flip: the rest opens a new trip at this price; the fill's commission went to the closed one.
-            self._open[symbol] = _Open(remainder, price, when, ZERO)
+            trip.opened, trip.pnl = when, ZERO
+        else:
+            del self._open[symbol]

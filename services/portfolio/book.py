@@ -1,7 +1,7 @@
 """The portfolio's book: positions, cash and open orders, kept from the orders it sends and the executions it sees.
 
-Positions net per symbol the way the ledger nets them: the average price moves on increases, realized PnL is
-booked on decreases, and a flip from long to short reopens at the fill price.
+Positions and cash are moved by the money core, ``ingenium.accounting``, the functions the ledger's projection
+calls too: the book and the ledger agree exactly on quantities, cost basis, average prices, PnL and cash.
 """
 
 from __future__ import annotations
@@ -10,37 +10,15 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from decimal import Decimal
 
+from ingenium.accounting import Position, apply_fill, cash_after
 from ingenium.events import ExecutionEvent, ExecutionUpdate, OrderEvent, Side
+
+__all__ = ["Book", "OpenOrder", "Position"]
 
 _ZERO = Decimal(0)
 _FINAL = (ExecutionUpdate.FILLED, ExecutionUpdate.CANCELED, ExecutionUpdate.REJECTED, ExecutionUpdate.EXPIRED)
 #: Fill ids and finished orders remembered to recognise a redelivered or replayed execution.
 _REMEMBERED = 100_000
-
-
-@dataclass(slots=True)
-class Position:
-    """Net position in one symbol; ``quantity`` is negative when short."""
-
-    quantity: Decimal = _ZERO
-    average_price: Decimal = _ZERO
-    realized_pnl: Decimal = _ZERO
-    commissions: Decimal = _ZERO
-
-    def apply(self, signed_quantity: Decimal, price: Decimal) -> None:
-        """Add a fill of ``signed_quantity`` (negative for sells) at ``price``."""
-        held = self.quantity
-        after = held + signed_quantity
-        if held == 0 or (held > 0) == (signed_quantity > 0):
-            self.average_price = (abs(held) * self.average_price + abs(signed_quantity) * price) / abs(after)
-        else:
-            closed = min(abs(signed_quantity), abs(held))
-            self.realized_pnl += closed * (price - self.average_price) * (1 if held > 0 else -1)
-            if after == 0:
-                self.average_price = _ZERO
-            elif (after > 0) != (held > 0):
-                self.average_price = price
-        self.quantity = after
 
 
 @dataclass(slots=True)
@@ -169,10 +147,9 @@ class Book:
             held = self.positions.get(execution.symbol)
             if held is None:
                 held = self.positions[execution.symbol] = Position()
-            held.apply(execution.quantity * side.sign, execution.price)
             commission = execution.commission or _ZERO
-            held.commissions += commission
-            self.cash -= execution.quantity * execution.price * side.sign + commission
+            apply_fill(held, side, execution.quantity, execution.price, commission)
+            self.cash = cash_after(self.cash, side, execution.quantity, execution.price, commission)
             self.marks[execution.symbol] = execution.price
             open_order = self.open_orders.get(execution.order_id)
             if open_order is not None:

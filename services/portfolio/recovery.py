@@ -159,10 +159,10 @@ async def _snapshot(conn: asyncpg.Connection, book: Book, streams: list[str], ac
     if balance is not None:
         book.cash = Decimal(balance)
     for row in await conn.fetch(
-        "SELECT symbol, quantity, average_price, realized_pnl, commissions FROM ledger_positions"
+        "SELECT symbol, quantity, cost_basis, realized_pnl, commissions FROM ledger_positions"
     ):
         book.positions[row["symbol"]] = Position(
-            row["quantity"], row["average_price"], row["realized_pnl"], row["commissions"]
+            row["quantity"], row["cost_basis"], row["realized_pnl"], row["commissions"]
         )
     for row in await conn.fetch(
         "SELECT order_id, symbol, side, quantity, filled_quantity, limit_price FROM ledger_orders "

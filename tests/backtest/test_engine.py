@@ -113,6 +113,9 @@ async def test_account_agrees_with_the_portfolios_own_book() -> None:
     book = engine.portfolio.book  # type: ignore[attr-defined]
     assert book.cash == engine.account.cash
     assert {s: p.quantity for s, p in book.positions.items() if p.quantity} == engine.account.positions
+    # Both call the money core: open positions agree on cost and average price to the last digit.
+    held = {s: (p.quantity, p.cost_basis, p.average_price) for s, p in book.positions.items() if p.quantity}
+    assert held == {s: (p.quantity, p.cost_basis, p.average_price) for s, p in engine.account.holdings.items()}
     assert engine.account.fills, "the sample data should trade"
 
 

@@ -25,6 +25,6 @@ async def test_the_three_documented_queries_run(bus: JetStreamBus, nc: Client, l
     assert len(await fetch(url, history)) == len(await queries.fills(url))
     [day] = await fetch(url, by_day)  # every fill of the run is on one day
     positions = sum(Fraction(p.realized_pnl) for p in await queries.positions(url))
-    assert abs(Fraction(day["realized_pnl"]) - positions) < Fraction(1, 10**18)
+    assert Fraction(day["realized_pnl"]) == positions
     assert {r["order_id"] for r in await fetch(url, open_orders)} == {
         o.order_id for o in await queries.orders(url, open_only=True)}

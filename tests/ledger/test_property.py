@@ -1,6 +1,7 @@
 """A property test: random orders and fills, with sideless (Go) fills, duplicates published after the dedup
 window, executions before their orders, and projector restarts (graceful or cancelled mid-batch), end with the
-positions, cash, PnL and fills of a simple reference model.
+positions, cash, PnL and fills of the reference model of the money core's tests (``tests/core/reference_book.py``),
+exactly.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 
@@ -27,6 +28,7 @@ from ledger import queries
 from ledger.config import LedgerConfig
 from ledger.projector import Projector
 from ledger.tables import TABLE_NAMES
+from tests.core.reference_book import ReferenceBook
 from tests.ledger.support import project, publish_raw
 
 CONFIG = LedgerConfig(batch_size=3, max_batch=6, lock_poll_seconds=0.05, retry_seconds=0.1,
@@ -68,43 +70,23 @@ def runs(draw: st.DrawFn) -> list[Step]:
 
 
 @dataclass
-class Book:
-    """The reference model: average-cost positions in exact fractions."""
+class Reference:
+    """The reference book, and what each order filled."""
 
-    quantity: dict[str, Fraction] = field(default_factory=dict)
-    cost: dict[str, Fraction] = field(default_factory=dict)
-    realized: dict[str, Fraction] = field(default_factory=dict)
-    commissions: dict[str, Fraction] = field(default_factory=dict)
-    cash: Fraction = Fraction(START)
-    filled: dict[str, Fraction] = field(default_factory=dict)
-
-    def apply(self, f: ExecutionEvent, side: Side) -> None:
-        s, q, p = f.symbol, Fraction(f.quantity), Fraction(f.price)
-        held, cost = self.quantity.get(s, Fraction(0)), self.cost.get(s, Fraction(0))
-        signed = q if side is Side.BUY else -q
-        if held == 0 or (held > 0) == (signed > 0):
-            cost += q * p
-        else:
-            closed = min(abs(held), q)
-            released = cost * closed / abs(held)
-            gain = closed * p - released
-            self.realized[s] = self.realized.get(s, Fraction(0)) + (gain if held > 0 else -gain)
-            cost += -released + (q - closed) * p
-        self.quantity[s], self.cost[s] = held + signed, cost
-        self.commissions[s] = self.commissions.get(s, Fraction(0)) + Fraction(f.commission or 0)
-        self.cash -= signed * p + Fraction(f.commission or 0)
-        self.filled[f.order_id] = self.filled.get(f.order_id, Fraction(0)) + q
+    book: ReferenceBook
+    filled: dict[str, Fraction]
 
 
-def reference(steps: list[Step]) -> Book:
+def reference(steps: list[Step]) -> Reference:
     orders = {s.event.id: s.event for s in steps if isinstance(s.event, OrderEvent)}
-    book, seen = Book(), set()
+    done, seen = Reference(ReferenceBook(Fraction(START)), {}), set()
     for step in steps:
         f = step.event
         if isinstance(f, ExecutionEvent) and f.fill_id not in seen:
             seen.add(f.fill_id)
-            book.apply(f, f.side or orders[f.order_id].side)
-    return book
+            done.book.apply(f.symbol, f.side or orders[f.order_id].side, f.quantity, f.price, f.commission or 0)
+            done.filled[f.order_id] = done.filled.get(f.order_id, Fraction(0)) + Fraction(f.quantity)
+    return done
 
 
 @pytest_asyncio.fixture
@@ -156,27 +138,26 @@ async def crash_midway(run_settings: Settings) -> None:
         await asyncio.gather(task, return_exceptions=True)
 
 
-async def check(url: str, steps: list[Step], book: Book) -> None:
+async def check(url: str, steps: list[Step], expected: Reference) -> None:
+    book = expected.book
     positions = {p.symbol: p for p in await queries.positions(url)}
-    assert set(positions) == set(book.quantity)
+    assert set(positions) == set(book.positions)
     for symbol, position in positions.items():
-        assert Fraction(position.quantity) == book.quantity[symbol]
-        assert Fraction(position.commissions) == book.commissions[symbol]
-        assert abs(Fraction(position.realized_pnl) - book.realized.get(symbol, 0)) < Fraction(1, 10**18)
-        if book.quantity[symbol]:
-            exact = book.cost[symbol] / abs(book.quantity[symbol])
-            assert abs(Fraction(position.average_price) - exact) <= Fraction(1, 2 * 10**12)
-        else:
-            assert position.average_price == 0 and abs(Fraction(position.cost_basis)) < Fraction(1, 10**18)
+        ref = book.positions[symbol]
+        assert (Fraction(position.quantity), Fraction(position.commissions)) == (ref.quantity, ref.commissions)
+        assert (Fraction(position.realized_pnl), Fraction(position.cost_basis)) == (ref.realized, ref.cost)
+        assert Fraction(position.average_price) == ref.average_price
     cash = await queries.cash(url)
     assert cash is not None and Fraction(cash.balance) == book.cash
     orders = await queries.orders(url)
     assert {o.order_id for o in orders} == {s.event.id for s in steps if isinstance(s.event, OrderEvent)}
-    assert all(Fraction(o.filled_quantity) == book.filled.get(o.order_id, 0) for o in orders)
+    assert all(Fraction(o.filled_quantity) == expected.filled.get(o.order_id, 0) for o in orders)
     assert await queries.anomalies(url, kind="unknown_order") == []
     fills = await queries.fills(url)
     assert len(fills) == len({s.event.fill_id for s in steps if isinstance(s.event, ExecutionEvent)})
     assert all(f.side is not None and f.realized_pnl is not None for f in fills)
+    in_stream_order = sorted(fills, key=lambda f: f.stream_sequence)
+    assert [Fraction(f.realized_pnl or 0) for f in in_stream_order] == book.fill_pnl
     for symbol, position in positions.items():
         realized = sum(Fraction(f.realized_pnl or 0) for f in fills if f.symbol == symbol)
-        assert abs(realized - Fraction(position.realized_pnl)) < Fraction(1, 10**18)
+        assert realized == Fraction(position.realized_pnl)

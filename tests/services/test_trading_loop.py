@@ -74,8 +74,10 @@ async def test_ledger_agrees_with_the_portfolio_and_partial_fills_add_up(
         s: p["quantity"] for s, p in positions.items() if p["quantity"]
     }
     for symbol, held in portfolio.book.positions.items():
-        # Both divide for average prices at 28 digits, in different orders: equal to far below a cent.
-        assert abs(held.realized_pnl - positions[symbol]["realized_pnl"]) < Decimal("1e-6")
+        # Both books call the same money core on the same fills: equal to the last digit.
+        assert held.realized_pnl == positions[symbol]["realized_pnl"]
         assert held.commissions == positions[symbol]["commissions"]
+        assert (held.cost_basis, held.average_price) == (positions[symbol]["cost_basis"],
+                                                         positions[symbol]["average_price"])
     assert portfolio.book.cash == cash["balance"]
     assert not portfolio.book.open_orders
