@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/ledger.py
 	$(BIN)/python bench/loop.py
 	$(BIN)/python bench/backtest.py
+	$(BIN)/python bench/sync.py
 
 up: $(STAMP)
 	$(BIN)/ingenium up

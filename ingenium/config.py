@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ingenium.subjects import Subjects
+
+#: A Go duration as nats-server reads ``sync_interval``: 2m, 10s, 1m30s, 500ms.
+_DURATION = re.compile(r"(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+")
 
 
 class Settings(BaseSettings):
@@ -31,13 +35,24 @@ class Settings(BaseSettings):
     namespace: str = Field(
         default="", pattern=r"^[a-zA-Z0-9_-]*$", description="Prefix for subjects and streams; empty for live."
     )
+    nats_sync_interval: str | None = Field(
+        default=None, description="JetStream fsync policy of embedded servers: 'always' or a duration (2m, 10s); "
+        "unset: nats-server's default (2m)."
+    )
     stream_replicas: int = Field(default=1, ge=1, le=5, description="Replicas per stream (3 on a cluster).")
+    stream_cluster: str | None = Field(default=None, description="NATS cluster the streams are placed in.")
+    stream_tags: str = Field(
+        default="", description="Comma-separated server tags the streams are placed on (e.g. sync:always)."
+    )
     stream_max_age_days: float = Field(default=0, ge=0, description="Retention in days; 0 keeps everything.")
     duplicate_window_seconds: float = Field(default=120, gt=0, description="JetStream dedup window.")
     fetch_batch: int = Field(default=200, ge=1, le=10_000, description="Messages a consumer fetches at once.")
     ack_wait_seconds: float = Field(default=30, gt=0, description="Redelivery delay for unacked messages.")
     max_attempts: int = Field(default=5, ge=1, description="Handler attempts before a message is dead-lettered.")
     retry_backoff_seconds: float = Field(default=0.5, ge=0, description="First retry delay; doubles per attempt.")
+    publish_retry_seconds: float = Field(
+        default=30, ge=0, description="How long a publish JetStream did not store is sent again (same Nats-Msg-Id)."
+    )
 
     @field_validator("nats_url")
     @classmethod
@@ -49,6 +64,33 @@ class Settings(BaseSettings):
             if parts.scheme not in ("nats", "tls", "ws", "wss") or not parts.hostname:
                 raise ValueError(f"INGENIUM_NATS_URL {url!r} is not a nats://host:port URL")
         return value
+
+    @field_validator("nats_sync_interval")
+    @classmethod
+    def _check_sync_interval(cls, value: str | None) -> str | None:
+        if value is None or value.strip() == "":
+            return None
+        value = value.strip()
+        if value != "always" and not _DURATION.fullmatch(value):
+            raise ValueError(f"{value!r} is neither 'always' nor a duration such as 2m, 10s or 500ms")
+        return value
+
+    @field_validator("publish_retry_seconds")
+    @classmethod
+    def _retries_inside_dedup_window(cls, value: float, info: ValidationInfo) -> float:
+        # A publish retried after its first copy left the duplicate window would be stored twice.
+        window = info.data.get("duplicate_window_seconds")
+        if window is not None and value >= window:
+            raise ValueError(
+                f"must be shorter than INGENIUM_DUPLICATE_WINDOW_SECONDS ({window:g}), or a retried publish may be "
+                "stored twice"
+            )
+        return value
+
+    @property
+    def placement_tags(self) -> list[str]:
+        """``stream_tags`` as a list."""
+        return [t.strip() for t in self.stream_tags.split(",") if t.strip()]
 
     @field_validator("database_url")
     @classmethod

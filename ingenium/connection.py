@@ -29,6 +29,10 @@ async def connect_nats(settings: Settings, url: str | None = None, *, name: str 
         "max_reconnect_attempts": 3,
         "reconnect_time_wait": 0.5,
         "allow_reconnect": True,
+        # A node that vanishes without closing its sockets (power loss, a partition) is noticed after about
+        # three missed pings, not nats-py's default of four minutes, and the client moves to another node.
+        "ping_interval": 5,
+        "max_outstanding_pings": 3,
     }
     if settings.nats_user:
         options["user"] = settings.nats_user

@@ -41,13 +41,17 @@ class EmbeddedNats:
         store_dir: JetStream storage directory (kept across restarts).
         host: Interface to listen on.
         port: TCP port; ``-1`` picks a free one.
+        sync_interval: JetStream's fsync policy, ``always`` or a duration; nats-server's default when ``None``.
 
     """
 
-    def __init__(self, store_dir: Path, *, host: str = "127.0.0.1", port: int = -1) -> None:
+    def __init__(
+        self, store_dir: Path, *, host: str = "127.0.0.1", port: int = -1, sync_interval: str | None = None
+    ) -> None:
         self.store_dir = store_dir
         self.host = host
         self.port = port
+        self.sync_interval = sync_interval
         self.url: str | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._ports_dir = Path(tempfile.mkdtemp(prefix="ingenium-nats-"))
@@ -61,6 +65,10 @@ class EmbeddedNats:
             nats_server_binary(), "-a", self.host, "-p", str(self.port), "-js", "-sd", str(self.store_dir),
             "--ports_file_dir", str(self._ports_dir), "-l", str(log_file),
         ]
+        if self.sync_interval:  # no command-line flag for it: a config file, merged with the flags above
+            config = self._ports_dir / "nats-server.conf"
+            config.write_text(f"jetstream {{\n  sync_interval: {self.sync_interval}\n}}\n")
+            args += ["-c", str(config)]
         self._process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         ports_file = self._ports_dir / f"{Path(args[0]).name}_{self._process.pid}.ports"
         deadline = time.monotonic() + timeout

@@ -5,6 +5,12 @@ nats-py's ``PullSubscription.fetch`` waits for every message of a batch with its
 for a batch, the messages arrive on an inbox whose callback appends them to a buffer, and the consumer waits
 once per batch. The next request goes out as soon as the previous one is complete, so the server delivers
 while the component works. Acks, redelivery and ``max_ack_pending`` are the server's, exactly as with fetch.
+
+Deliveries can be lost on the way: with the server the client was connected to, or with a consumer leader that
+dies while its messages are on a route. The server counts them as delivered and redelivers them only after the
+ack wait, behind newer messages, so a strategy would see a symbol's bars out of order. Every delivery is numbered
+(the consumer sequence), so a jump in the numbers shows the loss: the messages after it are dropped unhandled, the
+consumer is reset to its ack floor (ADR-60, nats-server 2.14+), and it delivers again from there in stream order.
 """
 
 from __future__ import annotations
@@ -15,15 +21,21 @@ import json
 import logging
 from collections import deque
 
+import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js.api import ConsumerInfo, Header
 
+from ingenium.bus import is_transient
+
 log = logging.getLogger("ingenium.pull")
 
 _HEARTBEAT = "100"
-_CONFLICT = "409"
+#: 409: consumer deleted, leader change, too many waiting pulls; 503: no responders, the consumer has no leader
+#: (a clustered consumer between the loss of its leader and the election of the next).
+_REFUSED = {"409": "", "503": "no responders: the consumer has no leader"}
+_PAUSE = 1.0
 
 
 class PullConsumer:
@@ -54,6 +66,11 @@ class PullConsumer:
         self._remaining = 0
         self._deadline = 0.0
         self._conflict: str | None = None
+        self._refusals = 0
+        #: The consumer sequence the next delivery should carry; ``None`` while unknown.
+        self._expected: int | None = None
+        #: (expected, seen) delivery numbers of a loss not recovered from yet.
+        self._gap: tuple[int, int] | None = None
 
     async def start(self) -> None:
         """Subscribe the inbox that pulled messages are delivered to."""
@@ -65,14 +82,16 @@ class PullConsumer:
             status = headers[Header.STATUS]
             if status == _HEARTBEAT:
                 return
-            # 408 (request expired) ends a request normally; 409 (consumer deleted, leader change, too many
-            # waiting pulls) ends it too, and is worth a pause before asking again.
-            if status == _CONFLICT:
-                self._conflict = headers.get(Header.DESCRIPTION, "conflict")
+            # 408 (request expired) ends a request normally; a refusal ends it too, and is worth a pause before
+            # asking again, or the consumer would spin on requests until the cluster has elected a leader.
+            if status in _REFUSED:
+                # A 503 has no description (nats-py reads the next header line as one).
+                self._conflict = _REFUSED[status] or headers.get(Header.DESCRIPTION) or "conflict"
             self._outstanding = False
             self._arrived.set()
             return
         self._buffer.append(msg)
+        self._refusals = 0
         self._remaining -= 1
         if self._remaining <= 0:
             self._outstanding = False
@@ -89,10 +108,16 @@ class PullConsumer:
     async def fetch(self) -> list[Msg]:
         """The messages delivered so far, waiting up to ``expires`` seconds for the first; ``[]`` if none came."""
         loop = asyncio.get_running_loop()
+        if self._gap is not None:
+            return await self._recover()
         if self._conflict is not None:
-            log.warning("pull from %s/%s refused (%s); retrying in 1s", self.stream, self.consumer, self._conflict)
+            self._refusals += 1
+            # One warning per episode: an election refuses every request for seconds.
+            log.log(logging.WARNING if self._refusals == 1 else logging.DEBUG,
+                    "pull from %s/%s refused (%s); retrying every %.0fs", self.stream, self.consumer, self._conflict,
+                    _PAUSE)
             self._conflict = None
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(_PAUSE)
         if not self._outstanding or loop.time() > self._deadline:
             await self._pull()
         if not self._buffer:
@@ -101,11 +126,54 @@ class PullConsumer:
                 # asyncio.timeout, not wait_for: on 3.11 wait_for can lose a cancellation racing completion.
                 async with asyncio.timeout(self.expires + 0.5):
                     await self._arrived.wait()
-        msgs = list(self._buffer)
+        msgs = self._in_order(list(self._buffer))
         self._buffer.clear()
-        if not self._outstanding:
+        if not self._outstanding and self._gap is None:
             await self._pull()  # prefetch: the server delivers the next batch while this one is handled
         return msgs
+
+    def _in_order(self, msgs: list[Msg]) -> list[Msg]:
+        """The messages up to a jump in the delivery numbers (a loss), which starts a recovery."""
+        expected = self._expected
+        for i, msg in enumerate(msgs):
+            delivered = msg.metadata.sequence.consumer
+            # Numbers going back are fine: a new consumer leader continues from what was replicated to it.
+            if expected is not None and delivered > expected:
+                log.warning("deliveries %s to %s of %s/%s were lost on the way; resetting the consumer to deliver "
+                            "them again in order", expected, delivered - 1, self.stream, self.consumer)
+                self._gap = (expected, delivered)
+                self._expected = None
+                return msgs[:i]
+            expected = delivered + 1
+        self._expected = expected
+        return msgs
+
+    async def _recover(self) -> list[Msg]:
+        """Reset the consumer to its ack floor once no request is in flight; returns nothing (this time)."""
+        loop = asyncio.get_running_loop()
+        # Whatever the request in flight still brings is numbered before the reset: wait it out and drop it.
+        deadline = loop.time() + self.expires + 0.5
+        while self._outstanding and (left := deadline - loop.time()) > 0:
+            self._arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(left):
+                    await self._arrived.wait()
+        self._buffer.clear()
+        self._outstanding = False
+        try:
+            await self.nc.jetstream(timeout=self.expires + 1.0).reset_consumer(self.stream, self.consumer)
+        except (nats.errors.Error, TimeoutError) as exc:
+            if is_transient(exc):  # an election: try again at the next fetch
+                log.debug("reset of %s/%s failed, retrying: %r", self.stream, self.consumer, exc)
+                await asyncio.sleep(_PAUSE)
+                return []
+            log.warning("cannot reset %s/%s (%r; nats-server before 2.14?): the lost messages come back after the "
+                        "ack wait, after newer ones", self.stream, self.consumer, exc)
+            self._gap = self._expected = None
+            return []
+        self._gap = None
+        self._expected = 1  # a reset numbers deliveries from 1 again; a late one from before it is another jump
+        return []
 
     async def consumer_info(self) -> ConsumerInfo:
         """The consumer's state on the server (pending and unacked counts, for lag)."""

@@ -5,6 +5,14 @@ resumes where it stopped and replicas share the work. A message is acked only af
 everything the handler emitted was stored. A failing handler is retried with a growing delay (nak with delay);
 after ``max_attempts``, or at once for a message that does not parse, the message goes to the dead-letter
 stream with the reason and the consumer carries on.
+
+A handler runs once per message. Handlers keep state (averages, a book, working orders), so running one again
+for a message whose output JetStream did not store (a leader election outlasting the bus's retries) would apply
+the message twice and emit something else, or nothing. That same output, with the same ids, is sent again instead,
+until it is stored. Failures to reach JetStream from inside a handler (a key-value read during an election) are the
+cluster's, not the message's: the handler is retried until they pass, and the message is never dead-lettered for
+them. Both wait in place, and the messages after it with them, so a consumer's messages keep their order (a nak
+would let later orders for a symbol overtake an earlier one); only a stop leaves the message to the next instance.
 """
 
 from __future__ import annotations
@@ -15,7 +23,8 @@ import logging
 import signal
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from typing import Any
 
 import nats.errors
 from nats.aio.client import Client
@@ -28,7 +37,7 @@ from opentelemetry.trace import Span, Status, StatusCode
 from pydantic import ValidationError
 
 from ingenium import telemetry
-from ingenium.bus import JetStreamBus
+from ingenium.bus import JetStreamBus, is_transient
 from ingenium.component import HANDLERS, Component, ComponentContext
 from ingenium.config import Settings
 from ingenium.connection import connect_nats
@@ -87,14 +96,15 @@ class Runner:
         """Connect, create consumers, call ``on_start``, consume until stopped (or an ingestor is done)."""
         nc = self._nc or await connect_nats(self.settings, name=self.component.name)
         self._nc = nc
-        bus = JetStreamBus(nc, self.subjects)
+        bus = JetStreamBus(nc, self.subjects, retry_for=self.settings.publish_retry_seconds)
         await ensure_streams(bus.js, self.settings)
         self.component.context = ComponentContext(settings=self.settings, bus=bus, nc=nc)
         try:
             subscriptions = [
                 (key, await self._subscribe(bus.js, key)) for key in self.component.consumes()
             ]
-            await self.component.on_start()
+            if not await self._unless_stopped(self.component.on_start()):
+                return  # stopped while starting (a recovery waiting for its database, say)
             tasks = [asyncio.create_task(self._consume(bus, key, sub)) for key, sub in subscriptions]
             if isinstance(self.component, Ingestor):
                 tasks.append(asyncio.create_task(self._produce(self.component)))
@@ -118,6 +128,20 @@ class Runner:
             if self._own_connection and not nc.is_closed:
                 with contextlib.suppress(Exception):
                     await nc.drain()
+
+    async def _unless_stopped(self, work: Coroutine[Any, Any, None]) -> bool:
+        """Run ``work`` unless ``stop`` comes first (then cancel it); whether it finished."""
+        task = asyncio.ensure_future(work)
+        stopper = asyncio.create_task(self._stopping.wait())
+        await asyncio.wait([task, stopper], return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            return False
+        task.result()
+        return True
 
     async def _produce(self, ingestor: Ingestor) -> None:
         run = asyncio.create_task(ingestor.run())
@@ -196,11 +220,7 @@ class Runner:
             if outcome is not None:
                 pending.append((msg, seq, *outcome))
         for msg, seq, emitted, futures in pending:
-            try:
-                await bus.confirm(emitted, futures)
-            except PublishFailed as exc:
-                log.warning("%s: %s; message %s will be retried", component.name, exc, seq)
-                await msg.nak(delay=self.settings.retry_backoff_seconds)
+            if not await self._store(bus, msg, emitted, futures):
                 continue
             await msg.ack()
             handled[seq] = None
@@ -226,31 +246,79 @@ class Runner:
         if span.is_recording():
             span.set_attributes(telemetry.event_attributes(event))
         started = time.perf_counter()
+        attempt = 0
         try:
-            if is_async:
-                # A component's consumers run as separate tasks: while an async handler awaits, another must not
-                # swap the event its ids derive from (begin) or take its outbox (collect).
-                async with self._handler_lock:
-                    component.begin(event)
-                    emitted = component.collect(await handler(event))  # type: ignore[misc]
-            else:
-                component.begin(event)
-                emitted = component.collect(handler(event))  # type: ignore[arg-type]
-        except Exception as exc:
-            component.collect(None)
-            telemetry.handler_errors.add(1, {"ingenium.component": component.name, "stream": key})
-            span.record_exception(exc)
-            span.set_status(Status(StatusCode.ERROR, repr(exc)))
-            await self._failed(bus, msg, exc)
-            return None
+            while True:
+                try:
+                    if is_async:
+                        # A component's consumers run as separate tasks: while an async handler awaits, another
+                        # must not swap the event its ids derive from (begin) or take its outbox (collect).
+                        async with self._handler_lock:
+                            component.begin(event)
+                            emitted = component.collect(await handler(event))  # type: ignore[misc]
+                    else:
+                        component.begin(event)
+                        emitted = component.collect(handler(event))  # type: ignore[arg-type]
+                    break
+                except Exception as exc:
+                    component.collect(None)
+                    if _jetstream_away(exc) and not self._stopping.is_set():
+                        attempt += 1
+                        await self._wait_in_place(msg, f"JetStream unavailable inside the handler: {exc!r}", attempt)
+                        continue
+                    telemetry.handler_errors.add(1, {"ingenium.component": component.name, "stream": key})
+                    span.record_exception(exc)
+                    span.set_status(Status(StatusCode.ERROR, repr(exc)))
+                    await self._failed(bus, msg, exc)
+                    return None
         finally:
             telemetry.handler_duration.record(
                 time.perf_counter() - started, {"ingenium.component": component.name, "stream": key}
             )
         return emitted, [await bus.send(e) for e in emitted]
 
+    async def _store(
+        self, bus: JetStreamBus, msg: Msg, emitted: list[Event], futures: list[asyncio.Future[PubAck]]
+    ) -> bool:
+        """Wait until what a handler emitted is stored, sending it again (same ids) for as long as it takes.
+
+        ``False`` when the runner stopped first: the message is then left unacked, for the next instance.
+        """
+        attempt = 0
+        while True:
+            try:
+                await bus.confirm(emitted, futures)
+                return True
+            except PublishFailed as exc:
+                attempt += 1
+                if not self._stopping.is_set():
+                    await self._wait_in_place(msg, f"its output was not stored: {exc}", attempt)
+                if self._stopping.is_set():
+                    log.warning("%s: %s; stopping, so message %s is left to the next instance",
+                                self.component.name, exc, msg.metadata.sequence.stream)
+                    await msg.nak()
+                    return False
+                futures = [await bus.send(e) for e in emitted]
+
+    async def _wait_in_place(self, msg: Msg, why: str, attempt: int) -> None:
+        """Pause before trying a message again in place, keeping the server from redelivering it meanwhile."""
+        settings = self.settings
+        delay = min(settings.retry_backoff_seconds * 2 ** min(attempt - 1, 16), settings.ack_wait_seconds / 2)
+        log.log(logging.WARNING if attempt == 1 else logging.DEBUG,
+                "%s: %s seq %s waits (attempt %s, next in %.2fs; later messages wait too, to keep their order): %s",
+                self.component.name, msg.subject, msg.metadata.sequence.stream, attempt, delay, why)
+        telemetry.handler_retries.add(1, {"ingenium.component": self.component.name})
+        with contextlib.suppress(nats.errors.Error):
+            await msg.in_progress()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(delay):
+                await self._stopping.wait()
+
     async def _failed(self, bus: JetStreamBus, msg: Msg, exc: Exception) -> None:
         attempts = msg.metadata.num_delivered
+        if _jetstream_away(exc):
+            await msg.nak()  # stopping while JetStream is away: not the message's fault, never dead-lettered
+            return
         if attempts >= self.settings.max_attempts:
             await self._dead_letter(bus, msg, f"handler failed {attempts} times, last: {exc!r}")
             return
@@ -279,6 +347,11 @@ class Runner:
         )
         await msg.term()
         telemetry.events_consumed.add(1, {"messaging.destination.name": msg.subject, "outcome": "dead_letter"})
+
+
+def _jetstream_away(exc: Exception) -> bool:
+    """Whether a handler failed because JetStream was unreachable (an election, a reconnect), not by itself."""
+    return isinstance(exc, PublishFailed) or (isinstance(exc, nats.errors.Error) and is_transient(exc))
 
 
 async def run_until_signalled(component: Component, settings: Settings) -> None:

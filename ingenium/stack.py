@@ -78,7 +78,7 @@ def start_stack(settings: Settings, *, nats_port: int = -1, need_database: bool 
     updates: dict[str, str] = {}
     data_dir = settings.data_dir.resolve()
     if not settings.nats_url:
-        stack.nats = EmbeddedNats(data_dir / "nats", port=nats_port)
+        stack.nats = EmbeddedNats(data_dir / "nats", port=nats_port, sync_interval=settings.nats_sync_interval)
         updates["nats_url"] = stack.nats.start()
         stack.started.append("nats")
     if need_database and not settings.database_url:

@@ -23,7 +23,7 @@ from ingenium.logs import configure_logging
 from ingenium.observability import describe_telemetry, setup_telemetry
 from ingenium.runtime import describe_validation_error, run_until_signalled
 from ingenium.stack import resolve_settings, start_stack
-from ingenium.streams import ensure_streams, list_streams
+from ingenium.streams import cluster_nodes, ensure_streams, list_streams
 
 streams_app = typer.Typer(help="Create and inspect Ingenium's JetStream streams.", no_args_is_help=True)
 
@@ -37,13 +37,13 @@ def _settings() -> Settings:
 
 @streams_app.command("init")
 def streams_init() -> None:
-    """Create the streams, or update them to the configured retention, replicas and dedup window."""
+    """Create the streams, or update them to the configured retention, replicas, placement and dedup window."""
 
     async def go() -> list[str]:
         settings = _settings()
         nc = await connect_nats(settings)
         try:
-            return await ensure_streams(nc.jetstream(), settings)
+            return await ensure_streams(nc.jetstream(), settings, nodes=cluster_nodes(nc))
         finally:
             await nc.drain()
 

@@ -5,11 +5,13 @@ checkpoints is read straight from the order and execution streams, so a lagging 
 portfolio's execution consumer will deliver again (everything after its ack floor) are remembered as applied,
 so they are not counted twice. Signals its signal consumer will deliver again are skipped up to the last one that
 produced an order, so they are not decided twice against a book that already holds their effect. Without a
-database the book is rebuilt from the streams alone.
+database the book is rebuilt from the streams alone. A database without the ledger's tables yet (the portfolio
+started before ``ingenium ledger migrate``) is waited for: one log line, then a check with a growing pause.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -21,7 +23,6 @@ from nats.js.api import DeliverPolicy
 from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 
-from ingenium.errors import ConfigurationError
 from ingenium.events import ExecutionEvent, OrderEvent, Side, SignalEvent
 from ledger.database import connect
 from services.portfolio.book import Book, OpenOrder, Position
@@ -31,6 +32,11 @@ if TYPE_CHECKING:
     from services.portfolio.portfolio import RiskPortfolio
 
 E = TypeVar("E", OrderEvent, ExecutionEvent, SignalEvent)
+
+#: The tables recovery reads; the first migration creates them all in one transaction.
+_TABLES = ("ledger_cash", "ledger_positions", "ledger_orders", "ledger_fills", "ledger_checkpoints")
+_FIRST_PAUSE = 0.2
+_MAX_PAUSE = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,14 +61,16 @@ async def recover(portfolio: RiskPortfolio) -> Recovered | None:
     subjects = settings.subjects
     js = context.nc.jetstream()
     order_stream, exec_stream = subjects.stream("order"), subjects.stream("execution")
-    exec_floor = await _ack_floor(js, exec_stream, f"{portfolio.name}-execution")
-    signal_floor = await _rewind(js, subjects.stream("signal"), f"{portfolio.name}-signal")
     book = Book(portfolio.params.cash)
     checkpoints = {order_stream: 0, exec_stream: 0}
     conn: asyncpg.Connection | None = None
     if settings.database_url is not None:
         conn = await connect(settings.database_url, application_name=f"ingenium-{portfolio.name}")
     try:
+        if conn is not None:
+            await _wait_for_tables(conn, portfolio)
+        exec_floor = await _ack_floor(js, exec_stream, f"{portfolio.name}-execution")
+        signal_floor = await _rewind(js, subjects.stream("signal"), f"{portfolio.name}-signal")
         transaction = conn.transaction(isolation="repeatable_read", readonly=True) if conn else None
         if transaction is not None and conn is not None:
             await transaction.start()
@@ -97,6 +105,24 @@ async def recover(portfolio: RiskPortfolio) -> Recovered | None:
                        len(orders), len(executions), last + 1, conn is not None)
     portfolio.log.info("%s: recovered %s", portfolio.name, result)
     return result
+
+
+async def _wait_for_tables(conn: asyncpg.Connection, portfolio: RiskPortfolio) -> None:
+    """Return once the ledger's tables exist, logging once if they do not yet."""
+    pause = _FIRST_PAUSE
+    logged = False
+    while not await conn.fetchval("SELECT bool_and(to_regclass(t) IS NOT NULL) FROM unnest($1::text[]) AS t",
+                                  list(_TABLES)):
+        if not logged:
+            portfolio.log.warning(
+                "%s: the database has no ledger tables yet; waiting for `ingenium ledger migrate` (or `ingenium "
+                "ledger serve`, `ingenium up`) to create them", portfolio.name,
+            )
+            logged = True
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, _MAX_PAUSE)
+    if logged:
+        portfolio.log.info("%s: the ledger's tables exist; recovering", portfolio.name)
 
 
 async def _unprojected(
@@ -147,10 +173,6 @@ async def _ack_floor(js: JetStreamContext, stream: str, durable: str) -> int:
 
 async def _snapshot(conn: asyncpg.Connection, book: Book, streams: list[str], ack_floor: int) -> dict[str, int]:
     """Load the ledger's cash, positions and open orders into ``book``; returns the ledger's checkpoints."""
-    if not await conn.fetchval("SELECT to_regclass('ledger_positions') IS NOT NULL"):
-        raise ConfigurationError(
-            "the database has no ledger tables: run `ingenium ledger migrate` (or `ingenium up`) first"
-        )
     rows = await conn.fetch(
         "SELECT stream, last_sequence FROM ledger_checkpoints WHERE stream = ANY($1::text[])", streams
     )
