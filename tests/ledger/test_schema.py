@@ -15,6 +15,7 @@ from sqlalchemy import create_engine, pool
 from ingenium.config import Settings
 from ledger.database import sqlalchemy_url
 from ledger.migrate import VERSION_TABLE, alembic_config, current, head, upgrade
+from ledger.runs import RUN_TABLES
 from ledger.tables import TABLE_NAMES, SQLModel
 
 
@@ -44,7 +45,7 @@ async def test_migrations_match_the_models_and_upgrade_is_idempotent(db_settings
     assert await asyncio.to_thread(upgrade, url) == head()
     assert await asyncio.to_thread(differences, url) == []
     assert await asyncio.to_thread(upgrade, url) == head()
-    assert set(TABLE_NAMES) | {VERSION_TABLE} == await tables(url)
+    assert set(TABLE_NAMES) | set(RUN_TABLES) | {VERSION_TABLE} == await tables(url)
     await asyncio.to_thread(command.downgrade, alembic_config(url), "base")
     assert await tables(url) == {VERSION_TABLE}
 
