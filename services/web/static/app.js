@@ -81,7 +81,7 @@
   }
 
   // Charts.
-  const layout = (extra) => Object.assign({ margin: { l: 56, r: 16, t: 8, b: 32 }, font: { family: "system-ui, sans-serif", size: 12 },
+  const layout = (extra) => Object.assign({ margin: { l: 76, r: 16, t: 8, b: 36 }, font: { family: "system-ui, sans-serif", size: 12 },
     paper_bgcolor: "#fff", plot_bgcolor: "#fff", showlegend: false, hovermode: "x unified",
     xaxis: { gridcolor: "#eef1f5" }, yaxis: { gridcolor: "#eef1f5", tickformat: ",.2f" } }, extra || {});
   const config = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["toImage", "lasso2d", "select2d"] };
