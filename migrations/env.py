@@ -27,8 +27,10 @@ def _url() -> str:
 
 
 def _include(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
-    # Other components may keep tables in the same database: autogenerate looks at the ledger's only.
-    return type_ != "table" or bool(name and name.startswith("ledger_"))
+    # Other components may keep tables in the same database (the runs of migration 0003 are not SQLModel
+    # classes): autogenerate looks at the ledger's tables, and the indexes and columns on them, only.
+    table = name if type_ == "table" else getattr(getattr(obj, "table", None), "name", None)
+    return table is None or table.startswith("ledger_")
 
 
 def run_offline() -> None:

@@ -100,6 +100,10 @@ def demo() -> None:
         "  SELECT status, count(*), sum(filled_quantity) FROM ledger_orders GROUP BY status;",
         "  SELECT symbol, quantity, average_price, realized_pnl FROM ledger_positions;",
         "",
+        "[bold]Open the demo's ledger in the web UI[/] (with [cyan]ingenium up[/] running), then browse "
+        "http://127.0.0.1:8080/:",
+        f"  INGENIUM_NAMESPACE={result.settings.namespace} INGENIUM_DATABASE_URL='{url}' ingenium web",
+        "",
         "[bold]Run the stack yourself[/], one command per terminal:",
         "  ingenium up",
         "  ingenium ledger serve",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import sys
 
 import typer
@@ -19,6 +20,25 @@ app = typer.Typer(
 
 for module in (stack, ledger, ingest, backtest, demo):
     module.register(app)
+
+#: Entry-point group through which installed packages add commands: each value is a ``register(app)`` callable.
+COMMANDS_GROUP = "ingenium.commands"
+
+
+def _register_plugins(root: typer.Typer) -> None:
+    """Add the commands of every installed ``ingenium.commands`` plugin; one that fails is reported in one line."""
+    for entry in importlib.metadata.entry_points(group=COMMANDS_GROUP):
+        try:
+            entry.load()(root)
+        except Exception as exc:  # a broken plugin must not take the other commands down with it
+            err_console.print(
+                f"[bold red]error:[/] cannot load command plugin {entry.name!r} ({entry.value}): "
+                f"{exc.__class__.__name__}: {exc}",
+                highlight=False, soft_wrap=True,
+            )
+
+
+_register_plugins(app)
 
 
 def main() -> None:

@@ -1,0 +1,188 @@
+"""Runs are records: backtests, sweeps and replays stored in PostgreSQL next to the live ledger.
+
+A run row (``runs``) says what ran (kind, strategy, parameters, data source, code version), how it went
+(status, progress, timings, error) and what came out (statistics); ``run_fills``, ``run_trades`` and
+``run_equity`` hold its fills, round trips and equity curve with drawdown, so a replay can be compared in SQL
+with the live fills it replays.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from ingenium.backtest import BacktestConfig, BacktestResult
+from ledger.database import connect, no_tables
+
+#: The tables migration 0003 creates.
+RUN_TABLES = ("runs", "run_fills", "run_trades", "run_equity")
+STATUSES = ("queued", "running", "done", "failed")
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One run, as ``runs`` stores it."""
+
+    run_id: str
+    kind: str
+    strategy: str
+    params: dict[str, Any]
+    config: dict[str, Any]
+    data_source: str
+    code_version: str
+    status: str
+    progress: Decimal
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    stats: dict[str, Any] | None
+    bars: int | None
+    symbols: list[str] | None
+
+    @property
+    def seconds(self) -> float | None:
+        """How long it ran, once finished."""
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+
+def code_version() -> str:
+    """The git commit of the running code when it is a checkout, else the installed package version."""
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=here, capture_output=True, text=True,
+                             timeout=5, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=5, check=True).stdout.strip()
+        return out.stdout.strip() + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return f"ingenium {metadata.version('ingenium')}"
+
+
+async def _conn(database_url: str) -> asyncpg.Connection:
+    conn = await connect(database_url, application_name="ingenium-runs")
+    for name in ("json", "jsonb"):
+        await conn.set_type_codec(name, encoder=lambda v: json.dumps(v, default=str), decoder=json.loads,
+                                  schema="pg_catalog")
+    return conn
+
+
+async def create_run(database_url: str, run_id: str, kind: str, config: BacktestConfig, data_source: str) -> None:
+    """Record a queued run (what it will run), before a worker starts it."""
+    conn = await _conn(database_url)
+    try:
+        await conn.execute(
+            "INSERT INTO runs (run_id, kind, strategy, params, config, data_source, code_version, status, created_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8)",
+            run_id, kind, config.strategy, config.strategy_params, config.model_dump(mode="json"), data_source,
+            code_version(), datetime.now(UTC),
+        )
+    except asyncpg.UndefinedTableError as exc:
+        raise no_tables(database_url) from exc
+    finally:
+        await conn.close()
+
+
+async def mark(database_url: str, run_id: str, *, status: str | None = None, progress: float | None = None,
+               error: str | None = None) -> None:
+    """Move a run on: ``running`` sets ``started_at``, ``failed`` sets ``finished_at`` and the error."""
+    now = datetime.now(UTC)
+    conn = await _conn(database_url)
+    try:
+        await conn.execute(
+            "UPDATE runs SET status = coalesce($2, status), progress = coalesce($3, progress), "
+            "error = coalesce($4, error), "
+            "started_at = CASE WHEN $2 = 'running' THEN $5 ELSE started_at END, "
+            "finished_at = CASE WHEN $2 = 'failed' THEN $5 ELSE finished_at END WHERE run_id = $1",
+            run_id, status, Decimal(str(progress)) if progress is not None else None, error, now,
+        )
+    finally:
+        await conn.close()
+
+
+async def save_result(database_url: str, run_id: str, result: BacktestResult) -> None:
+    """Store a finished run's statistics, fills, round trips and equity curve, and mark it done, in one transaction."""
+    peak = Decimal(0)
+    equity_rows = []
+    for seq, (at, value) in enumerate(zip(result.times, result.equity, strict=True)):
+        peak = max(peak, value)
+        drawdown = value / peak - 1 if peak > 0 else Decimal(0)
+        equity_rows.append((run_id, seq, at, value, drawdown.quantize(Decimal("1e-12"))))
+    conn = await _conn(database_url)
+    try:
+        async with conn.transaction():
+            for table in ("run_fills", "run_trades", "run_equity"):
+                await conn.execute(f"DELETE FROM {table} WHERE run_id = $1", run_id)
+            await conn.copy_records_to_table(
+                "run_fills", columns=["run_id", "seq", "executed_at", "symbol", "side", "quantity", "price",
+                                      "commission", "order_id"],
+                records=[(run_id, i, f.timestamp, f.symbol, str(f.side.value), f.quantity, f.price, f.commission,
+                          f.order_id) for i, f in enumerate(result.fills)],
+            )
+            await conn.copy_records_to_table(
+                "run_trades", columns=["run_id", "seq", "symbol", "direction", "opened_at", "closed_at", "pnl"],
+                records=[(run_id, i, t.symbol, t.direction, t.opened, t.closed, t.pnl)
+                         for i, t in enumerate(result.round_trips)],
+            )
+            await conn.copy_records_to_table(
+                "run_equity", columns=["run_id", "seq", "at", "equity", "drawdown"], records=equity_rows,
+            )
+            await conn.execute(
+                "UPDATE runs SET status = 'done', progress = 1, stats = $2, bars = $3, symbols = $4, "
+                "finished_at = $5 WHERE run_id = $1",
+                run_id, result.stats.as_dict(), result.bars, list(result.symbols), datetime.now(UTC),
+            )
+    finally:
+        await conn.close()
+
+
+def _run(row: asyncpg.Record) -> Run:
+    return Run(**dict(row))
+
+
+async def list_runs(database_url: str, *, limit: int = 100, kind: str | None = None) -> list[Run]:
+    """The newest runs first."""
+    conn = await _conn(database_url)
+    try:
+        rows = await conn.fetch(
+            "SELECT * FROM runs WHERE ($1::text IS NULL OR kind = $1) ORDER BY created_at DESC, run_id LIMIT $2",
+            kind, limit,
+        )
+    except asyncpg.UndefinedTableError as exc:
+        raise no_tables(database_url) from exc
+    finally:
+        await conn.close()
+    return [_run(r) for r in rows]
+
+
+async def get_run(database_url: str, run_id: str) -> Run | None:
+    """One run, or ``None``."""
+    conn = await _conn(database_url)
+    try:
+        row = await conn.fetchrow("SELECT * FROM runs WHERE run_id = $1", run_id)
+    finally:
+        await conn.close()
+    return _run(row) if row is not None else None
+
+
+async def run_series(database_url: str, run_id: str) -> dict[str, list[dict[str, Any]]]:
+    """A run's fills, round trips and equity points, in order."""
+    conn = await _conn(database_url)
+    try:
+        out = {}
+        for key, table in (("fills", "run_fills"), ("trades", "run_trades"), ("equity", "run_equity")):
+            rows = await conn.fetch(f"SELECT * FROM {table} WHERE run_id = $1 ORDER BY seq", run_id)
+            out[key] = [{k: v for k, v in dict(r).items() if k not in ("run_id",)} for r in rows]
+        return out
+    finally:
+        await conn.close()

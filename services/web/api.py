@@ -1,0 +1,248 @@
+"""The versioned JSON API (``/api/v1``): what the pages show, as JSON, documented in ``/api/v1/openapi.json``.
+
+Money and quantities are strings (exact decimals), times RFC 3339 UTC.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import re
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
+
+from ingenium.backtest import DataError, load_bars
+from ledger import history, runs
+from ledger.history import FILL_SORTS, ORDER_SORTS, HistoryFilter
+from services.web import discovery, portfolio, streams
+from services.web.auth import operator, viewer
+from services.web.state import WebState, web_state
+
+router = APIRouter(prefix="/api/v1", dependencies=[Depends(viewer)],
+                   responses={401: {"description": "Not logged in."}})
+
+#: Whether this build has an order-cancel event (``ingenium.portfolio.cancel``); until then cancel is refused.
+CANCEL_AVAILABLE = False
+CANCEL_NOTE = ("this build has no order-cancel event yet (ingenium.portfolio.cancel is being added); "
+               "cancel the order at the executor")
+
+Token = Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+Side = Annotated[Literal["buy", "sell"] | None, Query()]
+Status = Annotated[Literal["new", "partially_filled", "filled", "canceled", "rejected", "expired"] | None, Query()]
+Limit = Annotated[int, Query(ge=1, le=500)]
+Offset = Annotated[int, Query(ge=0, le=10_000_000)]
+State = Annotated[WebState, Depends(web_state)]
+
+
+class PageOut(BaseModel):
+    """One page of rows and the size of the whole filtered result."""
+
+    rows: list[dict[str, Any]]
+    total: int
+    limit: int
+    offset: int
+
+
+def jsonable(value: Any) -> Any:
+    """Decimals as strings, times as RFC 3339 UTC, dataclasses as dicts, recursively."""
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)
+                if f.name not in ("data",)}
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return value
+
+
+#: An RFC 3339 time (``format: date-time``); parsed here, so numbers such as ``0.5`` are refused, not read as epochs.
+Time = Annotated[str | None, Query(max_length=64, json_schema_extra={"format": "date-time"},
+                                   description="RFC 3339 time, e.g. 2024-03-01T14:30:00Z (no offset: UTC).")]
+_RFC3339 = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?)?"
+                      r"([Zz]|[+-]\d{2}:?\d{2})?$")
+
+
+def _invalid(name: str, value: str) -> RequestValidationError:
+    return RequestValidationError([{"loc": ("query", name), "type": "value_error", "input": value,
+                                    "msg": f"{value!r} is not an RFC 3339 time such as 2024-03-01T14:30:00Z"}])
+
+
+def parse_time(name: str, value: str | None) -> datetime | None:
+    """An RFC 3339 query value as an aware UTC time (naive means UTC); out-of-range years clamp to the ends."""
+    if value is None:
+        return None
+    match = _RFC3339.match(value)
+    if match is None:
+        raise _invalid(name, value)
+    year, month, day, hour, minute, second, fraction, zone = match.groups()
+    micro = int((fraction or "0")[:6].ljust(6, "0"))
+    offset = timedelta(0)
+    if zone and zone not in "Zz":
+        sign = -1 if zone[0] == "-" else 1
+        digits = zone[1:].replace(":", "")
+        offset = sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+    try:
+        # A leap second (60) is valid RFC 3339; Python has none, so it reads as the second before.
+        local = datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0),
+                         min(int(second or 0), 59), micro, tzinfo=UTC)
+    except ValueError:
+        if 1 <= int(month) <= 12 and 1 <= int(day) <= 31 and int(year) in (0, 9999):
+            return datetime.min.replace(tzinfo=UTC) if int(year) == 0 else datetime.max.replace(tzinfo=UTC)
+        raise _invalid(name, value) from None
+    try:
+        return local - offset
+    except OverflowError:
+        return datetime.min.replace(tzinfo=UTC) if offset > timedelta(0) else datetime.max.replace(tzinfo=UTC)
+
+
+def history_filter(symbol: Token = None, strategy: Token = None, side: Side = None, status: Status = None,
+                   since: Time = None, until: Time = None) -> HistoryFilter:
+    """The filter query parameters shared by orders, fills and their CSV exports (naive times are UTC)."""
+    return HistoryFilter(symbol=symbol, strategy=strategy, side=side, status=status,
+                         since=parse_time("since", since), until=parse_time("until", until))
+
+
+Filter = Annotated[HistoryFilter, Depends(history_filter)]
+OrderSort = Annotated[Literal[ORDER_SORTS], Query()]  # type: ignore[valid-type]
+FillSort = Annotated[Literal[FILL_SORTS], Query()]  # type: ignore[valid-type]
+
+
+@router.get("/orders", response_model=PageOut, tags=["transactions"])
+async def list_orders(state: State, f: Filter, sort: OrderSort = "created_at", desc: bool = True,
+                      limit: Limit = 50, offset: Offset = 0) -> PageOut:
+    """Orders matching the filters, one page, sorted in SQL."""
+    page = await history.page(state.reader_url, "orders", f, sort=sort, descending=desc, limit=limit, offset=offset)
+    return PageOut(rows=jsonable(page.rows), total=page.total, limit=limit, offset=offset)
+
+
+@router.get("/fills", response_model=PageOut, tags=["transactions"])
+async def list_fills(state: State, f: Filter, sort: FillSort = "executed_at", desc: bool = True,
+                     limit: Limit = 50, offset: Offset = 0) -> PageOut:
+    """Fills matching the filters (time range on the execution time), one page."""
+    page = await history.page(state.reader_url, "fills", f, sort=sort, descending=desc, limit=limit, offset=offset)
+    return PageOut(rows=jsonable(page.rows), total=page.total, limit=limit, offset=offset)
+
+
+@router.get("/export/{kind}.csv", tags=["transactions"], response_class=StreamingResponse,
+            responses={200: {"content": {"text/csv": {}}}})
+async def export(kind: Literal["orders", "fills"], state: State, f: Filter, desc: bool = True) -> StreamingResponse:
+    """The whole filtered query as CSV, streamed from a database cursor."""
+    sort = "created_at" if kind == "orders" else "executed_at"
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return StreamingResponse(
+        history.export_csv(state.reader_url, kind, f, sort=sort, descending=desc), media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="ingenium-{kind}-{stamp}.csv"'},
+    )
+
+
+@router.get("/orders/{order_id}", tags=["transactions"], responses={404: {"description": "No such order."}})
+async def get_order(order_id: str, state: State) -> dict[str, Any]:
+    """One order with its fills and its audit trail (every raw event about it)."""
+    row = await history.order(state.reader_url, order_id)
+    if row is None:
+        raise HTTPException(404, f"no order {order_id!r} in the ledger")
+    fills = await history.page(state.reader_url, "fills", HistoryFilter(order_id=order_id), sort="executed_at",
+                               descending=False, limit=500)
+    trail = await history.audit_trail(state.reader_url, order_id)
+    return {"order": jsonable(row), "fills": jsonable(fills.rows), "events": jsonable(trail),
+            "cancel": {"available": CANCEL_AVAILABLE, "note": CANCEL_NOTE}}
+
+
+@router.post("/orders/{order_id}/cancel", tags=["actions"], dependencies=[Depends(operator)],
+             responses={403: {"description": "Not the operator, or no CSRF token."},
+                        501: {"description": "No cancel mechanism in this build."}})
+async def cancel_order(order_id: str) -> dict[str, str]:
+    """Ask for an open order to be canceled (refused: this build has no cancel event)."""
+    raise HTTPException(501, CANCEL_NOTE)
+
+
+@router.get("/portfolio", tags=["portfolio"])
+async def get_portfolio(state: State) -> dict[str, Any]:
+    """Positions marked at the latest bar, cash, exposure, equity, PnL, per strategy."""
+    view = await portfolio.portfolio(state.reader_url, state.nats(), state.settings)
+    return dict(jsonable(view))
+
+
+@router.get("/portfolio/equity", tags=["portfolio"])
+async def get_equity(state: State, strategy: Token = None) -> list[dict[str, Any]]:
+    """Realized PnL net of commissions after each fill, and its running peak (downsampled to 2000 points)."""
+    return list(jsonable(await history.equity_points(state.reader_url, strategy=strategy)))
+
+
+@router.get("/components", tags=["components"])
+async def get_components(state: State) -> list[dict[str, Any]]:
+    """Every component answering NATS micro discovery now, with consumer lag and dead letters."""
+    views = await discovery.discover(state.nats(), state.settings.subjects)
+    return [{**jsonable(v), "uptime_seconds": v.uptime_seconds, "last_activity": jsonable(v.last_activity)}
+            for v in views]
+
+
+@router.get("/streams", tags=["streams"])
+async def get_streams(state: State) -> list[dict[str, Any]]:
+    """Each stream's messages, bytes, sequences and consumers."""
+    return list(jsonable(await streams.streams(state.nats(), state.settings)))
+
+
+@router.get("/deadletters", tags=["streams"])
+async def get_dead_letters(state: State, limit: Limit = 50,
+                           before: Annotated[int | None, Query(ge=1, le=2**62)] = None) -> list[dict[str, Any]]:
+    """Dead letters, newest first, with the reason and the original message."""
+    return list(jsonable(await streams.dead_letters(state.nats(), state.settings, limit=limit, before=before)))
+
+
+@router.post("/deadletters/{seq}/republish", tags=["actions"], dependencies=[Depends(operator)],
+             responses={403: {"description": "Not the operator, or no CSRF token."},
+                        404: {"description": "No such dead letter."}})
+async def republish(seq: Annotated[int, Path(ge=1, le=2**62)], state: State) -> dict[str, Any]:
+    """Publish a dead letter's original message again on its original subject."""
+    try:
+        new_seq = await streams.republish(state.nats(), state.settings, seq)
+    except LookupError as exc:
+        raise HTTPException(404, str(exc)) from None
+    except ValueError as exc:
+        raise HTTPException(409, str(exc)) from None
+    return {"republished": seq, "sequence": new_seq}
+
+
+@router.get("/runs", tags=["runs"])
+async def list_runs(state: State, limit: Limit = 100) -> list[dict[str, Any]]:
+    """Backtest, sweep and replay runs, newest first."""
+    return list(jsonable(await runs.list_runs(state.reader_url, limit=limit)))
+
+
+@router.get("/runs/{run_id}", tags=["runs"], responses={404: {"description": "No such run."}})
+async def get_run(run_id: str, state: State) -> dict[str, Any]:
+    """One run with its fills, round trips and equity curve."""
+    run = await runs.get_run(state.reader_url, run_id)
+    if run is None:
+        raise HTTPException(404, f"no run {run_id!r}")
+    return {"run": jsonable(run), **jsonable(await runs.run_series(state.reader_url, run_id))}
+
+
+@router.get("/runs/{run_id}/candles", tags=["runs"], responses={404: {"description": "No such run."}})
+async def get_candles(run_id: str, state: State,
+                      symbol: Token = None, limit: Annotated[int, Query(ge=1, le=20_000)] = 5000) -> dict[str, Any]:
+    """The run's bars of one symbol (its first by default) from its data file, for the candle chart."""
+    run = await runs.get_run(state.reader_url, run_id)
+    if run is None:
+        raise HTTPException(404, f"no run {run_id!r}")
+    try:
+        bars = await asyncio.to_thread(load_bars, run.data_source, gaps="ignore")
+    except (OSError, DataError) as exc:
+        raise HTTPException(404, f"the run's data {run.data_source} cannot be read now: {exc}") from None
+    chosen = symbol or (run.symbols[0] if run.symbols else (bars.symbols[0] if len(bars) else ""))
+    rows = [i for i, s in enumerate(bars.symbols) if s == chosen][:limit]
+    return {"symbol": chosen, "time": [bars.starts[i].isoformat() for i in rows],
+            **{k: [format(getattr(bars, k + "s")[i], "f") for i in rows] for k in ("open", "high", "low", "close")}}
