@@ -31,9 +31,10 @@ bench: $(STAMP)
 	$(BIN)/python bench/ledger.py
 	$(BIN)/python bench/loop.py
 	$(BIN)/python bench/backtest.py
+	$(BIN)/python bench/telemetry.py
 
 up: $(STAMP)
 	$(BIN)/ingenium up
 
 clean:
-	rm -rf $(VENV) .ingenium .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
