@@ -122,7 +122,15 @@ class Runner:
             self.ready.set()
             log.info("%s", self._started_line(subscriptions))
             stopper = asyncio.create_task(self._stopping.wait())
-            await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+            try:
+                await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+            except asyncio.CancelledError:
+                # Cancelled from outside (Ctrl-C in a process that runs it in-line): the consumers and the
+                # producer stop too, before whoever owns the connection drains it under them.
+                self._stopping.set()
+                stopper.cancel()
+                await asyncio.gather(*tasks, *lag, return_exceptions=True)
+                raise
             self._stopping.set()
             results = await asyncio.gather(*tasks, return_exceptions=True)
             stopper.cancel()
