@@ -43,9 +43,10 @@ bench: $(STAMP)
 	$(BIN)/python bench/loop.py
 	$(BIN)/python bench/backtest.py
 	$(BIN)/python bench/sync.py
+	$(BIN)/python bench/telemetry.py
 
 up: $(STAMP)
 	$(BIN)/ingenium up
 
 clean:
-	rm -rf $(VENV) .ingenium .mypy_cache .pytest_cache .ruff_cache test-output
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache test-output

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import platformdirs
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -31,7 +32,13 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, description="postgresql://user@host:port/db as psql takes it; unset: embedded PostgreSQL."
     )
-    data_dir: Path = Field(default=Path(".ingenium"), description="Where embedded servers keep their data.")
+    nats_monitor_url: str | None = Field(
+        default=None, description="http://host:8222 of nats-server's monitoring port (for `ingenium status`)."
+    )
+    data_dir: Path = Field(
+        default_factory=lambda: default_data_dir(),
+        description="Where embedded servers keep their data and `ingenium up` its stack file; one per user.",
+    )
     namespace: str = Field(
         default="", pattern=r"^[a-zA-Z0-9_-]*$", description="Prefix for subjects and streams; empty for live."
     )
@@ -92,6 +99,22 @@ class Settings(BaseSettings):
         """``stream_tags`` as a list."""
         return [t.strip() for t in self.stream_tags.split(",") if t.strip()]
 
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute_data_dir(cls, value: Path) -> Path:
+        # Absolute once, at start-up: the stack file records it and other terminals compare it.
+        return value.expanduser().absolute()
+
+    @field_validator("nats_monitor_url")
+    @classmethod
+    def _check_monitor_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"INGENIUM_NATS_MONITOR_URL {value!r} is not an http://host:port URL")
+        return value.rstrip("/")
+
     @field_validator("database_url")
     @classmethod
     def _check_database_url(cls, value: str | None) -> str | None:
@@ -106,3 +129,8 @@ class Settings(BaseSettings):
     def subjects(self) -> Subjects:
         """Subject and stream names for this namespace."""
         return Subjects(self.namespace)
+
+
+def default_data_dir() -> Path:
+    """The per-user data directory (``~/.local/share/ingenium`` on Linux), whatever the working directory."""
+    return platformdirs.user_data_path("ingenium", appauthor=False)

@@ -13,9 +13,12 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
+
+import psutil
 
 from ingenium.errors import EmbeddedServerError
 
@@ -34,6 +37,16 @@ def nats_server_binary() -> str:
     return found
 
 
+def process_running(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie does not)."""
+    try:
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.AccessDenied:
+        return True
+    except psutil.Error:
+        return False
+
+
 class EmbeddedNats:
     """A nats-server child process with JetStream, storing under ``store_dir``.
 
@@ -42,17 +55,21 @@ class EmbeddedNats:
         host: Interface to listen on.
         port: TCP port; ``-1`` picks a free one.
         sync_interval: JetStream's fsync policy, ``always`` or a duration; nats-server's default when ``None``.
+        monitor_port: HTTP monitoring port (``/varz``, ``/connz``); ``-1`` picks a free one, ``None``: none.
 
     """
 
     def __init__(
-        self, store_dir: Path, *, host: str = "127.0.0.1", port: int = -1, sync_interval: str | None = None
+        self, store_dir: Path, *, host: str = "127.0.0.1", port: int = -1, sync_interval: str | None = None,
+        monitor_port: int | None = None,
     ) -> None:
         self.store_dir = store_dir
         self.host = host
         self.port = port
         self.sync_interval = sync_interval
+        self.monitor_port = monitor_port
         self.url: str | None = None
+        self.monitor_url: str | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._ports_dir = Path(tempfile.mkdtemp(prefix="ingenium-nats-"))
 
@@ -69,6 +86,8 @@ class EmbeddedNats:
             config = self._ports_dir / "nats-server.conf"
             config.write_text(f"jetstream {{\n  sync_interval: {self.sync_interval}\n}}\n")
             args += ["-c", str(config)]
+        if self.monitor_port is not None:
+            args += ["-m", str(self.monitor_port)]
         self._process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         ports_file = self._ports_dir / f"{Path(args[0]).name}_{self._process.pid}.ports"
         deadline = time.monotonic() + timeout
@@ -77,8 +96,10 @@ class EmbeddedNats:
                 raise EmbeddedServerError(f"nats-server exited at start: {self._failure(log_file)}")
             if ports_file.exists():
                 with contextlib.suppress(json.JSONDecodeError):
-                    urls = json.loads(ports_file.read_text())["nats"]
-                    self.url = urls[0]
+                    ports = json.loads(ports_file.read_text())
+                    self.url = ports["nats"][0]
+                    if self.monitor_port is not None:
+                        self.monitor_url = ports["monitoring"][0]
                     return self.url
             time.sleep(0.01)
         self.stop()
@@ -126,23 +147,50 @@ class EmbeddedNats:
 
 
 class EmbeddedPostgres:
-    """A PostgreSQL server from ``pgserver``, with its cluster under ``data_dir``."""
+    """A PostgreSQL server from ``pgserver``, with its cluster under ``data_dir``.
 
-    def __init__(self, data_dir: Path) -> None:
+    Args:
+        data_dir: The cluster's directory (kept across restarts).
+        quiet: Hide the warning platformdirs gives, on pgserver's import, when ``XDG_RUNTIME_DIR`` is unset
+            (common in containers; pgserver then keeps its lock file under /tmp, which is fine).
+
+    """
+
+    def __init__(self, data_dir: Path, *, quiet: bool = True) -> None:
         self.data_dir = data_dir
+        self.quiet = quiet
         self._server: Any = None
 
     def start(self) -> str:
         """Start (or attach to) the server and return a ``postgresql://`` URL for its ``postgres`` database."""
-        import pgserver  # imported here: it is slow to import and only needed when embedding
+        with warnings.catch_warnings():
+            if self.quiet:
+                warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+            import pgserver  # imported here: it is slow to import and only needed when embedding
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._forget_dead_handles()
         try:
             self._server = pgserver.get_server(self.data_dir, cleanup_mode="stop")  # type: ignore[attr-defined]
         except Exception as exc:  # pgserver raises bare Exceptions and CalledProcessErrors
             raise EmbeddedServerError(f"embedded PostgreSQL failed to start in {self.data_dir}: {exc}") from exc
         url: str = self._server.get_uri()
         return url
+
+    def _forget_dead_handles(self) -> None:
+        """Drop processes that died without saying so from pgserver's list of the server's users.
+
+        pgserver stops the server when the last process in ``.handle_pids.json`` leaves; one killed (SIGKILL)
+        stays listed, and the server would then outlive every later stack that used it.
+        """
+        handles = self.data_dir / ".handle_pids.json"
+        try:
+            pids = json.loads(handles.read_text())
+        except (OSError, ValueError):
+            return
+        alive = [pid for pid in pids if isinstance(pid, int) and process_running(pid)]
+        if alive != pids:
+            handles.write_text(json.dumps(alive))
 
     def stop(self) -> None:
         """Stop the server."""

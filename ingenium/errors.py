@@ -21,3 +21,7 @@ class PublishFailed(IngeniumError):
 
 class EmbeddedServerError(IngeniumError):
     """An embedded nats-server or PostgreSQL failed to start."""
+
+
+class StackAlreadyRunning(IngeniumError):
+    """Another process runs the embedded servers of the same data directory."""

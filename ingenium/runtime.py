@@ -65,6 +65,11 @@ def describe_validation_error(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def connection_name(component: Component) -> str:
+    """The NATS connection name a component runs under, ``ingenium-<kind>-<name>`` (``ingenium status`` shows it)."""
+    return f"ingenium-{component_kind(component)}-{component.name}"
+
+
 class Runner:
     """Runs one component against JetStream until stopped.
 
@@ -88,6 +93,9 @@ class Runner:
             for key in component.consumes()
         }
         self.ready = asyncio.Event()
+        #: Messages acked after their handler succeeded, and messages sent to the dead-letter stream.
+        self.handled = 0
+        self.dead_lettered = 0
 
     def stop(self) -> None:
         """Ask the runner to stop: no new fetches; what is in flight finishes and is acked."""
@@ -95,7 +103,7 @@ class Runner:
 
     async def run(self) -> None:
         """Connect, create consumers, call ``on_start``, consume until stopped (or an ingestor is done)."""
-        nc = self._nc or await connect_nats(self.settings, name=self.component.name)
+        nc = self._nc or await connect_nats(self.settings, name=connection_name(self.component))
         self._nc = nc
         bus = JetStreamBus(nc, self.subjects, retry_for=self.settings.publish_retry_seconds)
         await ensure_streams(bus.js, self.settings)
@@ -118,8 +126,17 @@ class Runner:
                 tasks.append(asyncio.create_task(self._produce(self.component)))
             lag = [asyncio.create_task(telemetry.watch_consumer_lag([s for _, s in subscriptions], self._stopping))]
             self.ready.set()
+            log.info("%s", self._started_line(subscriptions))
             stopper = asyncio.create_task(self._stopping.wait())
-            await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+            try:
+                await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+            except asyncio.CancelledError:
+                # Cancelled from outside (Ctrl-C in a process that runs it in-line): the consumers and the
+                # producer stop too, before whoever owns the connection drains it under them.
+                self._stopping.set()
+                stopper.cancel()
+                await asyncio.gather(*tasks, *lag, return_exceptions=True)
+                raise
             self._stopping.set()
             results = await asyncio.gather(*tasks, return_exceptions=True)
             stopper.cancel()
@@ -130,9 +147,12 @@ class Runner:
                 with contextlib.suppress(nats.errors.ConnectionClosedError, nats.errors.ConnectionDrainingError):
                     await sub.close()
             await self.component.on_stop()
-            for result in results:
-                if isinstance(result, BaseException):
-                    raise result
+            failure = next((r for r in results if isinstance(r, BaseException)), None)
+            counts = f": {self.handled} messages handled, {self.dead_lettered} dead-lettered" if subscriptions else ""
+            log.info("%s %s stopped%s%s", component_kind(self.component), self.component.name,
+                     f" by {failure!r}" if failure else "", counts)
+            if failure is not None:
+                raise failure
         finally:
             if self._own_connection and not nc.is_closed:
                 with contextlib.suppress(Exception):
@@ -151,6 +171,14 @@ class Runner:
             return False
         task.result()
         return True
+
+    def _started_line(self, subscriptions: Sequence[tuple[StreamKey, PullConsumer]]) -> str:
+        kind, name = component_kind(self.component), self.component.name
+        consumes = ", ".join(f"{sub.stream} as consumer {sub.consumer}" for _, sub in subscriptions)
+        line = f"{kind} {name} started: consumes {consumes or 'nothing'}"
+        if isinstance(self.component, Ingestor):
+            line += f"; publishes to {self.subjects.stream('data')}"
+        return line
 
     async def _produce(self, ingestor: Ingestor) -> None:
         run = asyncio.create_task(ingestor.run())
@@ -232,6 +260,7 @@ class Runner:
             if not await self._store(bus, msg, emitted, futures):
                 continue
             await msg.ack()
+            self.handled += 1
             handled[seq] = None
             if len(handled) > _REMEMBERED:
                 handled.popitem(last=False)
@@ -355,6 +384,7 @@ class Runner:
             headers=msg.headers,
         )
         await msg.term()
+        self.dead_lettered += 1
         telemetry.events_consumed.add(1, {"messaging.destination.name": msg.subject, "outcome": "dead_letter"})
 
 
@@ -363,14 +393,24 @@ def _jetstream_away(exc: Exception) -> bool:
     return isinstance(exc, PublishFailed) or (isinstance(exc, nats.errors.Error) and is_transient(exc))
 
 
-async def run_until_signalled(component: Component, settings: Settings) -> None:
-    """Run a component until SIGINT or SIGTERM, then shut down cleanly (for ``ingenium run``)."""
+async def run_until_signalled(component: Component, settings: Settings) -> bool:
+    """Run a component until SIGINT or SIGTERM (or an ingestor's end), then shut down cleanly.
+
+    Returns whether a signal stopped it (what ``ingenium run`` and ``ingenium ingest`` run).
+    """
     runner = Runner(component, settings)
     loop = asyncio.get_running_loop()
+    signalled: list[int] = []
+
+    def stop(sig: int) -> None:
+        signalled.append(sig)
+        runner.stop()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, runner.stop)
+        loop.add_signal_handler(sig, stop, sig)
     try:
         await runner.run()
+        return bool(signalled)
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)

@@ -5,8 +5,11 @@ The migrations directory is located from the installed package, so this works fr
 
 from __future__ import annotations
 
+import contextlib
 import importlib.resources
+import logging
 import threading
+from collections.abc import Iterator
 
 from alembic import command
 from alembic.config import Config
@@ -30,6 +33,8 @@ def alembic_config(database_url: str | None = None) -> Config:
     location = importlib.resources.files("migrations")
     config = Config(str(location / "alembic.ini"))
     config.set_main_option("script_location", str(location))
+    # Logging is the application's: alembic.ini's logging section is for the alembic command line only.
+    config.attributes["configure_logger"] = False
     if database_url is not None:
         config.attributes["database_url"] = database_url
     return config
@@ -56,21 +61,35 @@ def current(database_url: str) -> str | None:
         engine.dispose()
 
 
-def upgrade(database_url: str, revision: str = "head") -> str | None:
+@contextlib.contextmanager
+def _alembic_logs(verbose: bool) -> Iterator[None]:
+    """Alembic logs every step at INFO; an application that logs INFO would print them all unless asked to."""
+    logger = logging.getLogger("alembic")
+    level = logger.level
+    if not verbose:
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def upgrade(database_url: str, revision: str = "head", *, verbose: bool = False) -> str | None:
     """Bring the ledger's tables in ``database_url`` up to ``revision``; returns the revision reached.
 
     Idempotent and safe to call from several processes at once (they take turns on an advisory lock) and from
     several threads (alembic's context is global, so they take turns on a lock here too). Blocking: from async
-    code, call it with ``asyncio.to_thread``.
+    code, call it with ``asyncio.to_thread``. alembic's INFO lines are logged only when ``verbose``.
     """
     try:
-        with _IN_PROCESS:
+        with _IN_PROCESS, _alembic_logs(verbose):
             command.upgrade(alembic_config(database_url), revision)
     except OperationalError as exc:
         raise ConnectionFailed(
             f"cannot migrate the ledger at {database_url}: {_one_line(exc)}; is PostgreSQL running?"
         ) from exc
-    return current(database_url)
+    with _alembic_logs(verbose):
+        return current(database_url)
 
 
 def _one_line(exc: OperationalError) -> str:

@@ -58,13 +58,14 @@ async def orders(
     symbol: str | None = None,
     open_only: bool = False,
 ) -> list[LedgerOrder]:
-    """Return orders, oldest first, optionally of one ``status`` or ``symbol``, or only open ones."""
+    """Return orders, oldest first, optionally of one ``status`` or ``symbol`` (in any case), or only open ones."""
     if status is not None:
         status = OrderStatus(status)
     return await _select(
         LedgerOrder,
         database_url,
-        "SELECT * FROM ledger_orders WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR symbol = $2) "
+        "SELECT * FROM ledger_orders WHERE ($1::text IS NULL OR status = $1) "
+        "AND ($2::text IS NULL OR lower(symbol) = lower($2)) "
         "AND (NOT $3 OR status IN ('new', 'partially_filled')) ORDER BY created_at, order_id",
         status.value if status else None, symbol, open_only,
     )
@@ -78,14 +79,17 @@ async def fills(
     until: datetime | None = None,
     order_id: str | None = None,
 ) -> list[LedgerFill]:
-    """Return fills in execution-stream order; ``since`` is inclusive, ``until`` exclusive (timezone-aware)."""
+    """Return fills in execution-stream order, optionally of one ``symbol`` (in any case) or order.
+
+    ``since`` is inclusive, ``until`` exclusive (both timezone-aware).
+    """
     for name, value in (("since", since), ("until", until)):
         if value is not None and value.tzinfo is None:
             raise ValueError(f"{name} must be timezone-aware (UTC), got {value.isoformat()}")
     return await _select(
         LedgerFill,
         database_url,
-        "SELECT * FROM ledger_fills WHERE ($1::text IS NULL OR symbol = $1) "
+        "SELECT * FROM ledger_fills WHERE ($1::text IS NULL OR lower(symbol) = lower($1)) "
         "AND ($2::timestamptz IS NULL OR executed_at >= $2) AND ($3::timestamptz IS NULL OR executed_at < $3) "
         "AND ($4::text IS NULL OR order_id = $4) ORDER BY stream_sequence",
         symbol, since, until, order_id,
@@ -112,6 +116,15 @@ async def checkpoints(database_url: str) -> dict[str, int]:
     """Return the last projected sequence per stream."""
     rows = await _select(LedgerCheckpoint, database_url, "SELECT * FROM ledger_checkpoints ORDER BY stream")
     return {row.stream: row.last_sequence for row in rows}
+
+
+async def server_version(database_url: str) -> str:
+    """Return the PostgreSQL server's version (``PostgreSQL 16.2``)."""
+    conn = await connect(database_url, application_name="ingenium-ledger-query")
+    try:
+        return f"PostgreSQL {await conn.fetchval('SHOW server_version')}"
+    finally:
+        await conn.close()
 
 
 async def lag(settings: Settings) -> dict[str, int]:

@@ -13,7 +13,8 @@ from ledger.migrate import MIGRATION_LOCK, VERSION_TABLE
 from ledger.tables import SQLModel
 
 config = context.config
-if config.config_file_name and config.get_section("loggers"):
+# The alembic command line logs as alembic.ini says; Ingenium (ledger.migrate) configures logging itself.
+if config.attributes.get("configure_logger", True) and config.config_file_name and config.get_section("loggers"):
     logging.config.fileConfig(config.config_file_name, disable_existing_loggers=False)
 
 target_metadata = SQLModel.metadata

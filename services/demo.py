@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -115,7 +114,7 @@ async def run_demo(stack_settings: Settings, *, progress: Callable[[str, int, in
         report("reset", 0, 1)
         await reset(nc, settings, stack_settings.database_url)
         assert settings.database_url is not None
-        await asyncio.to_thread(_migrate, settings.database_url)
+        await asyncio.to_thread(upgrade, settings.database_url)
         js = nc.jetstream()
         await ensure_streams(js, settings)
         projector = Projector(settings, LedgerConfig(starting_cash=STARTING_CASH))
@@ -161,19 +160,6 @@ async def run_demo(stack_settings: Settings, *, progress: Callable[[str, int, in
         for outcome in results:
             if isinstance(outcome, BaseException):
                 raise outcome
-
-
-def _warnings_only(record: logging.LogRecord) -> bool:
-    return record.levelno >= logging.WARNING
-
-
-def _migrate(url: str) -> None:
-    """Create the ledger's tables; alembic's per-revision INFO lines would clutter the demo's output."""
-    # A filter, not a level: alembic's logging.config.fileConfig resets the levels of existing loggers.
-    quiet = logging.getLogger("alembic.runtime.migration")
-    if _warnings_only not in quiet.filters:
-        quiet.addFilter(_warnings_only)
-    upgrade(url)
 
 
 async def _ready(runner: Runner, task: asyncio.Task[None]) -> None:

@@ -5,6 +5,10 @@ time, on the symbols asked for) and each bar is handed to an ``Engine``: the sam
 clock as a backtest. Nothing the replay's components publish leaves the process, and they get settings with
 no NATS server and no database, so no live subject and no live ledger table can be reached. Replaying the same
 range twice gives the same results, and so does a backtest of the same bars.
+
+What a replay's config leaves unset is what the live components default to: the starting cash is the
+portfolio class's own default (``RiskPortfolio``: 100000, as when it runs live), fees and slippage the
+executor's, and the classes ``BacktestConfig``'s (the live services). A replay that reads no bar is an error.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 import nats.errors
 from nats.aio.client import Client
@@ -24,6 +29,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 
+from ingenium.backtest.assembly import KNOBS
 from ingenium.backtest.config import BacktestConfig
 from ingenium.backtest.engine import Engine, Progress, default_run_id
 from ingenium.backtest.results import BacktestResult
@@ -108,6 +114,19 @@ async def _subscribe(
     return stream, sub
 
 
+def live_defaults(config: BacktestConfig) -> BacktestConfig:
+    """``config`` with the starting cash, when it was not set, of the portfolio class's own default (as live)."""
+    if "cash" in config.model_fields_set:
+        return config
+    portfolio = config.classes()[1]
+    fields = portfolio.params_model.model_fields
+    name = next((n for n in KNOBS["cash"][1] if n in fields), None)
+    default = fields[name].default if name is not None else None
+    if default is None or not isinstance(default, int | Decimal):
+        return config  # a portfolio without a cash default keeps the config's
+    return config.model_copy(update={"cash": Decimal(default)})
+
+
 async def replay(
     config: BacktestConfig, settings: Settings, span: ReplayRange = ReplayRange(), *, speed: float | None = None,
     run_id: str | None = None, progress: Progress | None = None, nc: Client | None = None, idle_timeout: float = 10.0,
@@ -115,7 +134,7 @@ async def replay(
     """Replay the recorded bars of ``span`` into the components of ``config``; returns the run's results.
 
     Args:
-        config: Strategy, portfolio, executor and costs, as for a backtest.
+        config: Strategy, portfolio, executor and costs, as for a backtest; unset cash is the portfolio's default.
         settings: Where the recorded stream is (``INGENIUM_NATS_URL``, namespace).
         span: Symbols, time range or start sequence.
         speed: Bar time per wall time (``60``: an hour of bars per minute); ``None`` replays as fast as possible.
@@ -124,8 +143,12 @@ async def replay(
         nc: An open connection to use; otherwise the replay connects and closes its own.
         idle_timeout: Seconds without a message before the replay gives up on a silent server.
 
+    Raises:
+        ConfigurationError: Nothing was recorded in the range (no stream, no message, or no bar in it).
+
     """
     pace = _Pace(speed)
+    config = live_defaults(config)
     own = nc is None
     client = nc or await connect_nats(settings, name="ingenium-replay")
     engine = Engine(config, namespace="replay")
@@ -134,7 +157,8 @@ async def replay(
         stream, sub = await _subscribe(client, settings, span)
         try:
             await engine.start()
-            first_seq, last_seq = await _consume(sub, stream, engine, span, pace, warnings, progress, idle_timeout)
+            first_seq, last_seq, bars = await _consume(sub, stream, engine, span, pace, warnings, progress,
+                                                       idle_timeout)
             await engine.stop()
         finally:
             # The consumer is ephemeral: the server removes it once idle even if this unsubscribe cannot reach it.
@@ -143,7 +167,13 @@ async def replay(
     finally:
         if own and not client.is_closed:
             await client.drain()
-    source = span.describe(stream) + (f" seq {first_seq}-{last_seq}" if last_seq else " (empty)")
+    if bars == 0:
+        read = f"read {stream} seq {first_seq}-{last_seq}, no bar in the range" if last_seq else "no message"
+        raise ConfigurationError(
+            f"nothing to replay in {span.describe(stream)}: {read}; record data first (`ingenium ingest …`) or "
+            "check --symbols, --since/--until, --start-seq and INGENIUM_NAMESPACE"
+        )
+    source = span.describe(stream) + f" seq {first_seq}-{last_seq}"
     if run_id is None:
         run_id = default_run_id("replay", config, source, str(first_seq), str(last_seq))
     return engine.result(run_id=run_id, kind="replay", source=source, warnings=tuple(warnings))
@@ -152,8 +182,11 @@ async def replay(
 async def _consume(
     sub: JetStreamContext.PushSubscription, stream: str, engine: Engine, span: ReplayRange, pace: _Pace,
     warnings: list[str], progress: Progress | None, idle_timeout: float,
-) -> tuple[int, int]:
-    """Feed the consumer's bars to the engine until it has delivered all it had; returns (first, last) sequence."""
+) -> tuple[int, int, int]:
+    """Feed the consumer's bars to the engine until it has delivered all it had.
+
+    Returns the first and last stream sequence read and the number of bars replayed.
+    """
     first_seq = last_seq = handled = 0
     info = await sub.consumer_info()
     done = info.num_pending == 0 and (info.delivered is None or info.delivered.consumer_seq == 0)
@@ -180,7 +213,7 @@ async def _consume(
             progress(handled)
     if progress is not None:
         progress(handled)
-    return first_seq, last_seq
+    return first_seq, last_seq, handled
 
 
 def _parse(msg: Msg, warnings: list[str]) -> DataEvent | None:

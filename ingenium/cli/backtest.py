@@ -16,13 +16,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ingenium.backtest import BacktestConfig, BacktestResult, backtest_async, load_bars
-from ingenium.backtest.replay import ReplayRange, replay, symbols_of
+from ingenium.backtest.config import DEFAULT_EXECUTOR, DEFAULT_PORTFOLIO
+from ingenium.backtest.replay import ReplayRange, live_defaults, replay, symbols_of
 from ingenium.backtest.stats import display_rows
 from ingenium.backtest.sweep import METRICS, SweepResult, is_sweep, parse_grid, sweep
 from ingenium.backtest.validation import to_utc
 from ingenium.cli.console import console, err_console, fail, load_settings, run
 from ingenium.errors import IngeniumError
 from ingenium.loader import parse_params
+from ingenium.observability import setup_telemetry
+from ingenium.stack import resolve_settings
 
 Strategy = Annotated[str, typer.Option("--strategy", "-s", help="Strategy class, package.module:ClassName.")]
 Params = Annotated[list[str] | None, typer.Option(
@@ -60,13 +63,15 @@ def _time(name: str, value: str | None) -> datetime | None:
 
 
 def _config(strategy: str, params: dict[str, Any], portfolio: str, portfolio_params: list[str] | None,
-            executor: str, executor_params: list[str] | None, cash: str, commission: str | None,
+            executor: str, executor_params: list[str] | None, cash: str | None, commission: str | None,
             commission_bps: str | None, slippage: str | None, fill_model: str) -> BacktestConfig:
     values: dict[str, Any] = {
         "strategy": strategy, "strategy_params": params, "portfolio": portfolio,
         "portfolio_params": parse_params(portfolio_params or []), "executor": executor,
-        "executor_params": parse_params(executor_params or []), "cash": _decimal("--cash", cash), "fill": fill_model,
+        "executor_params": parse_params(executor_params or []), "fill": fill_model,
     }
+    if cash is not None:  # unset (a replay's default): the portfolio's own, see replay.live_defaults
+        values["cash"] = _decimal("--cash", cash)
     for key, flag, raw in (("commission", "--commission", commission),
                            ("commission_bps", "--commission-bps", commission_bps),
                            ("slippage_bps", "--slippage-bps", slippage)):
@@ -224,15 +229,16 @@ def replay_command(
     until: Until = None,
     start_seq: Annotated[int | None, typer.Option(help="Start at this data stream sequence.", min=1)] = None,
     speed: Annotated[str, typer.Option(help="Bar time per wall time (60: an hour per minute), or max.")] = "max",
-    portfolio: PortfolioSpec = "services.portfolio:RiskPortfolio",
+    portfolio: PortfolioSpec = DEFAULT_PORTFOLIO,
     portfolio_param: PortfolioParams = None,
-    executor: ExecutorSpec = "services.executor:PaperExecutor",
+    executor: ExecutorSpec = DEFAULT_EXECUTOR,
     executor_param: ExecutorParams = None,
-    cash: Cash = "10000",
+    cash: Annotated[str | None, typer.Option(
+        "--cash", help="Starting cash (default: the portfolio's own default, as live).")] = None,
     commission: Commission = None,
     commission_bps: CommissionBps = None,
     slippage_bps: Slippage = None,
-    fill_at: Fill = "next_open",
+    fill_at: Fill = BacktestConfig.model_fields["fill"].default,
     run_id: Annotated[str | None, typer.Option(help="Name of the run (default: derived from the range).")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Directory (default out/<run id>).")] = None,
     verbose: Verbose = False,
@@ -250,17 +256,24 @@ def replay_command(
         grid = parse_grid(param or [])
         if is_sweep(grid):
             fail("replay runs one parameter set; sweep grids with `ingenium backtest` on exported bars")
-        config = _config(strategy, {k: v[0] for k, v in grid.items()}, portfolio, portfolio_param, executor,
-                         executor_param, cash, commission, commission_bps, slippage_bps, fill_at)
+        config = live_defaults(_config(strategy, {k: v[0] for k, v in grid.items()}, portfolio, portfolio_param,
+                                       executor, executor_param, cash, commission, commission_bps, slippage_bps,
+                                       fill_at))
+        setup_telemetry("ingenium-replay")
     except IngeniumError as exc:
         fail(str(exc))
     span = ReplayRange(symbols_of(symbols or []), _time("--since", since), _time("--until", until), start_seq)
-    settings = load_settings()
+    settings = resolve_settings(load_settings())  # the recorded stream is on the running stack's server
+    stream = settings.subjects.stream("data")
+    console.print(f"replaying {span.describe(stream)} from {settings.nats_url or 'no server'} into "
+                  f"{config.strategy} (cash {config.cash})", highlight=False, markup=False, soft_wrap=True)
     with _component_logs(verbose), _progress() as progress:
         task = progress.add_task("replaying", total=None)
         result = run(replay(config, settings, span, speed=factor, run_id=run_id,
                             progress=lambda n: progress.update(task, completed=n)))
         progress.stop()
+    console.print(f"replayed {result.bars} bars read from {result.source}", highlight=False, markup=False,
+                  soft_wrap=True)
     _show(result, result.write(out or Path("out") / result.run_id))
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Coroutine
-from typing import Any, NoReturn, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from ingenium.config import Settings
 from ingenium.errors import IngeniumError
@@ -19,10 +20,12 @@ console = Console(width=None if sys.stdout.isatty() else 200)
 err_console = Console(stderr=True)
 T = TypeVar("T")
 
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Also show servers' and migrations' log lines.")]
+
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    """Print ``error: message`` on stderr and exit."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    """Print ``error: message`` on stderr and exit (the message is text: ``[acme]`` in it is not markup)."""
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -35,11 +38,24 @@ def load_settings(**overrides: Any) -> Settings:
         fail(f"setting INGENIUM_{str(first['loc'][0]).upper()}: {first['msg']}")
 
 
+#: What a command says when Ctrl-C stopped it (then it exits 0: the user asked for it).
+INTERRUPTED = "stopped (Ctrl-C)"
+
+
+def interrupted() -> NoReturn:
+    """Ctrl-C: the user asked to stop, so it is a clean exit (0), said in one line."""
+    err_console.print(INTERRUPTED, highlight=False)
+    raise typer.Exit(0)
+
+
 def run(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine, turning Ingenium errors into one line and Ctrl-C into a quiet exit."""
+    """Run a coroutine, turning Ingenium errors into one line and Ctrl-C into a clean exit.
+
+    On Ctrl-C asyncio cancels the coroutine, so its ``finally`` blocks (drains, server stops) run first.
+    """
     try:
         return asyncio.run(coro)
     except IngeniumError as exc:
         fail(str(exc))
     except KeyboardInterrupt:
-        raise typer.Exit(130) from None
+        interrupted()

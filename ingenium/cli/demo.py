@@ -11,7 +11,10 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ingenium.cli.console import console, fail, load_settings, run
+from ingenium.cli.console import Verbose, console, fail, load_settings, run
+from ingenium.errors import IngeniumError
+from ingenium.logs import configure_logging
+from ingenium.observability import setup_telemetry
 from ingenium.stack import start_stack
 
 
@@ -23,17 +26,23 @@ def _qty(value: Any) -> str:
     return f"{Decimal(value).normalize():f}" if value is not None else "-"
 
 
-def demo() -> None:
+def demo(verbose: Verbose = False) -> None:
     """Run ingestor, SMA strategy, portfolio, paper executor and ledger on the sample data; print a summary."""
     from services.demo import EXECUTOR_PARAMS, PORTFOLIO_PARAMS, STRATEGY_PARAMS, DemoResult, psql_command, run_demo
 
-    # platformdirs warns, on import by pgserver, that XDG_RUNTIME_DIR is unset (common in containers): not news here.
-    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+    if verbose:
+        configure_logging("INFO")
+    else:  # platformdirs warns, on pgserver's import, that XDG_RUNTIME_DIR is unset (common in containers)
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
     settings = load_settings()
+    try:  # as every command that runs components: traces, metrics and logs as the OTEL_* variables say
+        setup_telemetry("ingenium-demo")
+    except IngeniumError as exc:
+        fail(str(exc))
     started = time.monotonic()
     with console.status("Starting NATS and PostgreSQL (embedded where no INGENIUM_* URL is set)…"):
         try:
-            stack = start_stack(settings, nats_port=-1)
+            stack = start_stack(settings, nats_port=-1, quiet=not verbose)
         except Exception as exc:
             fail(f"cannot start the local stack: {exc}")
     try:

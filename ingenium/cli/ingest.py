@@ -12,8 +12,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ingenium.cli.console import console, fail, load_settings, run
 from ingenium.config import Settings
 from ingenium.errors import IngeniumError
+from ingenium.logs import configure_logging
 from ingenium.observability import setup_telemetry
-from ingenium.runtime import Runner, run_until_signalled
+from ingenium.runtime import run_until_signalled
 from ingenium.stack import resolve_settings
 
 ingest_app = typer.Typer(help="Load historical bars or run a live feed into the data stream.", no_args_is_help=True)
@@ -61,17 +62,27 @@ def ingest_file(
             columns=_mapping(map_ or []), tz=tz, period=period, skip_loaded=not reload,
         )
         ingestor.read()  # a bad file or mapping fails here, before any server is contacted
+        configure_logging()
         setup_telemetry("ingenium-ingest")
     except IngeniumError as exc:
         fail(str(exc))
     settings = _settings()
+    published = [0]
+
+    def advance(done: int, total: int) -> None:
+        published[0] = done
+        progress.update(task, completed=done, total=total)
+
     with Progress(TextColumn("Publishing {task.fields[file]}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console) as progress:
         task = progress.add_task("load", total=None, file=path.name)
-        ingestor.progress = lambda done, total: progress.update(task, completed=done, total=total)
-        run(Runner(ingestor, settings).run())
+        ingestor.progress = advance
+        signalled = run(run_until_signalled(ingestor, settings))
     result = ingestor.result
     if result is None:
+        if signalled:  # Ctrl-C is a request, not a failure: a re-run publishes the rest (the ids dedup)
+            console.print(f"stopped after {published[0]} bars; run it again to publish the rest", highlight=False)
+            return
         fail("the load stopped before it finished")
     span = f"{result.first:%Y-%m-%d %H:%M} → {result.last:%Y-%m-%d %H:%M} UTC" if result.first and result.last else ""
     console.print(
@@ -101,6 +112,7 @@ def ingest_synthetic(
         params["start"] = start if start.tzinfo else start.replace(tzinfo=datetime.now().astimezone().tzinfo)
     try:
         feed = SyntheticFeed(name="synthetic_feed", symbols=_symbols(symbols), **params)
+        configure_logging()
         setup_telemetry("ingenium-synthetic-feed")
     except IngeniumError as exc:
         fail(str(exc))

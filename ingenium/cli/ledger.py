@@ -17,19 +17,20 @@ import typer
 from rich.table import Table
 from sqlmodel import SQLModel
 
-from ingenium.cli.console import console, fail, load_settings, run
+from ingenium.cli.console import Verbose, console, fail, load_settings, run
 from ingenium.config import Settings
 from ingenium.errors import IngeniumError
 from ingenium.logs import configure_logging
 from ingenium.observability import setup_telemetry
 from ingenium.stack import resolve_settings
 from ledger import queries
+from ledger.batch import LedgerStreams
 from ledger.config import LedgerConfig
 from ledger.database import require_database_url
 from ledger.migrate import upgrade
 from ledger.projector import Projector, tune_garbage_collector
 from ledger.rebuild import rebuild as rebuild_ledger
-from ledger.tables import OrderStatus
+from ledger.tables import LedgerAnomaly, LedgerFill, LedgerOrder, LedgerPosition, OrderStatus
 
 ledger_app = typer.Typer(
     help="The ledger: project orders and executions into PostgreSQL, rebuild it, query it.", no_args_is_help=True
@@ -67,9 +68,20 @@ def _database_url() -> str:
     return require_database_url(_settings())
 
 
-async def prepare(settings: Settings) -> str | None:
-    """Create or upgrade the ledger's tables (what ``ingenium up`` runs); returns the revision reached."""
-    return await asyncio.to_thread(upgrade, require_database_url(settings))
+async def prepare(settings: Settings, *, verbose: bool = False) -> str | None:
+    """Create or upgrade the ledger's tables (what ``ingenium up`` runs); returns the revision reached.
+
+    alembic's INFO lines (one per step) are shown only with ``verbose``.
+    """
+    return await asyncio.to_thread(upgrade, require_database_url(settings), verbose=verbose)
+
+
+async def checkpoints(settings: Settings) -> tuple[str, dict[str, int]]:
+    """The PostgreSQL server's version and the ledger's checkpoint of each stream it projects (for ``status``)."""
+    url = require_database_url(settings)
+    version = await queries.server_version(url)
+    done = await queries.checkpoints(url)
+    return version, {stream: done.get(stream, 0) for _, stream in LedgerStreams.from_settings(settings).kinds}
 
 
 @ledger_app.command()
@@ -85,6 +97,7 @@ def serve(
     starting_cash: Annotated[
         str | None, typer.Option(help="Opening cash balance (default: INGENIUM_LEDGER_STARTING_CASH or 100000).")
     ] = None,
+    verbose: Verbose = False,
 ) -> None:
     """Project the order and execution streams into the ledger until SIGINT/SIGTERM."""
     settings = _settings()
@@ -95,8 +108,8 @@ def serve(
     except IngeniumError as exc:
         fail(str(exc))
 
-    async def go() -> None:
-        await prepare(settings)
+    async def go() -> Projector:
+        await prepare(settings, verbose=verbose)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -108,8 +121,11 @@ def serve(
             f"into {projector.database_url} (Ctrl-C to stop)", highlight=False,
         )
         await projector.run(stop)
+        return projector
 
-    run(go())
+    projector = run(go())
+    done = ", ".join(f"{stream} at {seq}" for stream, seq in projector.checkpoints.items()) or "nothing projected"
+    console.print(f"ledger: stopped; checkpoints {done}", highlight=False)
 
 
 def _config(starting_cash: str | None) -> LedgerConfig:
@@ -147,35 +163,35 @@ def rebuild(
 @ledger_app.command()
 def positions(output: FormatOption = Format.TABLE) -> None:
     """Show the net position per symbol, with average price, realized PnL and commissions."""
-    _print(run(queries.positions(_database_url())), output, "positions")
+    _print(run(queries.positions(_database_url())), LedgerPosition, output, "positions")
 
 
 @ledger_app.command()
 def orders(
     status: Annotated[OrderStatus | None, typer.Option(help="Only orders in this status.")] = None,
-    symbol: Annotated[str | None, typer.Option(help="Only orders for this symbol.")] = None,
+    symbol: Annotated[str | None, typer.Option(help="Only orders for this symbol (any case).")] = None,
     output: FormatOption = Format.TABLE,
 ) -> None:
     """Show orders with their status, filled quantity and average price, oldest first."""
-    _print(run(queries.orders(_database_url(), status=status, symbol=symbol)), output, "orders")
+    _print(run(queries.orders(_database_url(), status=status, symbol=symbol)), LedgerOrder, output, "orders")
 
 
 @ledger_app.command()
 def fills(
-    symbol: Annotated[str | None, typer.Option(help="Only fills of this symbol.")] = None,
+    symbol: Annotated[str | None, typer.Option(help="Only fills of this symbol (any case).")] = None,
     since: Annotated[str | None, typer.Option(help="From this time (ISO 8601; UTC unless it has an offset).")] = None,
     until: Annotated[str | None, typer.Option(help="Before this time (ISO 8601; UTC unless it has an offset).")] = None,
     output: FormatOption = Format.TABLE,
 ) -> None:
     """Show fills in execution order (the trade history)."""
     start, end = _time("--since", since), _time("--until", until)
-    _print(run(queries.fills(_database_url(), symbol=symbol, since=start, until=end)), output, "fills")
+    _print(run(queries.fills(_database_url(), symbol=symbol, since=start, until=end)), LedgerFill, output, "fills")
 
 
 @ledger_app.command()
 def anomalies(output: FormatOption = Format.TABLE) -> None:
     """Show the overfills, side or symbol mismatches and executions of unknown orders the ledger recorded."""
-    _print(run(queries.anomalies(_database_url())), output, "anomalies")
+    _print(run(queries.anomalies(_database_url())), LedgerAnomaly, output, "anomalies")
 
 
 def _time(option: str, value: str | None) -> datetime | None:
@@ -188,18 +204,33 @@ def _time(option: str, value: str | None) -> datetime | None:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
+def plain(value: Decimal) -> str:
+    """A decimal as people write it: ``100000``, never ``1.0E+5`` (what PostgreSQL's NUMERIC often comes back as)."""
+    return format(value, "f")
+
+
+def _json(value: Any) -> Any:
+    """One value as JSON: money and quantities as exact plain-decimal strings, times in ISO 8601."""
+    if isinstance(value, Decimal):
+        return plain(value)
     if isinstance(value, datetime):
         return value.isoformat()
-    return str(value)
+    if isinstance(value, bytes):
+        return value.hex()
+    return value
 
 
-def _print(rows: Sequence[SQLModel], output: Format, what: str) -> None:
-    """Print typed rows as a table, CSV or JSON (money as exact decimal strings)."""
+def _cell(value: Any) -> str:
+    """One value as table or CSV text: the JSON form, with nothing for a null."""
+    if value is None:
+        return ""
+    return str(_json(value))
+
+
+def _print(rows: Sequence[SQLModel], model: type[SQLModel], output: Format, what: str) -> None:
+    """Print typed rows as a table, CSV (a header even with no rows) or JSON, every value formatted by ``_json``."""
     records = [row.model_dump() for row in rows]
-    columns = list(records[0]) if records else []
+    columns = list(model.model_fields)
     if output is Format.JSON:
         sys.stdout.write(json.dumps([{k: _json(v) for k, v in r.items()} for r in records], indent=2) + "\n")
     elif output is Format.CSV:
@@ -213,16 +244,6 @@ def _print(rows: Sequence[SQLModel], output: Format, what: str) -> None:
         for record in records:
             table.add_row(*(_cell(record[c]) for c in columns))
         console.print(table)
-
-
-def _json(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, bytes):
-        return value.hex()
-    return value
 
 
 def register(app: typer.Typer) -> None:

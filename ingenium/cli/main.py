@@ -8,7 +8,7 @@ import sys
 import typer
 
 from ingenium.cli import backtest, demo, ingest, ledger, stack
-from ingenium.cli.console import err_console
+from ingenium.cli.console import INTERRUPTED, err_console
 
 app = typer.Typer(
     name="ingenium",
@@ -52,6 +52,7 @@ def main() -> None:
             hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
             err_console.print(f"[bold red]error:[/] {message}{hint}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
-    except typer.Abort:
-        sys.exit(130)
+    except typer.Abort:  # click's translation of a Ctrl-C outside an event loop: a requested stop, not a failure
+        err_console.print(INTERRUPTED, highlight=False)
+        sys.exit(0)
     sys.exit(result if isinstance(result, int) else 0)

@@ -13,10 +13,11 @@ from pydantic import ValidationError
 from rich.table import Table
 
 from ingenium.bus import JetStreamBus
-from ingenium.cli.console import console, fail, load_settings, run
+from ingenium.cli import status
+from ingenium.cli.console import Verbose, console, fail, interrupted, load_settings, run
 from ingenium.config import Settings
 from ingenium.connection import connect_nats
-from ingenium.errors import IngeniumError
+from ingenium.errors import IngeniumError, StackAlreadyRunning
 from ingenium.events import EVENT_TYPES, Event
 from ingenium.loader import load_class, parse_params
 from ingenium.logs import configure_logging
@@ -41,7 +42,7 @@ def streams_init() -> None:
 
     async def go() -> list[str]:
         settings = _settings()
-        nc = await connect_nats(settings)
+        nc = await connect_nats(settings, name="ingenium-cli")
         try:
             return await ensure_streams(nc.jetstream(), settings, nodes=cluster_nodes(nc))
         finally:
@@ -57,7 +58,7 @@ def streams_ls() -> None:
 
     async def go() -> Table:
         settings = _settings()
-        nc = await connect_nats(settings)
+        nc = await connect_nats(settings, name="ingenium-cli")
         try:
             statuses = await list_streams(nc.jetstream(), settings)
         finally:
@@ -73,32 +74,51 @@ def streams_ls() -> None:
 
 def up(
     nats_port: Annotated[int, typer.Option(help="Port of the embedded nats-server (-1: any free port).")] = 4222,
+    verbose: Verbose = False,
 ) -> None:
     """Start the local stack (embedded NATS and PostgreSQL where no URL is set) and run until Ctrl-C."""
     settings = load_settings()
+    if verbose:
+        configure_logging("INFO")
     try:
-        stack = start_stack(settings, nats_port=nats_port)
+        stack = start_stack(settings, nats_port=nats_port, quiet=not verbose)
+    except StackAlreadyRunning as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        interrupted()
     except Exception as exc:
         fail(f"{exc}; set INGENIUM_NATS_URL / INGENIUM_DATABASE_URL to use running servers instead")
+    configured = settings.nats_url and settings.database_url  # then `up` only prepares streams and tables
+    if not configured and not stack.started:  # the stack of this data dir serves already: never start a second
+        fail(f"a stack is already running on {settings.data_dir}: NATS {stack.settings.nats_url}, "
+             f"PostgreSQL {stack.settings.database_url}; use it as it is, or set INGENIUM_DATA_DIR to another "
+             "directory")
 
     async def serve() -> None:
-        nc = await connect_nats(stack.settings)
+        nc = await connect_nats(stack.settings, name="ingenium-up")
         try:
             await ensure_streams(nc.jetstream(), stack.settings)
         finally:
             await nc.drain()
         from ingenium.cli import ledger as ledger_cli  # the ledger owns its schema and migrations
 
-        await ledger_cli.prepare(stack.settings)
-        console.print(f"NATS       {stack.settings.nats_url}")
-        console.print(f"PostgreSQL {stack.settings.database_url}")
-        console.print(f"data dir   {stack.settings.data_dir.resolve()}")
+        await ledger_cli.prepare(stack.settings, verbose=verbose)
+        if stack.took_over:
+            console.print(stack.took_over, highlight=False)
+        console.print(f"NATS       {stack.settings.nats_url}", highlight=False)
+        if stack.settings.nats_monitor_url:
+            console.print(f"monitoring {stack.settings.nats_monitor_url}", highlight=False)
+        console.print(f"PostgreSQL {stack.settings.database_url}", highlight=False)
+        console.print(f"data dir   {stack.settings.data_dir}", highlight=False)
         console.print(describe_telemetry("ingenium"), highlight=False)
-        console.print("Streams created. Press Ctrl-C to stop.")
+        console.print("Streams created. `ingenium status` shows what runs. Press Ctrl-C to stop.", highlight=False)
         stop = asyncio.Event()
         # SIGTERM (a service manager, `kill`) must stop the embedded servers as Ctrl-C does.
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
         await stop.wait()
+        console.print("stopping the stack", highlight=False)
 
     try:
         run(serve())
@@ -124,7 +144,7 @@ def run_component(
         setup_telemetry(f"ingenium-{component.name}")
     except IngeniumError as exc:
         fail(str(exc))
-    run(run_until_signalled(component, _settings()))
+    run(run_until_signalled(component, _settings()))  # the runtime logs its start and stop lines
 
 
 def publish(
@@ -148,7 +168,7 @@ def publish(
 
     async def go() -> str:
         settings = _settings()
-        nc = await connect_nats(settings)
+        nc = await connect_nats(settings, name="ingenium-cli")
         try:
             await ensure_streams(nc.jetstream(), settings)
             result = await JetStreamBus(nc, settings.subjects).publish(event)
@@ -164,4 +184,5 @@ def register(app: typer.Typer) -> None:
     app.command("up")(up)
     app.command("run")(run_component)
     app.command("publish")(publish)
+    app.command("status")(status.status)
     app.add_typer(streams_app, name="streams")

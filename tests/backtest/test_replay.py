@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -68,8 +67,11 @@ async def test_paced_replay_and_empty_or_missing_streams(bus: JetStreamBus, sett
     await bus.publish_many(recorded(acme))
     paced = await replay(config(), settings, speed=3600.0)  # four minutes of bars in about 0.07 s
     assert paced.bars == 4
-    empty = await replay(config(), settings, ReplayRange(symbols=("nothing",)))
-    assert empty.bars == 0 and empty.stats.final_equity == Decimal(10_000) and "(empty)" in empty.source
+    with pytest.raises(ConfigurationError, match=r"nothing to replay in \S*INGENIUM_DATA\[nothing\]: no message"):
+        await replay(config(), settings, ReplayRange(symbols=("nothing",)))
+    late = T0 + timedelta(days=1)
+    with pytest.raises(ConfigurationError, match=r"read \S*INGENIUM_DATA seq 1-4, no bar in the range"):
+        await replay(config(), settings, ReplayRange(since=late))
     with pytest.raises(ConfigurationError, match="speed must be a positive factor"):
         await replay(config(), settings, speed=0)
     elsewhere = settings.model_copy(update={"namespace": "nobodyhome"})

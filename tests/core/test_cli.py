@@ -18,9 +18,10 @@ from ingenium.testing import settings_env
 GOLDEN = Path(__file__).resolve().parents[1] / "fixtures" / "go-json"
 
 
-def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120,
+        cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "ingenium", *args], env=env, capture_output=True, text=True,
-                          timeout=timeout, check=False)
+                          timeout=timeout, check=False, cwd=cwd)
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
@@ -89,7 +90,7 @@ def test_unreachable_server_and_bad_url_are_one_line(tmp_path: Path) -> None:
 def test_up_refuses_a_taken_port_in_one_line(tmp_path: Path, nats_url: str) -> None:
     port = nats_url.rsplit(":", 1)[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith("INGENIUM_")}
-    env["INGENIUM_DATA_DIR"] = str(tmp_path)
+    env["INGENIUM_DATA_DIR"] = str(tmp_path / "up")  # not the store of the server holding the port
     assert_one_line_error(cli("up", "--nats-port", port, env=env), f"port {port} is already taken")
 
 
