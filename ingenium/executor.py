@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
 from ingenium.component import Component
@@ -24,12 +25,15 @@ class Executor(Component):
         reason: str | None = None,
         event_id: str | None = None,
         leaves_quantity: Decimal | None = None,
+        executed_at: datetime | None = None,
     ) -> ExecutionEvent:
         """An execution report for ``order``; ``quantity``/``price`` are those of this one fill.
 
         ``event_id`` (also the ``ExecId``) defaults to one derived from the event being handled; an executor
         that must reproduce ids outside a handler (after a restart) passes its own. ``leaves_quantity``
-        defaults to what the order has left after a fill, and zero for other updates.
+        defaults to what the order has left after a fill, and zero for other updates. ``executed_at`` (the
+        ``ExecutionTimestamp``) defaults to now; a simulated broker passes the time label of the bar whose price
+        a fill took.
         """
         now = self.clock.now()
         event_id = event_id or self.next_id("exec")
@@ -40,7 +44,7 @@ class Executor(Component):
             ExecutionEvent,
             id=event_id,
             timestamp=now,
-            execution_timestamp=now,
+            execution_timestamp=executed_at or now,
             order_id=order.id,
             symbol=order.symbol,
             quantity=quantity,

@@ -50,6 +50,10 @@ class BacktestConfig(BaseModel):
     commission: Decimal | None = Field(default=None, ge=0, description="Commission per share (executor default).")
     commission_bps: Decimal | None = Field(default=None, ge=0, description="Commission in bps of notional.")
     slippage_bps: Decimal | None = Field(default=None, ge=0, description="Adverse slippage in basis points.")
+    calendar: str | None = Field(
+        default=None, description="Exchange calendar (an exchange-calendars code such as XNYS) whose sessions "
+        "annualise the statistics; by default periods per year are inferred from the data.",
+    )
 
     @field_validator("strategy", "portfolio", "executor", mode="before")
     @classmethod
