@@ -10,11 +10,11 @@ calendar's session length; ``check_sessions`` then finds the bars a file lacks i
 
 from __future__ import annotations
 
+import bisect
 import functools
 import itertools
 import statistics
 import warnings
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
@@ -128,24 +128,48 @@ def week_of(day: date) -> int:
     return (day.toordinal() - 1) // 7
 
 
+#: Consecutive pairs ``spacing`` looks at, spread evenly over the data (a million-bar run needs no more).
+SAMPLE = 10_000
+
+
 def spacing(times: Sequence[datetime]) -> timedelta | None:
-    """The median distance between consecutive distinct times; ``None`` with fewer than two."""
-    steps = [b - a for a, b in itertools.pairwise(times) if b > a]
+    """The median distance between consecutive distinct times (of up to ``SAMPLE`` pairs spread evenly over them).
+
+    ``None`` with fewer than two distinct times.
+    """
+    stride = max(1, (len(times) - 1) // SAMPLE)
+    steps = [times[i + 1] - times[i] for i in range(0, len(times) - 1, stride) if times[i + 1] > times[i]]
+    if not steps and len(times) > 1 and times[-1] > times[0]:
+        steps = [b - a for a, b in itertools.pairwise(times) if b > a]
     return statistics.median_low(steps) if steps else None
 
 
-def trades_weekends(days: Sequence[date]) -> bool:
-    """Whether dates include weekends often enough to be a seven-day market."""
-    return bool(days) and sum(1 for d in days if d.weekday() >= 5) / len(days) > WEEKEND_SHARE
+def bars_per_day(times: Sequence[datetime]) -> dict[date, int]:
+    """How many of the (sorted) ``times`` fall on each UTC date that has any: one binary search per day."""
+    counts: dict[date, int] = {}
+    day, last, low = times[0].date(), times[-1].date(), 0
+    while day <= last:
+        high = bisect.bisect_left(times, datetime.combine(day + DAY, datetime.min.time(), UTC), low)
+        if high > low:
+            counts[day] = high - low
+        day, low = day + DAY, high
+    return counts
+
+
+def trades_weekends(per_day: dict[date, int]) -> bool:
+    """Whether the bars fall on weekends often enough to be those of a seven-day market."""
+    total = sum(per_day.values())
+    weekend = sum(count for day, count in per_day.items() if day.weekday() >= 5)
+    return total > 0 and weekend / total > WEEKEND_SHARE
 
 
 def periods_per_year(times: Sequence[datetime], calendar: Calendar | None = None) -> float | None:
     """Bars per year of data labelled ``times`` (in time order), for annualising per-bar statistics.
 
     Monthly bars give 12, weekly 52. Daily bars give the calendar's sessions per year, or without a calendar 252
-    (no weekend bars) or 365. Intraday bars give those days times the bars in a day: the calendar's mean session
-    length over the data's span divided by the bar spacing, or without a calendar the median number of bars per
-    UTC date. ``None`` with fewer than two distinct times.
+    (at most 60% of 2/7 of the bars on a Saturday or Sunday) or 365. Intraday bars give those days times the bars
+    in a day: the calendar's mean session length over the data's span divided by the bar spacing, or without a
+    calendar the median number of bars per UTC date. ``None`` with fewer than two distinct times.
     """
     step = spacing(times)
     if step is None:
@@ -154,7 +178,8 @@ def periods_per_year(times: Sequence[datetime], calendar: Calendar | None = None
         return 12.0
     if step >= WEEKLY:
         return 52.0
-    seven_days = calendar is None and trades_weekends([t.date() for t in times])
+    per_day = bars_per_day(times)
+    seven_days = calendar is None and trades_weekends(per_day)
     days = calendar.per_year if calendar is not None else 365.0 if seven_days else 252.0
     if step >= DAILY:
         return days
@@ -163,7 +188,6 @@ def periods_per_year(times: Sequence[datetime], calendar: Calendar | None = None
                     if s.close > times[0] and s.open <= times[-1]]  # the sessions the data spans
         if sessions:
             return days * (sum((s.length for s in sessions), timedelta(0)) / len(sessions)) / step
-    per_day = Counter(t.date() for t in times)
     return days * statistics.median(per_day.values())
 
 

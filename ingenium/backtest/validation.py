@@ -331,16 +331,20 @@ def _check_spacing(table: RawTable, symbol: str, members: list[int], starts: lis
     found: list[tuple[str, int]] = []
     for k, (a, b) in enumerate(itertools.pairwise(members)):
         delta = starts[b] - starts[a]
+        # The common case first, and nothing formatted for it: this runs for every row of a file.
+        if whole_days:
+            before, after = dates[k], dates[k + 1]
+            apart = week_of(after) - week_of(before) if weekly else (after - before).days
+            if apart == step:
+                continue
+        elif delta == length:
+            continue
         where = f"{src} {label(b)}: {symbol} at {starts[b].isoformat()}"
         if delta == timedelta(0):
             raise DataError(f"{where} duplicates the timestamp of {label(a)}; keep one bar per timestamp")
         if delta < timedelta(0):
             raise DataError(f"{where} comes before {label(a)} ({starts[a].isoformat()}); sort the rows by time")
         if whole_days:
-            before, after = dates[k], dates[k + 1]
-            apart = week_of(after) - week_of(before) if weekly else (after - before).days
-            if apart == step:
-                continue
             if apart < step:
                 unit = "week" if weekly else "day"
                 raise DataError(f"{where} falls in the same {unit} as {label(a)} ({starts[a].isoformat()}) for "
@@ -354,8 +358,6 @@ def _check_spacing(table: RawTable, symbol: str, members: list[int], starts: lis
                 missing = apart // step - 1 if apart % step == 0 else 0
                 missed = f"{missing} missing bar(s)" if missing else "misaligned"
         else:
-            if delta == length:
-                continue
             if delta < length:
                 raise DataError(f"{where} starts {delta} after {label(a)}, less than the bar period "
                                 f"{format_period(length)}; bars overlap")
