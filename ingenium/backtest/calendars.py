@@ -80,6 +80,24 @@ class Calendar:
         return [s for s in self.sessions if first <= s.day <= last]
 
 
+def calendar_code(name: str) -> str:
+    """The exchange-calendars code for ``name`` (``xnys`` → ``XNYS``); raises ``ConfigurationError`` if unknown."""
+    code = name.strip().upper()
+    if code not in _names():
+        raise ConfigurationError(f"unknown exchange calendar {name!r}; use an exchange-calendars code such as XNYS, "
+                                 "XLON, XTKS or XHKG")
+    return code
+
+
+@functools.cache
+def _names() -> frozenset[str]:
+    try:
+        import exchange_calendars
+    except ImportError:  # pragma: no cover - a dependency of ingenium; the message is for broken installs
+        raise ConfigurationError("--calendar needs exchange-calendars: pip install exchange-calendars") from None
+    return frozenset(exchange_calendars.get_calendar_names(include_aliases=True))
+
+
 def load_calendar(name: str, first: date, last: date) -> Calendar:
     """Load the sessions of exchange ``name`` for the whole years from ``first`` to ``last``.
 
@@ -87,24 +105,19 @@ def load_calendar(name: str, first: date, last: date) -> Calendar:
         ConfigurationError: the name is not an exchange-calendars code, or the years are outside its range.
 
     """
-    return _load(name.strip().upper(), first.year, last.year)
+    return _load(calendar_code(name), first.year, last.year)
 
 
 @functools.lru_cache(maxsize=16)  # a sweep's runs, and the loading and annualising of one run, share it
 def _load(code: str, first: int, last: int) -> Calendar:
-    try:
-        import exchange_calendars
-    except ImportError:  # pragma: no cover - a dependency of ingenium; the message is for broken installs
-        raise ConfigurationError("--calendar needs exchange-calendars: pip install exchange-calendars") from None
+    import exchange_calendars  # present: calendar_code found the name in it
+
     try:
         with warnings.catch_warnings():
             # exchange-calendars uses pandas APIs that pandas 3 deprecates; that is for its maintainers, not ours.
             warnings.simplefilter("ignore", DeprecationWarning)
             calendar = exchange_calendars.get_calendar(code, start=f"{first}-01-01", end=f"{last}-12-31")
             sessions = _sessions(calendar.schedule)
-    except exchange_calendars.errors.InvalidCalendarName:
-        raise ConfigurationError(f"unknown exchange calendar {code!r}; use an exchange-calendars code such as XNYS, "
-                                 "XLON, XTKS or XHKG") from None
     except (exchange_calendars.errors.CalendarError, ValueError) as exc:
         raise ConfigurationError(f"calendar {code} cannot cover {first}-{last}: {exc}") from None
     return Calendar(code, tuple(sessions))

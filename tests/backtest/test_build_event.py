@@ -122,3 +122,15 @@ def test_values_live_would_normalise_are_normalised() -> None:
     assert fast == checked and fast.timestamp.tzinfo is UTC and fast.signal is SignalType.LONG
     assert fast.price == Decimal("100.25") and fast.strategy_id is None
     assert fast.to_json() == checked.to_json()
+
+
+@pytest.mark.parametrize(("cls", "fields"), CASES)
+def test_canonical_values_skip_validation(cls: type[Event], fields: dict[str, Any],
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    expected = Component().build_event(cls, **fields)
+
+    def validating(self: Event, **_: Any) -> None:
+        raise AssertionError(f"{cls.__name__} was validated on the trusted path")
+
+    monkeypatch.setattr(cls, "__init__", validating)
+    assert trusted().build_event(cls, **fields) == expected

@@ -195,3 +195,9 @@ def test_a_lunch_break_and_weekly_bars_against_a_calendar(tmp_path: Path) -> Non
     assert (bars.gaps, bars.missing_bars) == (1, 1)
     [warning] = bars.warnings
     assert "1w bar(s) XNYS expects in its session of 2024-02-20 missing" in warning
+
+
+def test_an_unknown_calendar_is_refused_before_the_run() -> None:
+    with pytest.raises(ValueError, match="unknown exchange calendar 'MOON'"):
+        BacktestConfig(strategy="services.strategies:SmaCross", calendar="MOON")
+    assert BacktestConfig(strategy="services.strategies:SmaCross", calendar="xnys").calendar == "XNYS"
