@@ -16,7 +16,6 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -67,45 +66,8 @@ def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
-_new = object.__new__
-_set = object.__setattr__
-
-
-@dataclass(frozen=True, slots=True)
-class _Template:
-    """What ``Component.build_event`` needs to build trusted events of one class without ``model_construct``."""
-
-    usable: bool
-    names: frozenset[str]
-    required: frozenset[str]
-    defaults: dict[str, Any]
-    factories: tuple[tuple[str, Callable[[], Any]], ...]
-
-    @classmethod
-    def of(cls, model: type[BaseModel]) -> _Template:
-        fields = model.__pydantic_fields__
-        defaults: dict[str, Any] = {}
-        factories: list[tuple[str, Callable[[], Any]]] = []
-        usable = not model.__pydantic_post_init__ and model.model_config.get("extra") != "allow"
-        for name, field in fields.items():
-            defaults[name] = None  # a placeholder keeps the field's place in __dict__
-            if field.is_required():
-                continue
-            if field.default_factory is not None:
-                if field.default_factory_takes_validated_data:
-                    usable = False
-                else:
-                    factories.append((name, cast(Callable[[], Any], field.default_factory)))
-                continue
-            default = field.get_default(call_default_factory=False)
-            if default is not field.default:  # pydantic copies mutable defaults: keep doing that, per event
-                factories.append((name, partial(field.get_default, call_default_factory=False)))
-            defaults[name] = default
-        required = frozenset(name for name, field in fields.items() if field.is_required())
-        return cls(usable, frozenset(fields), required, defaults, tuple(factories))
-
-
-_TEMPLATES: dict[type[BaseModel], _Template] = {}
+#: Per event class, the builder of trusted events (``ingenium.backtest.trusted``), made on first use.
+_TRUSTED: dict[type[Event], Callable[[dict[str, Any]], Event]] = {}
 
 
 class Component:
@@ -120,8 +82,8 @@ class Component:
     """
 
     params_model: ClassVar[type[Params]] = Params
-    #: Whether events built by the helpers skip validation. Only the in-process backtest sets this, for the
-    #: components it runs: their helpers get typed values, and live consumers validate every message anyway.
+    #: Whether events built by the helpers skip validation of values already in canonical form. Only the
+    #: in-process backtest sets this, for the components it runs; anything else is still validated (build_event).
     trusted_events: bool = False
 
     def __init__(
@@ -212,28 +174,20 @@ class Component:
     def build_event(self, cls: type[E], **fields: Any) -> E:
         """Build an event from field values; validated unless ``trusted_events`` (the backtest's hot path).
 
-        Trusted, the event is built as ``model_construct`` builds it (the given values by field name, the
-        defaults for the rest), from a per-class template instead of a loop over the fields, which is most of
-        ``model_construct``'s cost; anything the template does not cover goes through ``model_construct``.
+        Trusted, values already in their canonical form (``Decimal``, UTC times, valid symbols …) are taken as
+        they are, without pydantic's validation; any other value goes through validation, so a trusted
+        component is refused exactly what, and with the message that, live refuses
+        (``ingenium.backtest.trusted.TrustedBuilder``).
         """
         if not self.trusted_events:
             return cls(**fields)
-        template = _TEMPLATES.get(cls)
-        if template is None:
-            template = _TEMPLATES[cls] = _Template.of(cls)
-        if not template.usable or not (template.required <= fields.keys() <= template.names):
-            return cast(E, cls.model_construct(**fields))
-        values = template.defaults.copy()  # field order kept: the given values replace placeholders in place
-        values.update(fields)
-        for name, factory in template.factories:
-            if name not in fields:
-                values[name] = factory()
-        event = _new(cls)
-        _set(event, "__dict__", values)
-        _set(event, "__pydantic_fields_set__", set(fields))
-        _set(event, "__pydantic_extra__", None)
-        _set(event, "__pydantic_private__", None)
-        return event
+        build = _TRUSTED.get(cls)
+        if build is None:
+            # Imported on first use: only backtests set trusted_events, and ingenium.backtest imports this module.
+            from ingenium.backtest.trusted import TrustedBuilder
+
+            build = _TRUSTED[cls] = TrustedBuilder(cls)
+        return cast(E, build(fields))
 
     def next_id(self, prefix: str) -> str:
         """An id for a new event: derived from the event being handled, random outside a handler."""

@@ -32,9 +32,10 @@ class Executor(Component):
         ``event_id`` (also the ``ExecId``) defaults to one derived from the event being handled; an executor
         that must reproduce ids outside a handler (after a restart) passes its own. ``leaves_quantity``
         defaults to what the order has left after a fill, and zero for other updates. ``executed_at`` (the
-        venue's time of the fill, so a report rebuilt later is the same event) defaults to the clock's now.
+        ``ExecutionTimestamp``) defaults to now; a venue passes its own time of the fill, and a simulated broker the
+        time label of the bar whose price a fill took.
         """
-        now = executed_at or self.clock.now()
+        now = self.clock.now()
         event_id = event_id or self.next_id("exec")
         cum = cum_quantity if cum_quantity is not None else quantity
         if leaves_quantity is None:
@@ -43,7 +44,7 @@ class Executor(Component):
             ExecutionEvent,
             id=event_id,
             timestamp=now,
-            execution_timestamp=now,
+            execution_timestamp=executed_at or now,
             order_id=order.id,
             symbol=order.symbol,
             quantity=quantity,

@@ -31,7 +31,11 @@ class Bars:
         closes: Close prices.
         volumes: Volumes.
         source: Where the bars came from, for messages and the summary.
-        warnings: Problems accepted under the gap policy ``warn``, one line each, naming the row.
+        warnings: Problems accepted under the gap policy ``warn``, and sessions of the calendar with missing
+            bars, one line each.
+        gaps: Gaps found in the data (runs of missing bars), accepted under the gap policy.
+        missing_bars: Bars those gaps lack, where known (a misaligned bar leaves it unknown).
+        calendar: The exchange calendar the data was checked against (``XNYS``), if any.
 
     """
 
@@ -47,6 +51,9 @@ class Bars:
     volumes: Sequence[Decimal]
     source: str = "<memory>"
     warnings: tuple[str, ...] = field(default=())
+    gaps: int = 0
+    missing_bars: int = 0
+    calendar: str | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -69,7 +76,10 @@ class Bars:
         return sorted(set(self.symbols))
 
     def between(self, since: datetime | None = None, until: datetime | None = None) -> Bars:
-        """Return the bars starting at or after ``since`` and before ``until`` (either may be ``None``)."""
+        """Return the bars starting at or after ``since`` and before ``until`` (either may be ``None``).
+
+        The warnings and gap counts stay those of the whole file.
+        """
         lo = 0 if since is None else bisect_left(self.starts, since)
         hi = len(self) if until is None else bisect_left(self.starts, until)
         if lo == 0 and hi == len(self):
@@ -79,4 +89,5 @@ class Bars:
             ids=self.ids[cut], symbols=self.symbols[cut], starts=self.starts[cut], ends=self.ends[cut],
             periods=self.periods[cut], opens=self.opens[cut], highs=self.highs[cut], lows=self.lows[cut],
             closes=self.closes[cut], volumes=self.volumes[cut], source=self.source, warnings=self.warnings,
+            gaps=self.gaps, missing_bars=self.missing_bars, calendar=self.calendar,
         )

@@ -247,6 +247,9 @@ class InMemoryBus:
                 self._store(out)
 
     def _failed(self, component: Component, event: Event, exc: Exception) -> HandlerFailed:
+        # One line, and the exception written as the live runtime writes it in a dead letter's reason
+        # (``ingenium.deadletter``), so the same bug reads the same in a backtest and live.
+        detail = repr(exc).replace("\r", " ").replace("\n", " ")
         return HandlerFailed(
-            f"{component.name} failed on {event.kind} event {event.id} at {self.clock.now().isoformat()}: {exc!r}"
+            f"{component.name} failed on {event.kind} event {event.id} at {self.clock.now().isoformat()}: {detail}"
         )

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ingenium.backtest.calendars import calendar_code
 from ingenium.component import Component
 from ingenium.errors import ConfigurationError
 from ingenium.loader import load_class
@@ -50,11 +51,24 @@ class BacktestConfig(BaseModel):
     commission: Decimal | None = Field(default=None, ge=0, description="Commission per share (executor default).")
     commission_bps: Decimal | None = Field(default=None, ge=0, description="Commission in bps of notional.")
     slippage_bps: Decimal | None = Field(default=None, ge=0, description="Adverse slippage in basis points.")
+    calendar: str | None = Field(
+        default=None, description="Exchange calendar (an exchange-calendars code such as XNYS) whose sessions "
+        "annualise the statistics; by default periods per year are inferred from the data.",
+    )
 
     @field_validator("strategy", "portfolio", "executor", mode="before")
     @classmethod
     def _spec(cls, value: Any) -> Any:
         return class_spec(value) if isinstance(value, type) and issubclass(value, Component) else value
+
+    @field_validator("calendar")
+    @classmethod
+    def _calendar(cls, value: str | None) -> str | None:
+        # Checked here, not when the run ends and its statistics are annualised.
+        try:
+            return calendar_code(value) if value is not None else None
+        except ConfigurationError as exc:
+            raise ValueError(str(exc)) from None
 
     @field_validator("cash", "commission", "commission_bps", "slippage_bps", mode="before")
     @classmethod

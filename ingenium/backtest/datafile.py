@@ -28,7 +28,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
 
 def load_bars(
     path: str | Path, *, symbol: str | None = None, period: str | None = None, tz: str = "UTC",
-    gaps: GapPolicy = "error", columns: Mapping[str, str] | None = None,
+    gaps: GapPolicy = "accept", calendar: str | None = None, columns: Mapping[str, str] | None = None,
 ) -> Bars:
     """Read and check a CSV (``.csv``, ``.csv.gz``) or Parquet (``.parquet``, ``.pq``) file of OHLC bars.
 
@@ -37,7 +37,10 @@ def load_bars(
         symbol: Symbol of every row when the file has no ``symbol`` column; defaults to the file's stem.
         period: Bar length (``1m``) when the file has no ``period`` column; inferred from the spacing if ``None``.
         tz: Zone of timestamps written without an offset.
-        gaps: ``error`` (default), ``warn`` or ``ignore`` a missing bar.
+        gaps: ``accept`` gaps (weekends, holidays, nights) and count them (default), also ``warn`` of each one, or
+            make one an ``error``.
+        calendar: Exchange calendar (an exchange-calendars code such as ``XNYS``): then a gap is a bar missing
+            inside one of its sessions, and each session with missing bars is listed in ``Bars.warnings``.
         columns: Header for a column whose header is not one of ``ALIASES``, e.g. ``{"timestamp": "Date"}``.
 
     Raises:
@@ -56,7 +59,7 @@ def load_bars(
         raise DataError(f"{file}: unknown format; use a .csv, .csv.gz, .parquet or .pq file")
     if symbol is None and "symbol" not in table.columns:
         symbol = file.name.split(".")[0]
-    return validate(table, symbol=symbol, period=period, tz=tz, gaps=gaps)
+    return validate(table, symbol=symbol, period=period, tz=tz, gaps=gaps, calendar=calendar)
 
 
 def _match(headers: list[str], mapping: Mapping[str, str], source: str) -> dict[str, int]:

@@ -4,19 +4,25 @@ Bars are handed to the components in time order. Before each bar the clock moves
 bar became known), the bar goes to the executor, then the portfolio, then the strategy (the order of a
 market: the broker fills what was pending at the open, positions are marked, then the strategy decides), and
 every event that follows is handled before the next bar. Same inputs, same events, same outputs.
+
+The equity curve has one point per bar, labelled as the data labels the bar (its start, ``Ohlc.Timestamp``) and
+valued at its close, as backtesting.py and its peers label theirs; fills carry the label of the bar whose price
+they took (the paper executor stamps them so).
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from ingenium.backtest.account import Account
 from ingenium.backtest.assembly import build
 from ingenium.backtest.bars import Bars
 from ingenium.backtest.bus import InMemoryBus
+from ingenium.backtest.calendars import load_calendar, periods_per_year
 from ingenium.backtest.config import BacktestConfig
 from ingenium.backtest.results import BacktestResult
 from ingenium.backtest.stats import compute_stats
@@ -64,7 +70,12 @@ class Engine:
             self.bus.attach(component)
         self.bus.tap("execution", self.account.on_execution)
         self._now: datetime | None = None
+        self._label: datetime | None = None  # the start of the bars that end at _now: the equity point's label
+        self._last_end: datetime | None = None
         self._first: datetime | None = None
+        #: (symbols, starts, closes) of what was fed, for the price and buy-and-hold lines of the report.
+        self._prices: list[tuple[Sequence[str], Sequence[datetime], Sequence[Decimal]]] = []
+        self._replayed: tuple[list[str], list[datetime], list[Decimal]] = ([], [], [])
         self._symbols: set[str] = set()
         self._periods: dict[str, timedelta] = {}
         self._started = False
@@ -77,8 +88,11 @@ class Engine:
 
     async def stop(self) -> None:
         """Call each component's ``on_stop`` and record the last equity point."""
+        if self._label is not None:
+            self.account.snapshot(self._label)
+            self._label = None
         if self._now is not None:
-            self.account.snapshot(self._now)
+            self._last_end = self._now
             self._now = None
         for component in self.components:
             await component.on_stop()
@@ -93,6 +107,7 @@ class Engine:
         if self._first is None:
             self._first = bars.starts[0]
         self._symbols.update(bars.symbol_names)
+        self._prices.append((bars.symbols, bars.starts, bars.closes))
         bus, clock, account = self.bus, self.clock, self.account
         advance, dispatch, drain, deliver = clock.advance_to, bus.dispatch_data, bus.drain, bus.deliver
         sync = bus.data_is_sync
@@ -101,7 +116,7 @@ class Engine:
         )
         marked = account.marked
         build = trusted_bar
-        now = self._now
+        now, label = self._now, self._label
         rows = zip(bars.ids, bars.symbols, bars.starts, bars.ends, bars.periods, bars.opens, bars.highs, bars.lows,
                    bars.closes, bars.volumes, strict=True)
         # A run keeps every order, fill and equity point alive, and the collector's full passes rescan them all
@@ -113,11 +128,11 @@ class Engine:
         try:
             for i, (event_id, symbol, start, end, period, open_, high, low, close, volume) in enumerate(rows):
                 if end != now:
-                    if now is not None:
-                        times_append(now)
+                    if label is not None:
+                        times_append(label)
                         equity_append(marked() if holdings else account.cash)
                     advance(end)
-                    now = end
+                    now, label = end, start
                     if i % every == 0:
                         if progress is not None:
                             progress(i)
@@ -130,7 +145,7 @@ class Engine:
                     await drain()
                 last[symbol] = close
         finally:
-            self._now = now
+            self._now, self._label = now, label
             if freeze:
                 gc.unfreeze()
         if sync:
@@ -152,26 +167,56 @@ class Engine:
         if self._first is None:
             self._first = bar.timestamp
         self._symbols.add(event.symbol)
+        symbols, starts, closes = self._replayed
+        symbols.append(event.symbol)
+        starts.append(bar.timestamp)
+        closes.append(bar.close)
         if end != self._now:
-            if self._now is not None and end > self._now:
-                self.account.snapshot(self._now)
+            if self._label is not None and self._now is not None and end > self._now:
+                self.account.snapshot(self._label)
             self.clock.advance_to(end)
-            self._now = max(end, self._now or end)
+            if self._now is None or end > self._now:
+                self._now, self._label = end, bar.timestamp
         await self.bus.deliver(event)
         self.account.last[event.symbol] = bar.close
 
-    def result(self, *, run_id: str, kind: str, source: str, warnings: tuple[str, ...] = ()) -> BacktestResult:
-        """Return the run's results; call after ``stop``."""
+    def result(self, *, run_id: str, kind: str, source: str, warnings: tuple[str, ...] = (), gaps: int = 0,
+               missing_bars: int = 0) -> BacktestResult:
+        """Return the run's results; call after ``stop``.
+
+        ``warnings``, ``gaps`` and ``missing_bars`` describe the data (``Bars``) and go to the summary.
+        """
         account = self.account
         first = self._first or self.clock.now()
-        stats = compute_stats(first, account.times, account.equity, account.initial_cash, account.round_trips,
-                              len(account.fills), account.exposed)
+        times = account.times
+        calendar = None
+        if self.config.calendar is not None and times:
+            calendar = load_calendar(self.config.calendar, times[0].date(), times[-1].date())
+        stats = compute_stats(first, times, account.equity, account.initial_cash, account.round_trips,
+                              len(account.fills), account.exposed, end=self._last_end or self._now,
+                              periods_per_year=periods_per_year(times, calendar))
         return BacktestResult(
             run_id=run_id, kind=kind, config=self.config, source=source, symbols=sorted(self._symbols),
             bars=self.bus.sequences["data"], fills=account.fills, round_trips=account.round_trips,
-            times=account.times, equity=account.equity, stats=stats, events=dict(self.bus.sequences),
-            warnings=warnings,
+            times=times, equity=account.equity, stats=stats, events=dict(self.bus.sequences),
+            warnings=warnings, gaps=gaps, missing_bars=missing_bars, prices=self._price_lines(),
         )
+
+    def _price_lines(self) -> dict[str, tuple[Sequence[datetime], Sequence[Decimal]]]:
+        """Per symbol, the (bar start, close) series that was fed: the report's price and buy-and-hold lines."""
+        parts = [*self._prices, self._replayed] if self._replayed[0] else self._prices
+        if len(parts) == 1 and len(set(parts[0][0])) == 1:
+            symbols, starts, closes = parts[0]  # one file of one symbol: its columns, as they are
+            return {symbols[0]: (starts, closes)} if symbols else {}
+        lines: dict[str, tuple[list[datetime], list[Decimal]]] = {}
+        for symbols, starts, closes in parts:
+            for symbol, start, close in zip(symbols, starts, closes, strict=True):
+                line = lines.get(symbol)
+                if line is None:
+                    line = lines[symbol] = ([], [])
+                line[0].append(start)
+                line[1].append(close)
+        return dict(lines)
 
 
 def default_run_id(kind: str, config: BacktestConfig, source: str, first_id: str, last_id: str) -> str:
@@ -190,7 +235,8 @@ async def backtest_async(
     if run_id is None:
         run_id = default_run_id("backtest", config, bars.source, bars.ids[0] if len(bars) else "",
                                 bars.ids[-1] if len(bars) else "")
-    return engine.result(run_id=run_id, kind="backtest", source=bars.source, warnings=bars.warnings)
+    return engine.result(run_id=run_id, kind="backtest", source=bars.source, warnings=bars.warnings,
+                         gaps=bars.gaps, missing_bars=bars.missing_bars)
 
 
 def backtest(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -40,11 +40,14 @@ class BacktestResult:
         bars: Data events handled.
         fills: Every fill, in order.
         round_trips: Closed round trips, in order.
-        times: Bar end of each equity point.
-        equity: Equity at each of ``times``.
+        times: Label (start) of the bar of each equity point.
+        equity: Equity at each of ``times``, at the bar's close.
         stats: Performance statistics.
         events: Events per stream during the run (data, signal, order, execution).
-        warnings: Data problems accepted under the gap policy.
+        warnings: Data problems accepted under the gap policy, and sessions with missing bars.
+        gaps: Gaps in the data (runs of missing bars) that were accepted.
+        missing_bars: Bars those gaps lack, where known.
+        prices: Per symbol, the bar starts and closes that were fed (the report's price and buy-and-hold lines).
 
     """
 
@@ -61,6 +64,9 @@ class BacktestResult:
     stats: Stats
     events: dict[str, int]
     warnings: Sequence[str] = field(default=())
+    gaps: int = 0
+    missing_bars: int = 0
+    prices: Mapping[str, tuple[Sequence[datetime], Sequence[Decimal]]] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         # Short on purpose: asyncio formats a finished task's result (in its SIGINT handler's repr), and a
@@ -76,7 +82,7 @@ class BacktestResult:
             "kind": self.kind,
             "config": config,
             "data": {"source": self.source, "bars": self.bars, "symbols": list(self.symbols),
-                     "warnings": list(self.warnings)},
+                     "gaps": self.gaps, "missing_bars": self.missing_bars, "warnings": list(self.warnings)},
             "events": dict(self.events),
             "stats": self.stats.as_dict(),
         }
@@ -89,7 +95,7 @@ class BacktestResult:
         )
 
     def equity_frame(self) -> pd.DataFrame:
-        """Return the equity curve as a DataFrame indexed by bar end, with its drawdown."""
+        """Return the equity curve as a DataFrame indexed by bar (its start), with its drawdown."""
         pd = pandas_module()
         frame = pd.DataFrame({"equity": list(self.equity)}, index=pd.DatetimeIndex(list(self.times), name="timestamp"))
         values = frame["equity"].astype(float)

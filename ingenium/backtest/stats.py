@@ -1,8 +1,10 @@
 """Performance statistics of a run: returns, risk, drawdowns and trades, from the equity curve and fills.
 
 Ratios are floats (statistics, not money). Annualisation follows the data's own calendar: the number of
-periods per year is the number of equity points divided by the years they span, so one-minute bars of a
-24/7 market and of a 6.5-hour session are both annualised correctly without being told which they are.
+periods per year comes from the bars' spacing and days (``ingenium.backtest.calendars.periods_per_year``:
+252 for daily equities, 365 for daily crypto, sessions × bars per session intraday) or from the exchange
+calendar the run names, so one-minute bars of a 24/7 market and of a 6.5-hour session are both annualised
+correctly.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from ingenium.backtest.account import RoundTrip
+from ingenium.backtest.calendars import periods_per_year as infer_periods_per_year
 
 YEAR = timedelta(days=365.25)
 
@@ -26,7 +29,7 @@ class Stats:
 
     Attributes:
         start: Start of the first bar.
-        end: End of the last bar.
+        end: End of the last bar (the last equity point is labelled with its start).
         initial_equity: Starting cash.
         final_equity: Equity after the last bar.
         total_return: Final over initial equity, minus one.
@@ -80,15 +83,22 @@ class Stats:
 
 def compute_stats(
     start: datetime, times: Sequence[datetime], equity: Sequence[Decimal], initial: Decimal,
-    round_trips: Sequence[RoundTrip], fills: int, exposed: int,
+    round_trips: Sequence[RoundTrip], fills: int, exposed: int, *, end: datetime | None = None,
+    periods_per_year: float | None = None,
 ) -> Stats:
-    """Compute ``Stats`` from an equity curve (one point per bar end) and the run's trades."""
+    """Compute ``Stats`` from an equity curve (one point per bar, labelled by its start) and the run's trades.
+
+    ``end`` (the last bar's end) defaults to the last point's label; ``periods_per_year`` defaults to what
+    ``periods_per_year`` infers from the labels.
+    """
     final = equity[-1] if equity else initial
-    end = times[-1] if times else start
+    end = end or (times[-1] if times else start)
     values = [float(initial), *map(float, equity)]
     returns = [b / a - 1.0 for a, b in itertools.pairwise(values) if a != 0.0]
     years = (end - start) / YEAR
-    per_year = len(returns) / years if years > 0 and returns else None
+    per_year = periods_per_year if periods_per_year is not None else infer_periods_per_year(times)
+    if not returns:
+        per_year = None
     cagr = None
     if years > 0 and initial > 0 and final > 0:
         try:

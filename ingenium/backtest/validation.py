@@ -2,7 +2,11 @@
 
 Every check the event models would make (positive finite prices, high/low bracketing open and close, a valid
 symbol, aware timestamps) is made here once per row, plus what a time series needs: rows in time order, no
-duplicate timestamps, one bar period per symbol, and no gaps unless the gap policy accepts them.
+duplicate timestamps, no overlapping bars, one bar period per symbol. Gaps (weekends, holidays, nights) are
+counted, and refused only under the gap policy ``error``. Daily and weekly bars are placed by their date in the
+data's zone, so a daylight-saving change (a 23-hour "day") or a week labelled by its last trading day is no
+overlap, and daily bars without weekend rows count no weekend as a gap. With an exchange calendar the gaps are
+instead the bars its sessions expect that the file lacks (``ingenium.backtest.calendars``).
 """
 
 from __future__ import annotations
@@ -17,12 +21,15 @@ from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ingenium.backtest.bars import Bars
+from ingenium.backtest.calendars import DAILY, Calendar, check_sessions, load_calendar, week_of
 from ingenium.errors import ConfigurationError, IngeniumError
 from ingenium.fields import is_valid_symbol
 from ingenium.ids import derive_id
 from ingenium.period import format_period, parse_period
 
-GapPolicy = Literal["error", "warn", "ignore"]
+GapPolicy = Literal["accept", "warn", "error"]
+#: Warnings kept per symbol about sessions with missing bars (the counts in the summary cover them all).
+MAX_SESSION_WARNINGS = 100
 REQUIRED = ("timestamp", "open", "high", "low", "close")
 OPTIONAL = ("volume", "symbol", "period")
 T = TypeVar("T")
@@ -179,7 +186,7 @@ def _first(rows: Sequence[int], test: Callable[[int], bool]) -> int | None:
 
 def validate(
     table: RawTable, *, symbol: str | None = None, period: str | None = None, tz: str = "UTC",
-    gaps: GapPolicy = "error",
+    gaps: GapPolicy = "accept", calendar: str | None = None,
 ) -> Bars:
     """Check every row of ``table`` and return the bars sorted by (start, symbol).
 
@@ -187,8 +194,11 @@ def validate(
         table: Rows by canonical column name.
         symbol: Symbol of every row when the table has no ``symbol`` column.
         period: Bar length (``1m``) when the table has no ``period`` column; inferred from the spacing if ``None``.
-        tz: Zone of timestamps written without an offset.
-        gaps: What a missing bar is: an ``error``, a ``warn``ing kept in ``Bars.warnings``, or ``ignore``d.
+        tz: Zone of timestamps written without an offset (and of the dates of daily bars).
+        gaps: What a gap is: ``accept``ed and counted (``Bars.gaps``), also listed in ``Bars.warnings``
+            (``warn``), or an ``error``.
+        calendar: An exchange-calendars code (``XNYS``): gaps are then the bars its sessions expect that the
+            table lacks, always listed in ``Bars.warnings`` (unless ``error``).
 
     Raises:
         DataError: naming the file, the row and what is wrong with it.
@@ -225,9 +235,24 @@ def validate(
         groups.setdefault(name, []).append(index)
     periods: list[str] = [""] * n
     warnings: list[str] = []
+    sessions = None
+    if calendar is not None:
+        sessions = load_calendar(calendar, min(starts).astimezone(zone).date(), max(starts).astimezone(zone).date())
+    gap_count = missing_bars = 0
     for name, members in groups.items():
         length = _period_of(table, name, members, starts, period)
-        _check_spacing(table, name, members, starts, length, gaps, warnings)
+        spaced = _check_spacing(table, name, members, starts, length, zone)
+        if sessions is not None:
+            count, lacking = _check_sessions(table, name, members, starts, length, zone, sessions, gaps, warnings)
+        else:
+            count, lacking = len(spaced), sum(k for _, k in spaced)
+            if spaced and gaps == "error":
+                raise DataError(f"{spaced[0][0]}; drop --gaps error to accept gaps, or name the exchange "
+                                "(--calendar XNYS) so that only bars missing inside its sessions count")
+            if gaps == "warn":
+                warnings.extend(message for message, _ in spaced)
+        gap_count += count
+        missing_bars += lacking
         text = format_period(length)
         for i in members:
             periods[i] = text
@@ -244,7 +269,8 @@ def validate(
         periods=[periods[i] for i in order],
         opens=[opens[i] for i in order], highs=[highs[i] for i in order], lows=[lows[i] for i in order],
         closes=[closes[i] for i in order], volumes=[volumes[i] for i in order],
-        source=src, warnings=tuple(warnings),
+        source=src, warnings=tuple(warnings), gaps=gap_count, missing_bars=missing_bars,
+        calendar=sessions.name if sessions is not None else None,
     )
 
 
@@ -292,24 +318,73 @@ def _parsed(table: RawTable, row: int, text: str) -> timedelta:
 
 
 def _check_spacing(table: RawTable, symbol: str, members: list[int], starts: list[datetime], length: timedelta,
-                   gaps: GapPolicy, warnings: list[str]) -> None:
+                   zone: tzinfo) -> list[tuple[str, int]]:
+    """Refuse duplicate, unsorted and overlapping bars; return each gap as (message, bars missing, 0 if unknown)."""
     src, label = table.source, table.row_label
-    for a, b in itertools.pairwise(members):
+    whole_days = length >= DAILY and length % timedelta(days=1) == timedelta(0)
+    weekly = whole_days and length.days % 7 == 0
+    # Daily and weekly bars are placed by date (in the data's zone): their clock time may shift with daylight
+    # saving or with the day a week is labelled by.
+    dates = [starts[i].astimezone(zone).date() for i in members] if whole_days else []
+    weekdays_only = whole_days and not weekly and all(d.weekday() < 5 for d in dates)
+    step = length.days // 7 if weekly else length.days
+    found: list[tuple[str, int]] = []
+    for k, (a, b) in enumerate(itertools.pairwise(members)):
         delta = starts[b] - starts[a]
-        if delta == length:
+        # The common case first, and nothing formatted for it: this runs for every row of a file.
+        if whole_days:
+            before, after = dates[k], dates[k + 1]
+            apart = week_of(after) - week_of(before) if weekly else (after - before).days
+            if apart == step:
+                continue
+        elif delta == length:
             continue
         where = f"{src} {label(b)}: {symbol} at {starts[b].isoformat()}"
         if delta == timedelta(0):
             raise DataError(f"{where} duplicates the timestamp of {label(a)}; keep one bar per timestamp")
         if delta < timedelta(0):
             raise DataError(f"{where} comes before {label(a)} ({starts[a].isoformat()}); sort the rows by time")
-        if delta < length:
-            raise DataError(f"{where} starts {delta} after {label(a)}, less than the bar period "
-                            f"{format_period(length)}; bars overlap")
-        if gaps == "ignore":
-            continue
-        missing = f"{delta // length - 1} missing bar(s)" if delta % length == timedelta(0) else "misaligned"
-        message = f"{where} follows {label(a)} after {delta}, a gap ({missing}) in {format_period(length)} bars"
-        if gaps == "error":
-            raise DataError(f"{message}; accept gaps (weekends, sessions) with --gaps warn or --gaps ignore")
-        warnings.append(message)
+        if whole_days:
+            if apart < step:
+                unit = "week" if weekly else "day"
+                raise DataError(f"{where} falls in the same {unit} as {label(a)} ({starts[a].isoformat()}) for "
+                                f"{format_period(length)} bars; keep one bar per {unit}")
+            if weekdays_only:
+                missing = sum(1 for d in range(1, apart) if (before + timedelta(days=d)).weekday() < 5)
+                if missing == 0:
+                    continue  # a weekend, in data that has no weekend bars
+                missed = f"{missing} missing weekday bar(s)"
+            else:
+                missing = apart // step - 1 if apart % step == 0 else 0
+                missed = f"{missing} missing bar(s)" if missing else "misaligned"
+        else:
+            if delta < length:
+                raise DataError(f"{where} starts {delta} after {label(a)}, less than the bar period "
+                                f"{format_period(length)}; bars overlap")
+            missing = delta // length - 1 if delta % length == timedelta(0) else 0
+            missed = f"{missing} missing bar(s)" if missing else "misaligned"
+        found.append((f"{where} follows {label(a)} after {delta}, a gap ({missed}) in {format_period(length)} bars",
+                      missing))
+    return found
+
+
+def _check_sessions(table: RawTable, symbol: str, members: list[int], starts: list[datetime], length: timedelta,
+                    zone: tzinfo, calendar: Calendar, gaps: GapPolicy, warnings: list[str]) -> tuple[int, int]:
+    """Report the bars ``calendar`` expects that ``symbol`` lacks; returns (gaps, bars missing)."""
+    src = table.source
+    report = check_sessions([starts[i] for i in members], length, zone, calendar)
+    lines = [f"{src}: {symbol} has {lacking} of the {expected} {format_period(length)} bar(s) {calendar.name} expects "
+             f"in its session of {day.isoformat()} missing, the first at {first.isoformat()}"
+             for day, lacking, expected, first in report.missing]
+    if lines and gaps == "error":
+        raise DataError(f"{lines[0]}; drop --gaps error to accept gaps")
+    warnings.extend(lines[:MAX_SESSION_WARNINGS])
+    if len(lines) > MAX_SESSION_WARNINGS:
+        warnings.append(f"{src}: {symbol}: {len(lines) - MAX_SESSION_WARNINGS} more session(s) of {calendar.name} "
+                        "with missing bars")
+    if report.outside:
+        row = members[report.outside[0]]
+        warnings.append(f"{src}: {len(report.outside)} bar(s) of {symbol} fall outside {calendar.name}'s sessions, "
+                        f"the first at {table.row_label(row)} ({starts[row].isoformat()}); check --tz and that "
+                        "timestamps are bar starts")
+    return report.gaps, report.missing_bars

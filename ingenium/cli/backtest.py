@@ -64,11 +64,12 @@ def _time(name: str, value: str | None) -> datetime | None:
 
 def _config(strategy: str, params: dict[str, Any], portfolio: str, portfolio_params: list[str] | None,
             executor: str, executor_params: list[str] | None, cash: str | None, commission: str | None,
-            commission_bps: str | None, slippage: str | None, fill_model: str) -> BacktestConfig:
+            commission_bps: str | None, slippage: str | None, fill_model: str,
+            calendar: str | None = None) -> BacktestConfig:
     values: dict[str, Any] = {
         "strategy": strategy, "strategy_params": params, "portfolio": portfolio,
         "portfolio_params": parse_params(portfolio_params or []), "executor": executor,
-        "executor_params": parse_params(executor_params or []), "fill": fill_model,
+        "executor_params": parse_params(executor_params or []), "fill": fill_model, "calendar": calendar,
     }
     if cash is not None:  # unset (a replay's default): the portfolio's own, see replay.live_defaults
         values["cash"] = _decimal("--cash", cash)
@@ -132,6 +133,9 @@ def _show(result: BacktestResult, out: Path) -> None:
     for label, text in display_rows(result.stats):
         table.add_row(label, text)
     console.print(table)
+    if result.gaps:
+        console.print(f"data: {result.gaps} gap(s) accepted, {result.missing_bars} bar(s) missing (summary.json)",
+                      highlight=False)
     for warning in result.warnings[:5]:
         err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
     if len(result.warnings) > 5:
@@ -172,7 +176,11 @@ def backtest_command(
     symbol: Annotated[str | None, typer.Option(help="Symbol of a file without a symbol column.")] = None,
     period: Annotated[str | None, typer.Option(help="Bar length (1m, 1h, 1d); inferred when not given.")] = None,
     tz: Annotated[str, typer.Option(help="Time zone of timestamps without an offset.")] = "UTC",
-    gaps: Annotated[str, typer.Option(help="A missing bar: error, warn or ignore.")] = "error",
+    gaps: Annotated[str, typer.Option(
+        help="Gaps (weekends, holidays, nights): accept and count them, warn of each, or error.")] = "accept",
+    calendar: Annotated[str | None, typer.Option(
+        help="Exchange calendar (exchange-calendars code, e.g. XNYS): report bars missing inside its sessions "
+        "and annualise by its sessions.")] = None,
     column: Annotated[list[str] | None, typer.Option(help="Header of a column, e.g. timestamp=Date.")] = None,
     since: Since = None,
     until: Until = None,
@@ -184,16 +192,16 @@ def backtest_command(
     """Backtest a strategy on a file of bars with the live portfolio and paper executor, or sweep a grid."""
     if fill_at not in ("next_open", "close"):
         fail(f"--fill {fill_at!r}: use next_open or close")
-    if gaps not in ("error", "warn", "ignore"):
-        fail(f"--gaps {gaps!r}: use error, warn or ignore")
+    if gaps not in ("accept", "warn", "error"):
+        fail(f"--gaps {gaps!r}: use accept, warn or error")
     try:
         grid = parse_grid(param or [])
         fixed = {k: v[0] for k, v in grid.items() if not is_sweep({k: v})}
         config = _config(strategy, fixed, portfolio, portfolio_param, executor, executor_param, cash, commission,
-                         commission_bps, slippage_bps, fill_at)
+                         commission_bps, slippage_bps, fill_at, calendar)
         with err_console.status(f"loading {data}"):
             bars = load_bars(data, symbol=symbol, period=period, tz=tz, gaps=gaps,  # type: ignore[arg-type]
-                             columns=parse_params(column or []))
+                             calendar=calendar, columns=parse_params(column or []))
         bars = bars.between(_time("--since", since), _time("--until", until))
     except IngeniumError as exc:
         fail(str(exc))

@@ -42,7 +42,8 @@ class PaperParams(Params):
     fill_at: Literal["last", "next_open", "close"] = Field(
         default="last",
         description="Market orders fill at the latest close seen ('last', live), the close of the bar they were "
-        "decided on ('close'), or the next bar's open ('next_open', the backtest convention).",
+        "decided on ('close'), or the next bar's open ('next_open', the backtest convention). With 'close' and "
+        "'next_open' a fill's ExecutionTimestamp is the time label (start) of the bar whose price it took.",
     )
     slippage_bps: Decimal = Field(default=Decimal(0), ge=0, le=1000, description="Adverse slippage per fill (bps).")
     commission_per_share: Decimal = Field(default=Decimal(0), ge=0, description="Commission per unit filled.")
@@ -119,6 +120,9 @@ class PaperExecutor(Executor):
         self.order_log: OrderLog = MemoryOrderLog()
         self._allowed = {s.lower() for s in self.symbols} if self.symbols is not None else None
         self._next_open = p.fill_at == "next_open"
+        # The backtest fill models stamp a fill with the time label of the bar whose price it took (as
+        # backtesting.py and its peers do); a live fill at the last price happened now.
+        self._bar_time = p.fill_at != "last"
         self._capped = p.volume_share is not None
         self._keys: dict[str, str] = {}  # symbol → its lower-case key, computed once per symbol
         self._bars: dict[str, Ohlc] = {}
@@ -218,9 +222,9 @@ class PaperExecutor(Executor):
         out: list[ExecutionEvent] = []
         if not self._next_open:
             if order.type is OrderType.MARKET:
-                out = self._fill(key, working, bar.close, None)
+                out = self._fill(key, working, bar, bar.close, None)
             elif order.limit_price is not None and crosses(order.side, order.limit_price, bar.close, bar.close):
-                out = self._fill(key, working, bar.close, order.limit_price)
+                out = self._fill(key, working, bar, bar.close, order.limit_price)
         if working.leaves <= 0:
             return out, None
         # The report says what was accepted: the order before this bar's fills (the working order itself when none).
@@ -282,13 +286,13 @@ class PaperExecutor(Executor):
         working.after = bar.timestamp
         limit = order.limit_price
         if order.type is OrderType.MARKET or limit is None:
-            return self._fill(key, working, bar.open if self._next_open else bar.close, None)
+            return self._fill(key, working, bar, bar.open if self._next_open else bar.close, None)
         if order.time_in_force is TimeInForce.DAY and bar.timestamp.date() > working.day:
             working.expired = True
             return [self._report(working, ExecutionUpdate.EXPIRED, reason="day order expired unfilled")]
         if crosses(order.side, limit, bar.low, bar.high):
             better = bar.open <= limit if order.side.sign > 0 else bar.open >= limit
-            return self._fill(key, working, bar.open if better else limit, limit)
+            return self._fill(key, working, bar, bar.open if better else limit, limit)
         return []
 
     def _bar_capacity(self, bar: Ohlc) -> Decimal:
@@ -296,7 +300,9 @@ class PaperExecutor(Executor):
         step = self.params.quantity_increment
         return (bar.volume * share / step).to_integral_value(rounding=ROUND_FLOOR) * step
 
-    def _fill(self, key: str, working: WorkingOrder, reference: Decimal, limit: Decimal | None) -> list[ExecutionEvent]:
+    def _fill(
+        self, key: str, working: WorkingOrder, bar: Ohlc, reference: Decimal, limit: Decimal | None
+    ) -> list[ExecutionEvent]:
         available = working.leaves
         capped = self.params.volume_share is not None
         if capped:
@@ -306,6 +312,7 @@ class PaperExecutor(Executor):
         order = working.order
         price = self.pricing.fill_price(order.side, reference, limit)
         step = self.params.max_fill_quantity
+        executed_at = bar.timestamp if self._bar_time else None
         out: list[ExecutionEvent] = []
         filled = Decimal(0)
         while filled < available:
@@ -316,7 +323,7 @@ class PaperExecutor(Executor):
             working.fills += 1
             update = ExecutionUpdate.FILLED if working.leaves <= 0 else ExecutionUpdate.PARTIAL_FILL
             out.append(self._report(working, update, quantity=quantity, price=price,
-                                    commission=self.pricing.commission(quantity, price)))
+                                    commission=self.pricing.commission(quantity, price), executed_at=executed_at))
         if capped:
             self._capacity[key] -= filled
         return out
@@ -330,6 +337,7 @@ class PaperExecutor(Executor):
         price: Decimal = Decimal(0),
         commission: Decimal | None = None,
         reason: str | None = None,
+        executed_at: datetime | None = None,
     ) -> ExecutionEvent:
         order = working.order
         moves = update in _MOVES_QUANTITY
@@ -346,6 +354,7 @@ class PaperExecutor(Executor):
             # Ids derive from (executor, order, fill number) so a restarted executor reproduces them exactly.
             event_id=derive_id("exec", self.name, order.id, tag),
             leaves_quantity=working.leaves if moves or update is ExecutionUpdate.ACCEPTED else _ZERO,
+            executed_at=executed_at,
         )
 
     def _reject(self, order: OrderEvent, reason: str) -> ExecutionEvent:

@@ -239,7 +239,7 @@ async def get_candles(run_id: str, state: State,
     if run is None:
         raise HTTPException(404, f"no run {run_id!r}")
     try:
-        bars = await asyncio.to_thread(load_bars, run.data_source, gaps="ignore")
+        bars = await asyncio.to_thread(load_bars, run.data_source, gaps="accept")
     except (OSError, DataError) as exc:
         raise HTTPException(404, f"the run's data {run.data_source} cannot be read now: {exc}") from None
     chosen = symbol or (run.symbols[0] if run.symbols else (bars.symbols[0] if len(bars) else ""))

@@ -40,7 +40,7 @@ async def work(run_id: str) -> int:
     try:
         await report("running", 0.0)
         config = BacktestConfig.model_validate(run.config)
-        bars = await asyncio.to_thread(load_bars, run.data_source, gaps="ignore")
+        bars = await asyncio.to_thread(load_bars, run.data_source, gaps="accept")
         engine = Engine(config)
         await engine.start()
         total = max(1, len(bars))

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
 from ingenium.component import Params
-from ingenium.events import DataEvent, ExecutionEvent, ExecutionUpdate, OrderEvent, Side, SignalEvent, SignalType
+from ingenium.events import (
+    DataEvent,
+    ExecutionEvent,
+    ExecutionUpdate,
+    Ohlc,
+    OrderEvent,
+    Side,
+    SignalEvent,
+    SignalType,
+)
 from ingenium.executor import Executor
 from ingenium.portfolio import Portfolio
 from ingenium.strategy import Strategy
@@ -84,29 +94,31 @@ class BrokerParams(Params):
 
 
 class Broker(Executor):
-    """Fills market orders whole: at the next bar's open, or at the last close."""
+    """Fills market orders whole: at the next bar's open, or at the last close; dated by that bar's label."""
 
     params_model = BrokerParams
     params: BrokerParams
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.last: dict[str, Decimal] = {}
+        self.last: dict[str, Ohlc] = {}
         self.waiting: list[OrderEvent] = []
 
-    def _fill(self, order: OrderEvent, price: Decimal) -> ExecutionEvent:
+    def _fill(self, order: OrderEvent, price: Decimal, bar: Ohlc) -> ExecutionEvent:
         return self.execution(order, ExecutionUpdate.FILLED, quantity=order.quantity, price=price,
-                              avg_price=price, commission=order.quantity * self.params.commission_per_share)
+                              avg_price=price, commission=order.quantity * self.params.commission_per_share,
+                              executed_at=bar.timestamp)
 
     def on_data(self, event: DataEvent) -> list[ExecutionEvent]:
-        self.last[event.symbol] = event.bar.close
+        self.last[event.symbol] = event.bar
         ready = [o for o in self.waiting if o.symbol == event.symbol]
         self.waiting = [o for o in self.waiting if o.symbol != event.symbol]
-        return [self._fill(order, event.bar.open) for order in ready]
+        return [self._fill(order, event.bar.open, event.bar) for order in ready]
 
     def on_order(self, event: OrderEvent) -> ExecutionEvent | None:
         if self.params.fill_at == "close":
-            return self._fill(event, self.last[event.symbol])
+            bar = self.last[event.symbol]
+            return self._fill(event, bar.close, bar)
         self.waiting.append(event)
         return None
 
@@ -123,3 +135,24 @@ class Exploding(Band):
         if event.bar.close == Decimal(94):
             raise ArithmeticError("bug in the strategy")
         return super().on_data(event)
+
+
+class FlawedParams(Params):
+    flaw: Literal["float_price", "bad_symbol", "naive_time"] = "float_price"
+
+
+class Flawed(Strategy):
+    """Builds, on its first bar, a signal live validation refuses: a float price, a bad symbol or a naive time."""
+
+    params_model = FlawedParams
+    params: FlawedParams
+
+    def on_data(self, event: DataEvent) -> SignalEvent:
+        flaw = self.params.flaw
+        if flaw == "float_price":
+            return self.long(event.symbol, 100.5)  # type: ignore[arg-type]  # the bug under test
+        if flaw == "bad_symbol":
+            return self.long("not a symbol", event.bar.close)
+        return self.build_event(SignalEvent, id=self.next_id("signal"), timestamp=datetime(2024, 3, 1, 14, 31),
+                                symbol=event.symbol, signal=SignalType.LONG, strategy_id=self.name,
+                                price=event.bar.close)

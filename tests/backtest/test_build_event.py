@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from ingenium.component import Component
 from ingenium.events import (
@@ -72,9 +73,64 @@ def test_default_factories_give_each_event_its_own_value() -> None:
     assert first.stop_loss == StopLoss() and first.stop_loss is not second.stop_loss
 
 
-def test_fields_by_alias_or_missing_go_through_model_construct() -> None:
+def test_fields_by_alias_are_validated_and_missing_ones_refused_as_live() -> None:
     component = trusted()
     by_alias = component.build_event(SignalEvent, Id="s", Timestamp=T0, Symbol="acme", Signal=SignalType.LONG)
     assert by_alias == SignalEvent(id="s", timestamp=T0, symbol="acme", signal=SignalType.LONG)
-    missing = component.build_event(SignalEvent, id="s", timestamp=T0, symbol="acme")
-    assert "signal" not in missing.__dict__  # as model_construct leaves it: trusted means the caller gives all
+    # Trusted used to take a missing field as model_construct does; live refuses it, and so does trusted now.
+    with pytest.raises(ValidationError) as fast:
+        component.build_event(SignalEvent, id="s", timestamp=T0, symbol="acme")
+    with pytest.raises(ValidationError) as checked:
+        Component().build_event(SignalEvent, id="s", timestamp=T0, symbol="acme")
+    assert str(fast.value) == str(checked.value) and "Signal\n  Field required" in str(fast.value)
+
+
+def _refusal(component: Component, cls: type[Event], fields: dict[str, Any]) -> str:
+    with pytest.raises(ValidationError) as caught:
+        component.build_event(cls, **fields)
+    return str(caught.value)
+
+
+BAD: list[tuple[str, type[Event], dict[str, Any], str]] = [
+    ("float price", SignalEvent, {**CASES[0][1], "price": 100.25}, "floats are not accepted"),
+    ("bad symbol", SignalEvent, {**CASES[0][1], "symbol": "not a symbol"}, "is not a valid symbol"),
+    ("naive time", SignalEvent, {**CASES[0][1], "timestamp": datetime(2024, 3, 1, 14, 30)}, "timezone"),
+    ("float quantity", OrderEvent, {**CASES[2][1], "quantity": 90.0}, "floats are not accepted"),
+    ("negative quantity", OrderEvent, {**CASES[2][1], "quantity": Decimal(-1)}, "greater than 0"),
+    ("NaN price", ExecutionEvent, {**CASES[5][1], "price": Decimal("NaN")}, "finite number"),
+    ("limit order without a price", OrderEvent, {**CASES[3][1], "limit_price": None}, "LimitPrice is required"),
+    ("fill without a price", ExecutionEvent, {**CASES[5][1], "price": Decimal(0)}, "Price must be greater"),
+    ("unknown side", ExecutionEvent, {**CASES[5][1], "side": "up"}, "Input should be 'buy' or 'sell'"),
+]
+
+
+@pytest.mark.parametrize(("what", "cls", "fields", "words"), BAD, ids=[b[0] for b in BAD])
+def test_trusted_refuses_what_live_refuses_with_the_same_message(
+    what: str, cls: type[Event], fields: dict[str, Any], words: str
+) -> None:
+    fast = _refusal(trusted(), cls, fields)
+    assert fast == _refusal(Component(), cls, fields)
+    assert words in fast, what
+
+
+def test_values_live_would_normalise_are_normalised() -> None:
+    paris = timezone(timedelta(hours=1))
+    fields = {**CASES[0][1], "timestamp": T0.astimezone(paris), "signal": "ingenium.signal.long",
+              "price": "100.25", "strategy_id": ""}
+    fast = trusted().build_event(SignalEvent, **fields)
+    checked = Component().build_event(SignalEvent, **fields)
+    assert fast == checked and fast.timestamp.tzinfo is UTC and fast.signal is SignalType.LONG
+    assert fast.price == Decimal("100.25") and fast.strategy_id is None
+    assert fast.to_json() == checked.to_json()
+
+
+@pytest.mark.parametrize(("cls", "fields"), CASES)
+def test_canonical_values_skip_validation(cls: type[Event], fields: dict[str, Any],
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    expected = Component().build_event(cls, **fields)
+
+    def validating(self: Event, **_: Any) -> None:
+        raise AssertionError(f"{cls.__name__} was validated on the trusted path")
+
+    monkeypatch.setattr(cls, "__init__", validating)
+    assert trusted().build_event(cls, **fields) == expected

@@ -30,7 +30,7 @@ def test_backtest_writes_the_four_files(tmp_path: Path) -> None:
     assert code == 0, output
     out = tmp_path / "out"
     assert sorted(p.name for p in out.iterdir()) == ["equity.csv", "report.html", "summary.json", "trades.csv"]
-    assert (out / "trades.csv").read_text().splitlines()[1] == "2024-03-01T14:34:00Z,acme,buy,10,94,5.0"
+    assert (out / "trades.csv").read_text().splitlines()[1] == "2024-03-01T14:33:00Z,acme,buy,10,94,5.0"  # bar 3
     summary = json.loads((out / "summary.json").read_text())
     assert summary["stats"]["final_equity"] == "10110.0" and summary["config"]["commission"] == "0.5"
     html = (out / "report.html").read_text()

@@ -59,8 +59,6 @@ def test_csv_loads_in_order_with_ids_the_ingestor_derives(tmp_path: Path) -> Non
         ([GOOD[1], GOOD[0], GOOD[2]], HEADER, "line 3: acme at 2024-03-01T14:30:00+00:00 comes before line 2"),
         ([GOOD[0], GOOD[1], GOOD[1]], HEADER, "line 4: acme at 2024-03-01T14:31:00+00:00 duplicates the timestamp"
                                               " of line 3"),
-        ([GOOD[0], GOOD[1], "2024-03-01T14:35:00Z,101.5,102,101,101,9"], HEADER,
-         "line 4: acme at 2024-03-01T14:35:00+00:00 follows line 3 after 0:04:00, a gap (3 missing bar(s))"),
         ([GOOD[0], "2024-03-01T14:30:00Z,100,101,99,100.5"], HEADER, "line 3: 5 fields, but the header names 6"),
         ([], HEADER, "no rows"),
     ],
@@ -72,11 +70,16 @@ def test_bad_rows_are_named(tmp_path: Path, rows: list[str], header: str, messag
     assert str(tmp_path / "acme.csv") in str(caught.value)
 
 
-def test_gap_policy_warn_and_ignore(tmp_path: Path) -> None:
+def test_gap_policy_error_warn_and_accept(tmp_path: Path) -> None:
     rows = [GOOD[0], GOOD[1], "2024-03-01T14:35:00Z,101.5,102,101,101,9"]
+    with pytest.raises(DataError) as caught:
+        load_bars(csv(tmp_path, rows), gaps="error")
+    assert ("line 4: acme at 2024-03-01T14:35:00+00:00 follows line 3 after 0:04:00, a gap (3 missing bar(s))"
+            in str(caught.value))
     warned = load_bars(csv(tmp_path, rows), gaps="warn", period="1m")
     assert len(warned) == 3 and len(warned.warnings) == 1 and "line 4" in warned.warnings[0]
-    assert load_bars(csv(tmp_path, rows), gaps="ignore", period="1m").warnings == ()
+    accepted = load_bars(csv(tmp_path, rows), period="1m")  # the default accepts gaps and counts them
+    assert accepted.warnings == () and (accepted.gaps, accepted.missing_bars) == (1, 3)
 
 
 def test_overlapping_bars_are_refused(tmp_path: Path) -> None:
@@ -121,7 +124,7 @@ def test_multi_symbol_files_sort_by_time_then_symbol(tmp_path: Path) -> None:
 
 def test_period_column_and_inference(tmp_path: Path) -> None:
     rows = ["2024-03-01,100,101,99,100.5,1d", "2024-03-04,100.5,102,100,101.5,1d"]
-    bars = load_bars(csv(tmp_path, rows, "date,open,high,low,close,period"), gaps="ignore")
+    bars = load_bars(csv(tmp_path, rows, "date,open,high,low,close,period"))
     assert bars.periods == ["1d", "1d"] and bars.ends[0] == datetime(2024, 3, 2, tzinfo=UTC)
     with pytest.raises(DataError, match="cannot infer the bar period of acme from 1 bar"):
         load_bars(csv(tmp_path, GOOD[:1]))

@@ -26,12 +26,12 @@ def test_market_orders_fill_at_the_next_bars_open() -> None:
     result = backtest(config(), make_bars(CLOSES))
     # The close of bar 2 (94) is below the band: long; bar 3 opens at 94 and fills; bar 6 (106) exits at bar 7's open.
     assert [(f.side, f.quantity, f.price, f.timestamp) for f in result.fills] == [
-        (Side.BUY, Decimal(10), Decimal(94), minute(4)),
-        (Side.SELL, Decimal(10), Decimal(106), minute(8)),
+        (Side.BUY, Decimal(10), Decimal(94), minute(3)),  # dated by the bar whose open it took
+        (Side.SELL, Decimal(10), Decimal(106), minute(7)),
     ]
     assert result.equity == [Decimal(v) for v in
                              (10000, 10000, 10000, 9990, 10020, 10060, 10120, 10120, 10120, 10120)]
-    assert result.times == [minute(i + 1) for i in range(10)]
+    assert result.times == [minute(i) for i in range(10)]  # each point labelled by its bar's start
     assert result.events == {"data": 10, "signal": 2, "order": 2, "execution": 2}
     stats = result.stats
     assert stats.final_equity == Decimal(10120) and stats.total_return == pytest.approx(0.012)
@@ -43,7 +43,7 @@ def test_market_orders_fill_at_the_next_bars_open() -> None:
 def test_same_bar_close_fill_and_commission() -> None:
     result = backtest(config(fill="close", commission=Decimal("0.5")), make_bars(CLOSES))
     assert [(f.price, f.timestamp, f.commission) for f in result.fills] == [
-        (Decimal(94), minute(3), Decimal(5)), (Decimal(106), minute(7), Decimal(5)),
+        (Decimal(94), minute(2), Decimal(5)), (Decimal(106), minute(6), Decimal(5)),  # the deciding bar's label
     ]
     assert result.stats.final_equity == Decimal(10000 + 120 - 10)
     assert result.round_trips[0].pnl == Decimal(110)
