@@ -47,6 +47,10 @@ _OHLC_TYPE = DataType.OHLC
 
 M = TypeVar("M", bound=BaseModel)
 
+#: Before-validators that only check which keys were given: the builder takes field names alone (anything else
+#: goes to validation), so they have nothing left to refuse on the trusted path.
+KEYS_ONLY = frozenset({"_refuse_unknown_keys"})
+
 
 def trusted_bar(
     event_id: str,
@@ -215,9 +219,10 @@ class TrustedBuilder(Generic[M]):
         self._usable = (not model.__pydantic_post_init__ and model.model_config.get("extra") != "allow"
                         and not decorators.field_validators and not decorators.validators
                         and not decorators.root_validators
-                        and all(d.info.mode == "after" for d in decorators.model_validators.values()))
+                        and all(d.info.mode == "after" or d.cls_var_name in KEYS_ONLY
+                                for d in decorators.model_validators.values()))
         self._after: tuple[Callable[[Any], Any], ...] = tuple(
-            d.func for d in decorators.model_validators.values())
+            d.func for d in decorators.model_validators.values() if d.info.mode == "after")
         self._tests: dict[str, tuple[str, dict[str, Any]] | None] = {
             name: field_test(info, f"_{index}_") for index, (name, info) in enumerate(model.__pydantic_fields__.items())
         }
