@@ -21,3 +21,11 @@ class PublishFailed(IngeniumError):
 
 class EmbeddedServerError(IngeniumError):
     """An embedded nats-server or PostgreSQL failed to start."""
+
+
+class PermanentFailure(IngeniumError):
+    """A handler can never act on this event (retrying cannot help): the runtime dead-letters it at once.
+
+    For example a cancel request naming an order the executor never received. The message is the reason
+    recorded on the dead letter.
+    """
