@@ -47,7 +47,7 @@ async def test_migrate_from_any_directory_then_query_in_three_formats(
 ) -> None:
     env = settings_env(db_settings)
     migrated = await cli("ledger", "migrate", env=env, cwd=tmp_path)
-    assert migrated.returncode == 0 and "revision 0003" in migrated.stdout, migrated.stderr
+    assert migrated.returncode == 0 and "revision 0004" in migrated.stdout, migrated.stderr
     a, b = order("aapl", Side.BUY, "10"), order("msft", Side.SELL, "5")
     await bus.publish_many([a, b, fill(a, "10", "100.5", commission="1"), fill(b, "2", "20"), closing(b)])
     await project(nc, db_settings)
