@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from ingenium.cli import backtest, demo, ingest, ledger, stack
+from ingenium.cli import backtest, demo, ingest, ledger, order, stack
 from ingenium.cli.console import err_console
 
 app = typer.Typer(
@@ -17,7 +17,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for module in (stack, ledger, ingest, backtest, demo):
+for module in (stack, ledger, ingest, backtest, demo, order):
     module.register(app)
 
 

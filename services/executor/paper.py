@@ -6,6 +6,7 @@ The same class fills orders in the in-process backtest, with ``fill_at=next_open
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
@@ -15,10 +16,20 @@ from pydantic import Field
 
 from ingenium import telemetry
 from ingenium.component import Params
-from ingenium.events import DataEvent, ExecutionEvent, ExecutionUpdate, Ohlc, OrderEvent, OrderType, TimeInForce
+from ingenium.events import (
+    CancelRequest,
+    DataEvent,
+    ExecutionEvent,
+    ExecutionUpdate,
+    Ohlc,
+    OrderEvent,
+    OrderType,
+    TimeInForce,
+)
 from ingenium.executor import Executor
 from ingenium.fields import PositiveDuration
 from ingenium.ids import derive_id
+from services.executor.cancels import answer_cancel, cancel_rejected_id
 from services.executor.orderlog import MemoryOrderLog, OrderLog, WorkingRecord
 from services.executor.pricing import Pricing, average, crosses
 
@@ -31,6 +42,8 @@ _MOVES_QUANTITY = frozenset(u for u in ExecutionUpdate if u.moves_quantity)
 rejected_orders = telemetry.meter.create_counter(
     "ingenium.executor.rejected_orders", unit="{order}", description="Orders the paper executor rejected"
 )
+#: Orders whose end is remembered (to say why a cancel came too late).
+_REMEMBERED = 100_000
 stale_orders = telemetry.Tally(
     "ingenium.executor.orders_stale", unit="{order}", description="Orders older than max_order_age, rejected unfilled"
 )
@@ -102,6 +115,9 @@ class PaperExecutor(Executor):
     * A duplicate order (same ``Id``) is never executed again: the executor replays its first report, with the
       same ids, which JetStream (inside the duplicate window) or the ledger (by ``ExecId``) drops. Live, the
       record of handled and working orders is a JetStream key-value bucket; a restart resumes working orders.
+    * A ``CancelRequest`` for a working order ends it ``canceled`` (fills kept, nothing left); for a final one it
+      is answered ``cancel_rejected``, saying how the order ended; for an order never received it is
+      dead-lettered. The answer is recorded, so a redelivered request gets the same one.
     """
 
     params_model = PaperParams
@@ -125,6 +141,7 @@ class PaperExecutor(Executor):
         self._seeded: set[str] = set()
         self._capacity: dict[str, Decimal] = {}
         self._working: dict[str, dict[str, WorkingOrder]] = {}
+        self._ended: OrderedDict[str, tuple[WorkingOrder, ExecutionUpdate]] = OrderedDict()
 
     async def on_start(self) -> None:
         """Live: open the order log bucket, learn the latest prices, resume orders that were working."""
@@ -173,6 +190,8 @@ class PaperExecutor(Executor):
         executions, working = self.accept(event)
         record = WorkingRecord(event, self.clock.now(), working.after, working.day) if working else None
         await self.order_log.record(event, executions, record)
+        if working is None and executions:
+            self.ended(WorkingOrder(event, None, date.min, *self._filled(executions)), executions[-1].update)
         context = self.context
         if context is None or context.nc is None:
             if working is not None:
@@ -190,7 +209,18 @@ class PaperExecutor(Executor):
                 self.resume(working)  # no await since the last look at the latest bar: none can be missed
                 break
             await bus.publish_many(caught_up)
+        if working is not None and working.done:
+            self.ended(working, ExecutionUpdate.EXPIRED if working.expired else ExecutionUpdate.FILLED)
         return []
+
+    async def on_cancel(self, event: CancelRequest) -> list[ExecutionEvent]:
+        """Cancel a working order, or say why it cannot be; a redelivered request gets its first answer again."""
+        answered = await self.order_log.answer(event.id)
+        if answered is not None:
+            return answered
+        answer = await answer_cancel(self, event)
+        await self.order_log.record_answer(event.id, answer)
+        return answer
 
     # ------------------------------------------------------------------ the book
     def accept(self, order: OrderEvent) -> tuple[list[ExecutionEvent], WorkingOrder | None]:
@@ -225,7 +255,7 @@ class PaperExecutor(Executor):
             return out, None
         # The report says what was accepted: the order before this bar's fills (the working order itself when none).
         fresh = WorkingOrder(order, working.after, working.day) if working.fills else working
-        out.insert(0, self._report(fresh, ExecutionUpdate.ACCEPTED))
+        out.insert(0, self.report(fresh, ExecutionUpdate.ACCEPTED))
         return out, working
 
     def _absorb(self, order: OrderEvent, report: list[ExecutionEvent]) -> None:
@@ -252,6 +282,31 @@ class PaperExecutor(Executor):
                 return book[order_id]
         return None
 
+    def withdraw(self, order_id: str) -> WorkingOrder | None:
+        """Take a working order out of the book (it is canceled); ``None`` if it is not working."""
+        working = self.working_order(order_id)
+        if working is not None:
+            key = working.order.symbol.lower()
+            del self._working[key][order_id]
+            if not self._working[key]:
+                del self._working[key]
+        return working
+
+    def how_ended(self, order_id: str) -> tuple[WorkingOrder, ExecutionUpdate] | None:
+        """The order as it ended and how (filled, canceled, expired, rejected), if this run saw it end."""
+        return self._ended.get(order_id)
+
+    def ended(self, working: WorkingOrder, how: ExecutionUpdate) -> None:
+        """Remember how an order ended, to answer a cancel that comes too late."""
+        self._ended[working.order.id] = (working, how)
+        if len(self._ended) > _REMEMBERED:
+            self._ended.popitem(last=False)
+
+    @staticmethod
+    def _filled(executions: list[ExecutionEvent]) -> tuple[Decimal, Decimal, int]:
+        fills = [e for e in executions if e.is_fill]
+        return sum((e.quantity for e in fills), _ZERO), sum((e.quantity * e.price for e in fills), _ZERO), len(fills)
+
     def resume(self, working: WorkingOrder) -> None:
         """Put back an order that was working before a restart."""
         self._working.setdefault(working.order.symbol.lower(), {})[working.order.id] = working
@@ -270,6 +325,7 @@ class PaperExecutor(Executor):
             out.extend(self._work_order(key, working, bar))
             if working.done:
                 del book[working.order.id]
+                self.ended(working, ExecutionUpdate.EXPIRED if working.expired else ExecutionUpdate.FILLED)
         if not book:
             del self._working[key]
         return out
@@ -285,7 +341,7 @@ class PaperExecutor(Executor):
             return self._fill(key, working, bar.open if self._next_open else bar.close, None)
         if order.time_in_force is TimeInForce.DAY and bar.timestamp.date() > working.day:
             working.expired = True
-            return [self._report(working, ExecutionUpdate.EXPIRED, reason="day order expired unfilled")]
+            return [self.report(working, ExecutionUpdate.EXPIRED, reason="day order expired unfilled")]
         if crosses(order.side, limit, bar.low, bar.high):
             better = bar.open <= limit if order.side.sign > 0 else bar.open >= limit
             return self._fill(key, working, bar.open if better else limit, limit)
@@ -315,13 +371,13 @@ class PaperExecutor(Executor):
             working.notional += quantity * price
             working.fills += 1
             update = ExecutionUpdate.FILLED if working.leaves <= 0 else ExecutionUpdate.PARTIAL_FILL
-            out.append(self._report(working, update, quantity=quantity, price=price,
+            out.append(self.report(working, update, quantity=quantity, price=price,
                                     commission=self.pricing.commission(quantity, price)))
         if capped:
             self._capacity[key] -= filled
         return out
 
-    def _report(
+    def report(
         self,
         working: WorkingOrder,
         update: ExecutionUpdate,
@@ -330,7 +386,9 @@ class PaperExecutor(Executor):
         price: Decimal = Decimal(0),
         commission: Decimal | None = None,
         reason: str | None = None,
+        cancel: CancelRequest | None = None,
     ) -> ExecutionEvent:
+        """The report of ``update`` for a working order (``cancel``: the request a cancel answer is for)."""
         order = working.order
         moves = update in _MOVES_QUANTITY
         tag: object = working.fills if moves else update.value
@@ -344,11 +402,13 @@ class PaperExecutor(Executor):
             commission=commission,
             reason=reason,
             # Ids derive from (executor, order, fill number) so a restarted executor reproduces them exactly.
-            event_id=derive_id("exec", self.name, order.id, tag),
+            event_id=cancel_rejected_id(self.name, order.id, cancel) if update is ExecutionUpdate.CANCEL_REJECTED
+            and cancel is not None else derive_id("exec", self.name, order.id, tag),
             leaves_quantity=working.leaves if moves or update is ExecutionUpdate.ACCEPTED else _ZERO,
+            cancel_id=cancel.id if cancel is not None else None,
         )
 
     def _reject(self, order: OrderEvent, reason: str) -> ExecutionEvent:
         self.log.warning("%s: rejected order %s: %s", self.name, order.id, reason)
         rejected_orders.add(1, {"ingenium.component": self.name})
-        return self._report(WorkingOrder(order, None, date.min), ExecutionUpdate.REJECTED, reason=reason)
+        return self.report(WorkingOrder(order, None, date.min), ExecutionUpdate.REJECTED, reason=reason)
