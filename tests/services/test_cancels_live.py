@@ -7,11 +7,8 @@ after the executor was killed; a request for an order nobody received is dead-le
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import subprocess
-import sys
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
@@ -21,29 +18,12 @@ from ingenium.bus import MSG_ID, JetStreamBus
 from ingenium.config import Settings
 from ingenium.deadletter import REASON
 from ingenium.events import ExecutionEvent, ExecutionUpdate, OrderType, TimeInForce
-from ingenium.testing import bar, eventually, order, settings_env, spawn, stream_events, stream_messages
+from ingenium.testing import bar, eventually, order, spawn, stream_events, stream_messages
 from ledger import queries
 from services.executor import PaperExecutor
-from tests.services.live import fresh, running
+from tests.services.live import fresh, ingenium, running
 
 EXECUTOR = ["run", "services.executor.paper:PaperExecutor", "--name", "paper", "-p", "volume_share=0.01"]
-
-
-@dataclass
-class Result:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-async def ingenium(settings: Settings, *args: str) -> Result:
-    """Run ``ingenium ARGS`` as a child process."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "ingenium", *args, env=settings_env(settings),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode is not None
-    return Result(process.returncode, out.decode(), err.decode())
 
 
 async def executions(nc: Client, settings: Settings) -> list[ExecutionEvent]:
