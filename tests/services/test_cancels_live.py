@@ -7,7 +7,7 @@ after the executor was killed; a request for an order nobody received is dead-le
 
 from __future__ import annotations
 
-import signal
+import signal as signals
 import subprocess
 from decimal import Decimal
 from pathlib import Path
@@ -17,10 +17,11 @@ from nats.aio.client import Client
 from ingenium.bus import MSG_ID, JetStreamBus
 from ingenium.config import Settings
 from ingenium.deadletter import REASON
-from ingenium.events import ExecutionEvent, ExecutionUpdate, OrderType, TimeInForce
-from ingenium.testing import bar, eventually, order, spawn, stream_events, stream_messages
+from ingenium.events import ExecutionEvent, ExecutionUpdate, OrderType, SignalType, TimeInForce
+from ingenium.testing import bar, eventually, order, signal, spawn, stream_events, stream_messages
 from ledger import queries
 from services.executor import PaperExecutor
+from services.portfolio import RiskPortfolio
 from tests.services.live import fresh, ingenium, running
 
 EXECUTOR = ["run", "services.executor.paper:PaperExecutor", "--name", "paper", "-p", "volume_share=0.01"]
@@ -40,7 +41,7 @@ async def started(nc: Client, settings: Settings) -> bool:
 
 def stop(child: subprocess.Popen[bytes]) -> None:
     if child.poll() is None:
-        child.send_signal(signal.SIGTERM)
+        child.send_signal(signals.SIGTERM)
         child.wait(20)
 
 
@@ -108,7 +109,7 @@ async def test_cancel_of_a_filled_order_is_rejected_and_answered_the_same_after_
             assert refused.returncode == 1, refused.stderr + log.read_text()[-2000:]
             assert f"cancel_rejected (filled 5): order {market.id} is filled already" in refused.stdout
 
-            child.send_signal(signal.SIGKILL)
+            child.send_signal(signals.SIGKILL)
             child.wait()
             child = spawn(EXECUTOR, settings, log=log)
             # The same request stored again under a new message id (what JetStream cannot drop once its window
@@ -148,3 +149,37 @@ async def _count(nc: Client, settings: Settings, n: int) -> bool:
 
 async def _dead_letters(nc: Client, settings: Settings) -> list[str]:
     return [(m.headers or {}).get(REASON, "") for m in await stream_messages(nc, settings, "deadletter")]
+
+
+async def test_the_portfolio_cancels_an_order_open_longer_than_max_working_age(
+    db_settings: Settings, nc: Client, bus: JetStreamBus, tmp_path: Path
+) -> None:
+    """Both components as real processes; no signal or execution comes after the order: the portfolio's timer
+    finds it too old and cancels it."""
+    settings = db_settings
+    assert settings.database_url
+    portfolio_args = ["run", "services.portfolio.portfolio:RiskPortfolio", "--name", "pf", "-p", "quantity=10",
+                      "-p", "limit_offset_bps=10", "-p", "max_working_age=2s"]
+    async with running(settings, nc) as loop:
+        await loop.start_ledger()
+        await bus.publish(bar("acme", "100"))
+        children = [spawn(EXECUTOR, settings, log=tmp_path / "executor.log"),
+                    spawn(portfolio_args, settings, log=tmp_path / "portfolio.log")]
+        try:
+            await eventually(lambda: started(nc, settings), timeout=30)
+            await bus.publish(fresh(signal("acme", SignalType.LONG, price="90")))  # limit 90.09: works unfilled
+            await eventually(lambda: _count(nc, settings, 2), timeout=30)
+            await loop.settle([PaperExecutor(name="paper"), RiskPortfolio(name="pf")])
+        finally:
+            for child in children:
+                stop(child)
+
+    logs = "".join((tmp_path / name).read_text()[-1500:] for name in ("executor.log", "portfolio.log"))
+    stored = await executions(nc, settings)
+    assert [(e.update, e.cum_quantity) for e in stored] == [(ExecutionUpdate.ACCEPTED, 0),
+                                                            (ExecutionUpdate.CANCELED, 0)], logs
+    [request] = await queries.cancels(settings.database_url)
+    assert (request.requested_by, request.status, request.order_id) == ("pf", "canceled", stored[0].order_id)
+    assert request.reason == "open longer than max_working_age 0:00:02"
+    [ledger_order] = await queries.orders(settings.database_url)
+    assert (ledger_order.status, ledger_order.time_in_force, ledger_order.order_type) == ("canceled", "day", "limit")
