@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from ingenium.errors import PermanentFailure
 from ingenium.events import CancelRequest, ExecutionEvent, ExecutionUpdate
@@ -12,8 +13,37 @@ from ingenium.ids import derive_id
 if TYPE_CHECKING:
     from services.executor.paper import PaperExecutor
 
+W = TypeVar("W")
 _ENDED = {ExecutionUpdate.FILLED: "filled", ExecutionUpdate.CANCELED: "canceled", ExecutionUpdate.EXPIRED: "expired",
           ExecutionUpdate.REJECTED: "rejected"}
+
+
+class Endings(Generic[W]):
+    """How recent orders ended (the order as it ended, and the update that ended it), the oldest forgotten."""
+
+    def __init__(self, size: int = 100_000) -> None:
+        self.size = size
+        self._ended: OrderedDict[str, tuple[W, ExecutionUpdate]] = OrderedDict()
+
+    def record(self, order_id: str, order: W, how: ExecutionUpdate) -> None:
+        """Remember that ``order_id`` ended ``how``."""
+        self._ended[order_id] = (order, how)
+        if len(self._ended) > self.size:
+            self._ended.popitem(last=False)
+
+    def get(self, order_id: str) -> tuple[W, ExecutionUpdate] | None:
+        """How ``order_id`` ended, if remembered."""
+        return self._ended.get(order_id)
+
+    def __contains__(self, order_id: object) -> bool:
+        return order_id in self._ended
+
+
+def filled_by(executions: list[ExecutionEvent]) -> tuple[Decimal, Decimal, int]:
+    """Quantity, notional and number of the fills among ``executions``."""
+    fills = [e for e in executions if e.is_fill]
+    zero = Decimal(0)
+    return sum((e.quantity for e in fills), zero), sum((e.quantity * e.price for e in fills), zero), len(fills)
 
 
 def cancel_rejected_id(executor: str, order_id: str, request: CancelRequest) -> str:
@@ -29,10 +59,10 @@ async def answer_cancel(executor: PaperExecutor, request: CancelRequest) -> list
     order_id = request.order_id
     working = executor.withdraw(order_id)
     if working is not None:
-        executor.ended(working, ExecutionUpdate.CANCELED)
+        executor.endings.record(order_id, working, ExecutionUpdate.CANCELED)
         why = f"canceled on request: {request.reason}" if request.reason else "canceled on request"
         return [executor.report(working, ExecutionUpdate.CANCELED, reason=why, cancel=request)]
-    ended = executor.how_ended(order_id)
+    ended = executor.endings.get(order_id)
     if ended is not None:
         done, how = ended
         return [executor.report(done, ExecutionUpdate.CANCEL_REJECTED, cancel=request,

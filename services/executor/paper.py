@@ -6,7 +6,6 @@ The same class fills orders in the in-process backtest, with ``fill_at=next_open
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
@@ -29,7 +28,7 @@ from ingenium.events import (
 from ingenium.executor import Executor
 from ingenium.fields import PositiveDuration
 from ingenium.ids import derive_id
-from services.executor.cancels import answer_cancel, cancel_rejected_id
+from services.executor.cancels import Endings, answer_cancel, cancel_rejected_id, filled_by
 from services.executor.orderlog import MemoryOrderLog, OrderLog, WorkingRecord
 from services.executor.pricing import Pricing, average, crosses
 
@@ -42,8 +41,6 @@ _MOVES_QUANTITY = frozenset(u for u in ExecutionUpdate if u.moves_quantity)
 rejected_orders = telemetry.meter.create_counter(
     "ingenium.executor.rejected_orders", unit="{order}", description="Orders the paper executor rejected"
 )
-#: Orders whose end is remembered (to say why a cancel came too late).
-_REMEMBERED = 100_000
 stale_orders = telemetry.Tally(
     "ingenium.executor.orders_stale", unit="{order}", description="Orders older than max_order_age, rejected unfilled"
 )
@@ -99,6 +96,11 @@ class WorkingOrder:
         """Whether the order is final (filled or expired)."""
         return self.expired or self.filled >= self.order.quantity
 
+    @property
+    def ending(self) -> ExecutionUpdate:
+        """How a done order ended."""
+        return ExecutionUpdate.EXPIRED if self.expired else ExecutionUpdate.FILLED
+
 
 class PaperExecutor(Executor):
     """Fills market and limit orders against the bars it receives.
@@ -141,7 +143,7 @@ class PaperExecutor(Executor):
         self._seeded: set[str] = set()
         self._capacity: dict[str, Decimal] = {}
         self._working: dict[str, dict[str, WorkingOrder]] = {}
-        self._ended: OrderedDict[str, tuple[WorkingOrder, ExecutionUpdate]] = OrderedDict()
+        self.endings: Endings[WorkingOrder] = Endings()  # how orders ended, to answer cancels that come late
 
     async def on_start(self) -> None:
         """Live: open the order log bucket, learn the latest prices, resume orders that were working."""
@@ -191,7 +193,8 @@ class PaperExecutor(Executor):
         record = WorkingRecord(event, self.clock.now(), working.after, working.day) if working else None
         await self.order_log.record(event, executions, record)
         if working is None and executions:
-            self.ended(WorkingOrder(event, None, date.min, *self._filled(executions)), executions[-1].update)
+            self.endings.record(event.id, WorkingOrder(event, None, date.min, *filled_by(executions)),
+                                executions[-1].update)
         context = self.context
         if context is None or context.nc is None:
             if working is not None:
@@ -210,7 +213,7 @@ class PaperExecutor(Executor):
                 break
             await bus.publish_many(caught_up)
         if working is not None and working.done:
-            self.ended(working, ExecutionUpdate.EXPIRED if working.expired else ExecutionUpdate.FILLED)
+            self.endings.record(event.id, working, working.ending)
         return []
 
     async def on_cancel(self, event: CancelRequest) -> list[ExecutionEvent]:
@@ -262,8 +265,8 @@ class PaperExecutor(Executor):
         """Make the book agree with a replayed first report (its publish may have failed, or not be scanned)."""
         working = self.working_order(order.id)
         if working is None:
-            if not report or report[0].update is not ExecutionUpdate.ACCEPTED:
-                return  # the first report finished the order (filled or rejected): nothing keeps working
+            if order.id in self.endings or not report or report[0].update is not ExecutionUpdate.ACCEPTED:
+                return  # it ended (filled, canceled, expired or rejected): nothing keeps working
             moment = report[0].execution_timestamp
             bar = self._bars.get(order.symbol.lower())
             after = bar.timestamp if bar is not None else moment
@@ -292,21 +295,6 @@ class PaperExecutor(Executor):
                 del self._working[key]
         return working
 
-    def how_ended(self, order_id: str) -> tuple[WorkingOrder, ExecutionUpdate] | None:
-        """The order as it ended and how (filled, canceled, expired, rejected), if this run saw it end."""
-        return self._ended.get(order_id)
-
-    def ended(self, working: WorkingOrder, how: ExecutionUpdate) -> None:
-        """Remember how an order ended, to answer a cancel that comes too late."""
-        self._ended[working.order.id] = (working, how)
-        if len(self._ended) > _REMEMBERED:
-            self._ended.popitem(last=False)
-
-    @staticmethod
-    def _filled(executions: list[ExecutionEvent]) -> tuple[Decimal, Decimal, int]:
-        fills = [e for e in executions if e.is_fill]
-        return sum((e.quantity for e in fills), _ZERO), sum((e.quantity * e.price for e in fills), _ZERO), len(fills)
-
     def resume(self, working: WorkingOrder) -> None:
         """Put back an order that was working before a restart."""
         self._working.setdefault(working.order.symbol.lower(), {})[working.order.id] = working
@@ -325,7 +313,7 @@ class PaperExecutor(Executor):
             out.extend(self._work_order(key, working, bar))
             if working.done:
                 del book[working.order.id]
-                self.ended(working, ExecutionUpdate.EXPIRED if working.expired else ExecutionUpdate.FILLED)
+                self.endings.record(working.order.id, working, working.ending)
         if not book:
             del self._working[key]
         return out
