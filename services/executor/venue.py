@@ -216,25 +216,30 @@ class VenueExecutor(Executor):
                               event_id=derive_id("exec", venue, fill.fill_key))
 
     async def _final(self, order: OrderEvent, found: VenueOrder) -> list[ExecutionEvent]:
-        """The report of a final state (with the pending cancel's id when canceled, or that cancel's refusal)."""
-        update = _FINAL_UPDATE.get(found.status)
-        if update is None:
+        """The report of a final state: with the pending cancel's id when canceled, else with that cancel's refusal.
+
+        A filled order has no report of its own here (its last fill is one), but answers a pending cancel too.
+        """
+        if not found.status.final:
             return []
+        update = _FINAL_UPDATE.get(found.status)
         pending = await self._pending_cancel(order.id) if self.kv is not None else None
         cancel_id = str(pending["cancel_id"]) if pending else None
-        reason = found.reason or f"{update.value} at the venue"
-        if update is ExecutionUpdate.CANCELED and pending and pending.get("reason"):
-            reason = f"canceled on request: {pending['reason']}"
-        out = [self.execution(order, update, cum_quantity=found.filled_quantity, avg_price=found.avg_price,
-                              reason=reason, event_id=self._status_id(order, update.value),
-                              executed_at=found.updated_at,
-                              cancel_id=cancel_id if update is ExecutionUpdate.CANCELED else None)]
+        out: list[ExecutionEvent] = []
+        if update is not None:
+            reason = found.reason or f"{update.value} at the venue"
+            if update is ExecutionUpdate.CANCELED and pending and pending.get("reason"):
+                reason = f"canceled on request: {pending['reason']}"
+            out.append(self.execution(order, update, cum_quantity=found.filled_quantity, avg_price=found.avg_price,
+                                      reason=reason, event_id=self._status_id(order, update.value),
+                                      executed_at=found.updated_at,
+                                      cancel_id=cancel_id if update is ExecutionUpdate.CANCELED else None))
         if cancel_id is not None:
             # The final state answers the pending cancel: recorded before it is published, so the request, if
             # redelivered (the executor was killed meanwhile), gets this answer and is not sent again.
             if update is not ExecutionUpdate.CANCELED:
-                out.append(self._cancel_rejected(order, cancel_id, f"order {order.id} was {update.value} before the "
-                                                                   "cancel took effect", found.filled_quantity))
+                why = f"order {order.id} was {found.status.value} before the cancel took effect"
+                out.append(self._cancel_rejected(order, cancel_id, why, found.filled_quantity))
             await self._answered(cancel_id, out[-1:])
         return out
 

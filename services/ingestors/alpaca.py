@@ -17,7 +17,6 @@ from typing import Any, Literal
 from nats.js.errors import NotFoundError
 from pydantic import Field, field_validator
 
-from ingenium import telemetry
 from ingenium.component import Params
 from ingenium.errors import ConfigurationError
 from ingenium.events import DataEvent
@@ -27,10 +26,6 @@ from ingenium.period import parse_period
 from services.ingestors.feed import FeedBar
 from services.venues.alpaca_data import AlpacaBars, AlpacaDataSettings, BarStream, parse_bar, timeframe
 
-live_bars_skipped = telemetry.meter.create_counter(
-    "ingenium.ingestor.bars_skipped", unit="{bar}",
-    description="Live bars not published because the backfill had published them already",
-)
 Feed = Literal["iex", "sip"]
 Adjustments = Literal["raw", "split", "dividend", "all"]
 
@@ -244,7 +239,6 @@ class AlpacaLiveBars(_AlpacaIngestor):
         if last is not None and bar.start <= last:
             self.log.info("%s: live bar %s %s was published by the backfill already", self.name, symbol,
                           bar.start.isoformat())
-            live_bars_skipped.add(1, {"ingenium.component": self.name})
             return
         try:
             await self.publish_bars([bar])

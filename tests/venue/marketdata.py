@@ -1,8 +1,9 @@
 """The fake Alpaca's market data: ``GET /v2/stocks/bars`` and the data stream ``/v2/iex`` (``/v2/sip``).
 
 REST speaks Alpaca's bars API: ``symbols``, ``timeframe``, ``start``/``end`` (inclusive), ``limit``, ``sort``,
-``page_token``/``next_page_token``, prices as JSON numbers, ``X-RateLimit-*`` headers, and 429s (with
-``X-RateLimit-Reset``, Unix seconds) while ``throttle(n)`` lasts. The stream speaks msgpack as the SDK does:
+``page_token``/``next_page_token``, prices as JSON numbers, ``X-RateLimit-*`` headers (``limit`` requests per
+``window_seconds``), 429s (with ``X-RateLimit-Reset``, Unix seconds) beyond the limit or while ``throttle(n)``
+lasts, and 422 for an invalid symbol. The stream speaks msgpack as the SDK does:
 ``connected``, ``auth``, ``subscribe`` and bar messages (``T`` ``b``, ``t`` a msgpack timestamp).
 ``publish`` adds bars to the history and sends them to the subscribed streams; ``stream_down`` drops every
 connection and refuses new ones (bars published meanwhile reach only the history), ``stream_up`` lets them in.
@@ -14,6 +15,7 @@ import asyncio
 import base64
 import contextlib
 import math
+import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -40,6 +42,10 @@ class MarketData:
         self.throttled = 0
         self.rate_limited = 0
         self.reset_after = 0.2  # seconds until a throttled window resets (rounded up to whole seconds, as Alpaca)
+        self.limit = LIMIT  # requests per window; one more in the window gets a 429
+        self.window_seconds = 60.0
+        self._remaining = 0
+        self._reset_at = 0
         self.refused = False
         self.connections = 0  # stream sessions that authenticated and subscribed
         self.on_request: Callable[[dict[str, str]], None] | None = None  # called with each bars query first
@@ -95,15 +101,22 @@ class MarketData:
         self.requests.append(dict(q))
         if self.on_request is not None:
             self.on_request(dict(q))
-        reset = math.ceil(time.time() + self.reset_after)
-        if self.throttled > 0:
-            self.throttled -= 1
+        now = time.time()
+        if now >= self._reset_at:
+            self._remaining, self._reset_at = self.limit, math.ceil(now + self.window_seconds)
+        if self.throttled > 0 or self._remaining == 0:
+            reset = math.ceil(now + self.reset_after) if self.throttled > 0 else self._reset_at
+            self.throttled = max(0, self.throttled - 1)
             self.rate_limited += 1
             return web.json_response({"code": 42910000, "message": "rate limit exceeded"}, status=429,
                                      headers=_limits(0, reset))
+        self._remaining -= 1
         symbols = sorted(s for s in q.get("symbols", "").split(",") if s)
         if not symbols or "timeframe" not in q:
             return web.json_response({"code": 42210000, "message": "symbols and timeframe are required"}, status=422)
+        for symbol in symbols:
+            if not re.fullmatch(r"[A-Z][A-Z.]*", symbol):
+                return web.json_response({"code": 42210000, "message": f"invalid symbol: {symbol}"}, status=422)
         start, end = _time(q.get("start")), _time(q.get("end"))
         limit = min(int(q.get("limit", "1000")), 10_000)
         after = base64.urlsafe_b64decode(q["page_token"]).decode().split("|") if q.get("page_token") else None
@@ -122,7 +135,8 @@ class MarketData:
         for symbol, bar in page:
             out.setdefault(symbol, []).append(bar)
         token = _token(page[-1][0], page[-1][1]["t"]) if rest and page else None
-        return web.json_response({"bars": out, "next_page_token": token}, headers=_limits(LIMIT - 1, reset))
+        return web.json_response({"bars": out, "next_page_token": token},
+                                 headers=_limits(self._remaining, self._reset_at))
 
     # ----------------------------------------------------------------- the data stream (msgpack)
     async def _stream(self, request: web.Request) -> web.StreamResponse:

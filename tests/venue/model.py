@@ -126,6 +126,7 @@ class VenueState:
         self.reject_after_accept: dict[str, str] = {}  # symbol → reason the venue rejects it after accepting
         self.on_placed: Callable[[FakeOrder], None] | None = None  # after storing, before answering
         self.cancel_requests = 0  # DELETE /v2/orders/{id} calls, refused ones included
+        self.slow_cancels = False  # accept a cancel as pending_cancel, leaving the order fillable until cancel_now
         self.on_canceled: Callable[[FakeOrder], None] | None = None  # after canceling, before answering
 
     # ----------------------------------------------------------------- REST-side operations
@@ -171,6 +172,10 @@ class VenueState:
             raise ApiFailure(404, 40410000, "order not found")
         if order.status in FINAL:
             raise ApiFailure(422, 42210000, f'order is already in "{order.status}" state')
+        if self.slow_cancels:
+            order.status, order.updated_at = "pending_cancel", now()
+            self._emit("pending_cancel", order)
+            return
         order.status, order.canceled_at, order.updated_at = "canceled", now(), now()
         self._emit("canceled", order)
         if self.on_canceled is not None:

@@ -87,6 +87,29 @@ async def test_history_pages_rate_limits_resume_and_reruns_store_nothing_new(
     assert len(stored) == len({e.id for e in stored}) == 160
 
 
+async def test_history_keeps_the_rate_limit_retries_5xx_and_stops_on_a_refusal(
+    settings: Settings, nc: Client, alpaca: FakeAlpaca, tmp_path: Path
+) -> None:
+    log = tmp_path / "bars.log"
+    market = alpaca.market
+    market.limit, market.window_seconds = 2, 1.0  # two requests a second
+    market.publish("AAPL", START, closes(200), live=False)
+    alpaca.fail(1)  # and the first request meets a 503
+    child = spawn(["run", "services.ingestors.alpaca:AlpacaHistoricalBars", "--symbols", "AAPL",
+                   "-p", "start=2024-01-02T14:30:00Z", "-p", "page_size=50"], settings, log=log)
+    assert await asyncio.to_thread(child.wait, 120) == 0, log.read_text()[-2000:]
+    assert len(await bars(nc, settings)) == 200
+    # Four pages, two per window: the ingestor waited for X-RateLimit-Reset instead of meeting a 429.
+    assert len(market.requests) == 4 and market.rate_limited == 0, log.read_text()[-2000:]
+    assert "rate limit used up; waiting" in log.read_text()
+
+    refused = spawn(["run", "services.ingestors.alpaca:AlpacaHistoricalBars", "--symbols", "X_1",
+                     "-p", "start=2024-01-02T14:30:00Z"], settings, log=tmp_path / "refused.log")
+    assert await asyncio.to_thread(refused.wait, 120) == 1
+    lines = [line for line in (tmp_path / "refused.log").read_text().splitlines() if line.startswith("error:")]
+    assert lines == ["error: Alpaca refused the bars request (HTTP 422): invalid symbol: X_1"]
+
+
 async def test_live_bars_backfill_missed_bars_before_live_ones_resume_and_none_is_doubled(
     settings: Settings, nc: Client, alpaca: FakeAlpaca, tmp_path: Path
 ) -> None:

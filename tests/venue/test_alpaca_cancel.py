@@ -19,7 +19,7 @@ from nats.aio.client import Client
 from ingenium.bus import MSG_ID, JetStreamBus
 from ingenium.config import Settings
 from ingenium.events import CancelRequest, ExecutionEvent, ExecutionUpdate, OrderType, TimeInForce
-from ingenium.testing import eventually, order, spawn, stream_events, stream_messages
+from ingenium.testing import cancel, eventually, order, spawn, stream_events, stream_messages
 from ledger import queries
 from services.executor.alpaca import AlpacaExecutor
 from tests.services.live import ingenium, running
@@ -121,3 +121,34 @@ async def test_cancel_of_a_filled_order_is_rejected_with_alpacas_reason(
     assert (ledger_order.status, ledger_order.filled_quantity) == ("filled", Decimal(10))
     [row] = await queries.cancels(settings.database_url)
     assert (row.status, row.outcome_reason) == ("rejected", 'order is already in "filled" state (HTTP 422)')
+
+
+async def test_an_order_that_fills_before_the_cancel_takes_effect_answers_it_cancel_rejected(
+    db_settings: Settings, nc: Client, bus: JetStreamBus, alpaca: FakeAlpaca
+) -> None:
+    """Alpaca accepts a cancel as pending_cancel; the order may still fill before it is canceled."""
+    settings = db_settings
+    assert settings.database_url
+    alpaca.state.slow_cancels = True
+    buy = order("acme", quantity="10", order_type=OrderType.LIMIT, limit_price="20")
+    request = cancel(buy, reason="enough")
+    async with running(settings, nc) as loop:
+        await loop.start_ledger()
+        executor = AlpacaExecutor(name="alpaca")
+        await loop.start(executor)
+        await bus.publish(buy)
+        await eventually(lambda: buy.id in alpaca.state.orders and alpaca.connections >= 1, timeout=30)
+        await bus.publish(request)
+        await eventually(lambda: alpaca.state.orders[buy.id].status == "pending_cancel", timeout=20)
+        alpaca.state.fill(buy.id, 10, "19.9")  # the market got there first
+        await eventually(lambda: count(nc, settings, 3), timeout=20)
+        await loop.settle([executor])
+    stored = await executions(nc, settings)
+    assert [(e.update, e.cum_quantity, e.cancel_id) for e in stored] == [
+        (ExecutionUpdate.ACCEPTED, 0, None), (ExecutionUpdate.FILLED, 10, None),
+        (ExecutionUpdate.CANCEL_REJECTED, 10, request.id)]
+    assert stored[2].reason == f"order {buy.id} was filled before the cancel took effect"
+    [row] = await queries.cancels(settings.database_url)
+    assert (row.status, row.outcome_reason) == ("rejected", stored[2].reason)
+    [ledger_order] = await queries.orders(settings.database_url)
+    assert ledger_order.status == "filled"
