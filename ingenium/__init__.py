@@ -9,6 +9,7 @@ from ingenium.clock import Clock, LiveClock, SimulatedClock
 from ingenium.component import Component, Params
 from ingenium.config import Settings
 from ingenium.events import (
+    CancelRequest,
     DataEvent,
     DataType,
     Event,
@@ -28,6 +29,7 @@ from ingenium.portfolio import Portfolio
 from ingenium.strategy import Strategy
 
 __all__ = [
+    "CancelRequest",
     "Clock",
     "Component",
     "DataEvent",

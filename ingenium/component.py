@@ -1,7 +1,7 @@
 """The component model: subclass one of ``Ingestor``, ``Strategy``, ``Portfolio``, ``Executor`` and write handlers.
 
-A handler (``on_data``, ``on_signal``, ``on_order``, ``on_execution``) receives one typed event and returns
-(or ``self.publish``es) the events it causes. The component never touches NATS itself, so the same class runs
+A handler (``on_data``, ``on_signal``, ``on_order``, ``on_cancel``, ``on_execution``) receives one typed event and
+returns (or ``self.publish``es) the events it causes. The component never touches NATS itself, so the same class runs
 live (``ingenium.runtime``), in a replay and in an in-process backtest (``ingenium.backtest``).
 
 Events a handler creates get ids derived from the event being handled (``next_id``), so a redelivered
@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ingenium.clock import Clock, LiveClock
 from ingenium.errors import ConfigurationError
-from ingenium.events import DataEvent, Event, ExecutionEvent, OrderEvent, SignalEvent
+from ingenium.events import CancelRequest, DataEvent, Event, ExecutionEvent, OrderEvent, SignalEvent
 from ingenium.ids import derive_id, new_id
 from ingenium.subjects import StreamKey
 
@@ -45,6 +45,15 @@ HANDLERS: dict[StreamKey, tuple[str, type[Event]]] = {
     "order": ("on_order", OrderEvent),
     "execution": ("on_execution", ExecutionEvent),
 }
+
+#: Events that travel on another kind's stream, on a subject of their own: (kind, handler, event type) per stream.
+#: A cancel request rides the order stream, so an executor reads it through its order consumer, after the order.
+SHARED_HANDLERS: dict[StreamKey, tuple[tuple[str, str, type[Event]], ...]] = {
+    "order": (("cancel", "on_cancel", CancelRequest),),
+}
+
+#: A handler the runtime calls: the event kind, the event type, the bound handler, whether it is async.
+Route = tuple[str, type[Event], Handler, bool]
 
 
 class Params(BaseModel):
@@ -131,14 +140,28 @@ class Component:
         """Called once after the last message was handled."""
 
     # ----------------------------------------------------------------- wiring used by runtimes
+    def _implements(self, method: str) -> bool:
+        impl = getattr(type(self), method, None)
+        return impl is not None and impl is not getattr(Component, method, None)
+
     def consumes(self) -> list[StreamKey]:
-        """The streams this component reads: one per handler its class overrides."""
+        """The streams this component reads: one per handler its class overrides (``on_cancel``: the orders)."""
         keys: list[StreamKey] = []
         for key, (method, _) in HANDLERS.items():
-            impl = getattr(type(self), method, None)
-            if impl is not None and impl is not getattr(Component, method, None):
+            shared = SHARED_HANDLERS.get(key, ())
+            if self._implements(method) or any(self._implements(m) for _, m, _ in shared):
                 keys.append(key)
         return keys
+
+    def routes(self, key: StreamKey) -> list[Route]:
+        """The handlers this component implements for the events of one stream, the stream's own kind first."""
+        method, model = HANDLERS[key]
+        found: list[Route] = []
+        for kind, name, event_type in ((key, method, model), *SHARED_HANDLERS.get(key, ())):
+            if self._implements(name):
+                handler: Handler = getattr(self, name)
+                found.append((kind, event_type, handler, inspect.iscoroutinefunction(getattr(type(self), name))))
+        return found
 
     def handler(self, key: StreamKey) -> Handler:
         """The bound handler for one stream."""
@@ -207,6 +230,10 @@ class Component:
 
     def on_order(self, event: OrderEvent) -> Emitted | Awaitable[Emitted]:
         """Handle one order."""
+        return None
+
+    def on_cancel(self, event: CancelRequest) -> Emitted | Awaitable[Emitted]:
+        """Handle one cancel request (executors); it arrives on the order stream, after the order it names."""
         return None
 
     def on_execution(self, event: ExecutionEvent) -> Emitted | Awaitable[Emitted]:

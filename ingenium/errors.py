@@ -25,3 +25,11 @@ class EmbeddedServerError(IngeniumError):
 
 class StackAlreadyRunning(IngeniumError):
     """Another process runs the embedded servers of the same data directory."""
+
+
+class PermanentFailure(IngeniumError):
+    """A handler can never act on this event (retrying cannot help): the runtime dead-letters it at once.
+
+    For example a cancel request naming an order the executor never received. The message is the reason
+    recorded on the dead letter.
+    """

@@ -1,4 +1,8 @@
-"""The four events Ingenium components exchange, wire-compatible with the original Go Ingenium.
+"""The events Ingenium components exchange, wire-compatible with the original Go Ingenium.
+
+The four of the original (data, signal, order, execution), and ``CancelRequest``, which Go Ingenium does not
+have: it travels on a subject of its own (``ingenium.portfolio.cancel``), so Go readers of
+``ingenium.portfolio.order`` never meet it.
 
 Keys are Go's PascalCase (``Id``, ``Timestamp``, ``OrderId`` …); Python code uses snake_case attributes.
 Decimals travel as strings, times as RFC 3339 in UTC. Fields the Go structs lack (``StrategyId``, ``ExecId`` …)
@@ -96,6 +100,9 @@ class ExecutionUpdate(StrEnum):
     EXPIRED = "expired"
     REPLACED = "replaced"
     HELD = "held"
+    #: The answer to a ``CancelRequest`` the executor could not carry out (the order is final already): the
+    #: order itself is unchanged, so this is not ``rejected``, which would mark a filled order as rejected.
+    CANCEL_REJECTED = "cancel_rejected"
 
     @property
     def moves_quantity(self) -> bool:
@@ -343,6 +350,7 @@ class ExecutionEvent(Event):
     avg_price: OptionalNum = Field(default=None, description="Average price of all fills so far (extra).")
     commission: OptionalNum = Field(default=None, description="Commission charged on this fill (extra).")
     reason: OptionalStr = Field(default=None, description="Why, for rejects and cancels (extra field).")
+    cancel_id: OptionalStr = Field(default=None, description="The CancelRequest this answers (extra field).")
 
     @model_validator(mode="after")
     def _check_fill(self) -> Self:
@@ -364,8 +372,23 @@ class ExecutionEvent(Event):
         return self.update.moves_quantity
 
 
-AnyEvent = DataEvent | SignalEvent | OrderEvent | ExecutionEvent
+class CancelRequest(Event, StrictWireModel):
+    """A request to cancel a working order (``ingenium.portfolio.cancel``, on the order stream after the order).
+
+    Strict like orders: an executor acts on it. The executor answers with a ``canceled`` execution (what filled
+    stays filled, nothing is left to fill) or a ``cancel_rejected`` one when the order is final already; both
+    carry this request's ``Id`` as ``CancelId``.
+    """
+
+    kind: ClassVar[str] = "cancel"
+
+    order_id: str = Field(min_length=1, max_length=200, description="Id of the order to cancel.")
+    reason: OptionalStr = Field(default=None, description="Why the order is canceled.")
+    requested_by: OptionalStr = Field(default=None, description="Who asked: a component name, or `cli`.")
+
+
+AnyEvent = DataEvent | SignalEvent | OrderEvent | ExecutionEvent | CancelRequest
 
 EVENT_TYPES: dict[str, type[Event]] = {
-    cls.kind: cls for cls in (DataEvent, SignalEvent, OrderEvent, ExecutionEvent)
+    cls.kind: cls for cls in (DataEvent, SignalEvent, OrderEvent, ExecutionEvent, CancelRequest)
 }

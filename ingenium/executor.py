@@ -10,7 +10,11 @@ from ingenium.events import ExecutionEvent, ExecutionUpdate, OrderEvent
 
 
 class Executor(Component):
-    """Subclass and implement ``on_order``; return one ``ExecutionEvent`` per fill or status change."""
+    """Subclass and implement ``on_order`` (and ``on_cancel``); return one ``ExecutionEvent`` per fill or status change.
+
+    ``on_cancel`` answers a ``CancelRequest`` with a ``canceled`` report (fills kept, nothing left) or a
+    ``cancel_rejected`` one when the order is final already, both carrying the request's id as ``CancelId``.
+    """
 
     def execution(
         self,
@@ -26,6 +30,7 @@ class Executor(Component):
         event_id: str | None = None,
         leaves_quantity: Decimal | None = None,
         executed_at: datetime | None = None,
+        cancel_id: str | None = None,
     ) -> ExecutionEvent:
         """An execution report for ``order``; ``quantity``/``price`` are those of this one fill.
 
@@ -34,6 +39,7 @@ class Executor(Component):
         defaults to what the order has left after a fill, and zero for other updates. ``executed_at`` (the
         ``ExecutionTimestamp``) defaults to now; a venue passes its own time of the fill, and a simulated broker the
         time label of the bar whose price a fill took.
+        ``cancel_id`` names the ``CancelRequest`` a ``canceled`` or ``cancel_rejected`` report answers.
         """
         now = self.clock.now()
         event_id = event_id or self.next_id("exec")
@@ -57,4 +63,5 @@ class Executor(Component):
             avg_price=avg_price,
             commission=commission,
             reason=reason,
+            cancel_id=cancel_id,
         )

@@ -5,7 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from ingenium.component import Component
-from ingenium.events import OrderEvent, OrderType, Side, SignalEvent, TimeInForce
+from ingenium.events import CancelRequest, OrderEvent, OrderType, Side, SignalEvent, TimeInForce
+from ingenium.ids import derive_id
 
 
 class Portfolio(Component):
@@ -39,4 +40,19 @@ class Portfolio(Component):
             time_in_force=time_in_force,
             strategy_id=signal.strategy_id if signal is not None else self.name,
             signal_id=signal.id if signal is not None else None,
+        )
+
+    def cancel(self, order_id: str, *, reason: str | None = None) -> CancelRequest:
+        """A request to cancel one of this portfolio's orders.
+
+        Its id derives from (portfolio, order), so asking again (after a restart, from a timer and from a handler)
+        is the same request, which JetStream drops.
+        """
+        return self.build_event(
+            CancelRequest,
+            id=derive_id("cancel", self.name, order_id),
+            timestamp=self.clock.now(),
+            order_id=order_id,
+            reason=reason,
+            requested_by=self.name,
         )

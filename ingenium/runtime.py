@@ -3,7 +3,8 @@
 One durable pull consumer per stream the component reads, named ``<component>-<stream>``, so a restart
 resumes where it stopped and replicas share the work. A message is acked only after its handler succeeded and
 everything the handler emitted was stored. A failing handler is retried with a growing delay (nak with delay);
-after ``max_attempts``, or at once for a message that does not parse, the message goes to the dead-letter
+after ``max_attempts``, or at once for a message that does not parse or whose handler raises
+``PermanentFailure``, the message goes to the dead-letter
 stream with the reason and the consumer carries on.
 
 A handler runs once per message. Handlers keep state (averages, a book, working orders), so running one again
@@ -38,12 +39,12 @@ from pydantic import ValidationError
 
 from ingenium import telemetry
 from ingenium.bus import JetStreamBus, is_transient
-from ingenium.component import HANDLERS, Component, ComponentContext
+from ingenium.component import HANDLERS, Component, ComponentContext, Handler
 from ingenium.config import Settings
 from ingenium.connection import connect_nats
 from ingenium.deadletter import dead_letter
 from ingenium.discovery import announce, component_kind, withdraw
-from ingenium.errors import PublishFailed
+from ingenium.errors import PermanentFailure, PublishFailed
 from ingenium.events import Event
 from ingenium.ingestor import Ingestor
 from ingenium.pull import PullConsumer
@@ -91,6 +92,14 @@ class Runner:
         self._handlers = {
             key: (HANDLERS[key][1], component.handler(key), component.handler_is_async(key))
             for key in component.consumes()
+        }
+        #: Handlers of events that share a stream with another kind (cancel requests on the order stream), by
+        #: subject: one consumer reads both, so a cancel is handled after the order it names.
+        self._shared: dict[str, tuple[type[Event], Handler, bool]] = {
+            self.subjects.kind_subject(kind): (model, handler, is_async)
+            for key in component.consumes()
+            for kind, model, handler, is_async in component.routes(key)
+            if kind != key
         }
         self.ready = asyncio.Event()
         #: Messages acked after their handler succeeded, and messages sent to the dead-letter stream.
@@ -193,10 +202,11 @@ class Runner:
     async def _subscribe(self, js: JetStreamContext, key: StreamKey) -> PullConsumer:
         durable = f"{self.component.name}-{key}"
         stream = self.subjects.stream(key)
-        if key == "data" and self.component.symbols:
-            filters = [self.subjects.data(s) for s in self.component.symbols]
+        if key == "data":
+            symbols = self.component.symbols
+            filters = [self.subjects.data(s) for s in symbols] if symbols else [self.subjects.all_data]
         else:
-            filters = self.subjects.stream_subjects(key)
+            filters = [self.subjects.kind_subject(kind) for kind, *_ in self.component.routes(key)]
         config = ConsumerConfig(
             name=durable,
             durable_name=durable,
@@ -210,9 +220,18 @@ class Runner:
             filter_subjects=filters if len(filters) > 1 else None,
         )
         try:
-            await js.consumer_info(stream, durable)
+            info = await js.consumer_info(stream, durable)
         except NotFoundError:
             await js.add_consumer(stream, config)
+        else:
+            existing = info.config.filter_subjects or ([info.config.filter_subject] if info.config.filter_subject
+                                                       else [])
+            if sorted(existing) != sorted(filters):
+                # The component now reads more (or less) of the stream, e.g. cancel requests beside orders: the
+                # durable keeps its position and takes the new filter.
+                info.config.filter_subject = config.filter_subject
+                info.config.filter_subjects = config.filter_subjects
+                await js.add_consumer(stream, info.config)  # create-or-update since nats-server 2.10
         consumer = PullConsumer(self._nc_or_fail(), stream, durable, batch=self.settings.fetch_batch)
         await consumer.start()
         return consumer
@@ -273,7 +292,8 @@ class Runner:
     ) -> tuple[list[Event], list[asyncio.Future[PubAck]]] | None:
         """Parse and handle one message, and send what the handler emitted; ``None`` if it was not handled."""
         component = self.component
-        model, handler, is_async = self._handlers[key]
+        shared = self._shared.get(msg.subject) if self._shared else None
+        model, handler, is_async = shared if shared is not None else self._handlers[key]
         try:
             event = model.model_validate_json(msg.data)
         except ValidationError as exc:
@@ -353,6 +373,9 @@ class Runner:
                 await self._stopping.wait()
 
     async def _failed(self, bus: JetStreamBus, msg: Msg, exc: Exception) -> None:
+        if isinstance(exc, PermanentFailure):
+            await self._dead_letter(bus, msg, str(exc))
+            return
         attempts = msg.metadata.num_delivered
         if _jetstream_away(exc):
             await msg.nak()  # stopping while JetStream is away: not the message's fault, never dead-lettered

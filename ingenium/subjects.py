@@ -9,11 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from ingenium.events import DataEvent, Event, ExecutionEvent, OrderEvent, SignalEvent
+from ingenium.events import CancelRequest, DataEvent, Event, ExecutionEvent, OrderEvent, SignalEvent
 
 DATA = "ingenium.ingestor.data"
 SIGNAL = "ingenium.strategy.signal"
 ORDER = "ingenium.portfolio.order"
+#: Cancel requests ride the order stream on a subject of their own: after the order they cancel, and out of the
+#: way of Go readers of ``ingenium.portfolio.order``.
+CANCEL = "ingenium.portfolio.cancel"
 EXECUTION = "ingenium.executor.execution"
 DEAD_LETTER = "ingenium.deadletter"
 
@@ -49,6 +52,11 @@ class Subjects:
         return self._prefixed(ORDER)
 
     @property
+    def cancel(self) -> str:
+        """Subject of cancel requests (on the order stream)."""
+        return self._prefixed(CANCEL)
+
+    @property
     def execution(self) -> str:
         """Subject of executor reports."""
         return self._prefixed(EXECUTION)
@@ -72,8 +80,11 @@ class Subjects:
             return self.order
         if isinstance(event, ExecutionEvent):
             return self.execution
+        if isinstance(event, CancelRequest):
+            return self.cancel
         raise TypeError(
-            f"no subject for {type(event).__name__}; publish a DataEvent, SignalEvent, OrderEvent or ExecutionEvent"
+            f"no subject for {type(event).__name__}; publish a DataEvent, SignalEvent, OrderEvent, ExecutionEvent "
+            "or CancelRequest"
         )
 
     def stream(self, key: StreamKey) -> str:
@@ -94,7 +105,11 @@ class Subjects:
         return {
             "data": [self.all_data],
             "signal": [self.signal],
-            "order": [self.order],
+            "order": [self.order, self.cancel],
             "execution": [self.execution],
             "deadletter": [self.all_dead_letters],
         }[key]
+
+    def kind_subject(self, kind: str) -> str:
+        """The subject of one kind of event other than data (``order``, ``cancel``, ``signal``, ``execution``)."""
+        return {"signal": self.signal, "order": self.order, "cancel": self.cancel, "execution": self.execution}[kind]

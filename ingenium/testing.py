@@ -28,11 +28,12 @@ from nats.js.api import RawStreamMsg as RawStreamMessage
 from nats.js.errors import NotFoundError
 
 from ingenium.bus import JetStreamBus
-from ingenium.component import HANDLERS
+from ingenium.component import HANDLERS, SHARED_HANDLERS
 from ingenium.config import Settings
 from ingenium.connection import connect_nats
 from ingenium.embedded import EmbeddedNats, EmbeddedPostgres
 from ingenium.events import (
+    CancelRequest,
     DataEvent,
     Event,
     ExecutionEvent,
@@ -107,6 +108,13 @@ def order(symbol: str = "aapl", side: Side = Side.BUY, quantity: Decimal | str |
                       quantity=Decimal(quantity), type=order_type,
                       limit_price=Decimal(limit_price) if limit_price is not None else None,
                       strategy_id=strategy_id)
+
+
+def cancel(of: OrderEvent | str, *, reason: str | None = None, requested_by: str = "test",
+           event_id: str | None = None) -> CancelRequest:
+    """A request to cancel order ``of`` (an order event or its id)."""
+    return CancelRequest(id=event_id or new_id("cancel"), timestamp=T0,
+                         order_id=of if isinstance(of, str) else of.id, reason=reason, requested_by=requested_by)
 
 
 def fill(of: OrderEvent, quantity: Decimal | str | int, price: Decimal | str | int, *,
@@ -250,8 +258,10 @@ async def stream_messages(nc: Client, settings: Settings, key: StreamKey) -> lis
 
 
 async def stream_events(nc: Client, settings: Settings, key: StreamKey) -> list[Event]:
-    """Every event on one stream, parsed."""
+    """Every event on one stream, parsed (cancel requests on the order stream as ``CancelRequest``)."""
     model = HANDLERS[key][1] if key != "deadletter" else None
     if model is None:
         raise ValueError("dead letters are raw messages: use stream_messages")
-    return [model.model_validate_json(m.data or b"") for m in await stream_messages(nc, settings, key)]
+    shared = {settings.subjects.kind_subject(kind): m for kind, _, m in SHARED_HANDLERS.get(key, ())}
+    return [shared.get(m.subject or "", model).model_validate_json(m.data or b"")
+            for m in await stream_messages(nc, settings, key)]

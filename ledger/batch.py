@@ -6,8 +6,9 @@ Planning an execution batch only reads, so the projector plans the next one whil
 an order batch may reconcile executions that came before it, which writes, so it is planned inside its own
 transaction once nothing else is in flight.
 
-Events are deduplicated by their own ids (the order's ``Id``, the execution's ``ExecId``) against the audit
-trail, so a copy published after JetStream's duplicate window changes nothing but is still recorded.
+Events are deduplicated by their own ids (the order's or cancel request's ``Id``, the execution's ``ExecId``)
+against the audit trail, so a copy published after JetStream's duplicate window changes nothing but is still
+recorded. Cancel requests and their answers go to ``ledger_cancels`` (``ledger.cancels``).
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ from dataclasses import dataclass, field
 import asyncpg
 
 from ingenium.config import Settings
-from ingenium.events import ExecutionEvent, OrderEvent
-from ledger import store
+from ingenium.events import CancelRequest, ExecutionEvent, OrderEvent
+from ledger import cancels, store
 from ledger.memory import LedgerMemory
-from ledger.messages import Kind, Parsed
+from ledger.messages import Kind, Parsed, is_cancel
 from ledger.projection import (
     apply_cash,
     apply_execution,
@@ -97,6 +98,8 @@ class Plan:
     positions: list[Row] = field(default_factory=list)
     cash: Row | None = None
     anomalies: list[Row] = field(default_factory=list)
+    cancel_requests: list[Row] = field(default_factory=list)
+    cancel_outcomes: list[Row] = field(default_factory=list)
     event_ids: set[str] = field(default_factory=set)
     waiting: set[str] = field(default_factory=set)
 
@@ -110,6 +113,8 @@ class Plan:
         if self.cash is not None:
             await store.save_cash(conn, self.cash)
         await store.insert_anomalies(conn, self.anomalies)
+        await cancels.save_requests(conn, self.cancel_requests)
+        await cancels.save_outcomes(conn, self.cancel_outcomes)
         await store.advance_checkpoint(conn, self.stream, self.checkpoint, self.result.last_sequence)
 
 
@@ -123,6 +128,8 @@ class _Changes:
     positions: dict[str, PositionState] = field(default_factory=dict)
     anomalies: list[Anomaly] = field(default_factory=list)
     cash_changed: bool = False
+    cancel_requests: list[Row] = field(default_factory=list)
+    cancel_outcomes: list[Row] = field(default_factory=list)
 
     def plan(self, result: BatchResult, stream: str, checkpoint: int, memory: LedgerMemory, *, new: bool) -> Plan:
         orders = [order.row() for order in self.orders.values()]
@@ -130,7 +137,7 @@ class _Changes:
             result, stream, checkpoint, self.audit, [f.row() for f in self.fills],
             orders if new else [], [] if new else orders, [p.row() for p in self.positions.values()],
             memory.cash.row() if self.cash_changed and memory.cash is not None else None,
-            [a.row() for a in self.anomalies],
+            [a.row() for a in self.anomalies], self.cancel_requests, self.cancel_outcomes,
         )
 
 
@@ -212,22 +219,26 @@ async def _plan_orders(
     duplicates = 0
     for item in batch:
         event = item.event
-        duplicate = isinstance(event, OrderEvent) and event.id in seen
-        changes.audit.append(store.audit_row(item, "order", duplicate))
-        if not isinstance(event, OrderEvent):
+        duplicate = event is not None and event.id in seen
+        changes.audit.append(store.audit_row(item, "cancel" if is_cancel(item.message.subject) else "order",
+                                             duplicate))
+        if event is None:
             continue
         if duplicate:
             duplicates += 1
             continue
         seen.add(event.id)
-        changes.orders[event.id] = open_order(event, item.message.sequence)
+        if isinstance(event, CancelRequest):
+            changes.cancel_requests.append(cancels.request_row(event, item.message.sequence))
+        elif isinstance(event, OrderEvent):
+            changes.orders[event.id] = open_order(event, item.message.sequence)
     if reconcile_orders:
         reconciled = await reconcile(conn, streams.execution, changes.orders, memory)
         changes.anomalies += reconciled.anomalies
         changes.positions.update(reconciled.positions)
         changes.cash_changed = reconciled.cash_changed
     memory.keep(changes.orders.values())
-    return changes, duplicates, set(changes.orders)
+    return changes, duplicates, set(changes.orders) | {str(row[0]) for row in changes.cancel_requests}
 
 
 async def _plan_executions(
@@ -257,6 +268,9 @@ async def _plan_executions(
         seen.add(fill_id)
         new.add(fill_id)
         sequence = item.message.sequence
+        answer = cancels.outcome_row(event, sequence)
+        if answer is not None:
+            changes.cancel_outcomes.append(answer)
         order = orders.get(event.order_id)
         if cash is not None and fill_id in fills:
             fill = fill_row(event, event.side or (order.side if order else None), sequence)

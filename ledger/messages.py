@@ -12,13 +12,17 @@ from typing import Literal
 from pydantic import ValidationError
 
 from ingenium.bus import MSG_ID
-from ingenium.events import ExecutionEvent, OrderEvent
+from ingenium.events import CancelRequest, ExecutionEvent, OrderEvent
 from ingenium.runtime import describe_validation_error
+from ingenium.subjects import CANCEL
 
 #: The two streams the ledger projects.
 Kind = Literal["order", "execution"]
 
 MODELS: dict[Kind, type[OrderEvent] | type[ExecutionEvent]] = {"order": OrderEvent, "execution": ExecutionEvent}
+
+#: What the ledger projects: an order, a cancel request (on the order stream) or an execution.
+LedgerEvent = OrderEvent | CancelRequest | ExecutionEvent
 
 #: Prices, quantities and commissions must stay below 10**15 with at most 18 decimal places: far beyond any
 #: market, and small enough that every sum, product and average stays exact in the ledger's 34 digits.
@@ -49,12 +53,12 @@ class Message:
 class Parsed:
     """A message with its event, or the reason it has none; ``payload`` is its JSON text, else ``raw`` its bytes.
 
-    ``event_id`` is the id the ledger deduplicates on (the order's ``Id``, the execution's ``ExecId``, else its
-    ``Id``); ``order_id`` the order the message is about.
+    ``event_id`` is the id the ledger deduplicates on (the order's or cancel request's ``Id``, the execution's
+    ``ExecId``, else its ``Id``); ``order_id`` the order the message is about.
     """
 
     message: Message
-    event: OrderEvent | ExecutionEvent | None
+    event: LedgerEvent | None
     error: str | None
     payload: str | None
     raw: bytes | None
@@ -62,8 +66,10 @@ class Parsed:
     order_id: str | None = None
 
 
-def _out_of_range(event: OrderEvent | ExecutionEvent) -> str | None:
+def _out_of_range(event: LedgerEvent) -> str | None:
     """Why a decimal the ledger stores in a NUMERIC column is beyond what it accepts, if one is."""
+    if isinstance(event, CancelRequest):
+        return None
     if isinstance(event, OrderEvent):
         values = {"Quantity": event.quantity, "LimitPrice": event.limit_price}
     else:
@@ -111,9 +117,16 @@ def _unparseable(message: Message, reason: str) -> Parsed:
     return Parsed(message, None, reason, text, None)
 
 
+def is_cancel(subject: str) -> bool:
+    """Whether a message of the order stream is a cancel request (its subject, in any namespace)."""
+    return subject == CANCEL or subject.endswith("." + CANCEL)
+
+
 def parse(message: Message, kind: Kind) -> Parsed:
     """Validate a message as its stream's event; a failure keeps the bytes and the reason, naming the field."""
-    model = MODELS[kind]
+    model: type[LedgerEvent] = MODELS[kind]
+    if kind == "order" and is_cancel(message.subject):
+        model = CancelRequest
     problem = _storable(message.data)
     if problem is not None:
         return _unparseable(message, problem)
@@ -126,4 +139,6 @@ def parse(message: Message, kind: Kind) -> Parsed:
         return _unparseable(message, f"invalid {model.__name__}: {problem}")
     if isinstance(event, ExecutionEvent):
         return Parsed(message, event, None, message.data.decode(), None, event.fill_id, event.order_id)
+    if isinstance(event, CancelRequest):
+        return Parsed(message, event, None, message.data.decode(), None, event.id, event.order_id)
     return Parsed(message, event, None, message.data.decode(), None, event.id, event.id)

@@ -1,5 +1,8 @@
 """The projector: reads the order and execution streams and projects them into PostgreSQL, exactly once.
 
+The order stream carries orders and cancel requests; the execution stream executions, some of which answer a
+cancel request (``CancelId``).
+
 One transaction per batch writes the audit rows, the projections and the stream's checkpoint, so the checkpoint
 in PostgreSQL is the position of record. On start, and after any reconnect, each stream is read again from its
 checkpoint + 1 by a consumer created at that sequence. Only the holder of an advisory lock writes; another
@@ -202,9 +205,8 @@ class Projector:
         self, nc: Client, kind: Kind, stream: str, queue: asyncio.Queue[list[Parsed]], arrived: asyncio.Event,
         over: asyncio.Event,
     ) -> None:
-        subject = self.settings.subjects.stream_subjects(kind)[0]
         reader = StreamReader(
-            nc, stream, subject, self.checkpoints[stream] + 1,
+            nc, stream, self.settings.subjects.stream_subjects(kind), self.checkpoints[stream] + 1,
             batch=self.config.batch_size, idle_check_seconds=self.config.consumer_check_seconds,
         )
         try:

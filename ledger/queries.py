@@ -22,6 +22,7 @@ from ledger.database import connect, no_tables
 from ledger.store import ACCOUNT
 from ledger.tables import (
     LedgerAnomaly,
+    LedgerCancel,
     LedgerCash,
     LedgerCheckpoint,
     LedgerFill,
@@ -109,6 +110,17 @@ async def anomalies(database_url: str, *, kind: str | None = None) -> list[Ledge
         database_url,
         "SELECT * FROM ledger_anomalies WHERE ($1::text IS NULL OR kind = $1) ORDER BY stream, stream_sequence, kind",
         kind,
+    )
+
+
+async def cancels(database_url: str, *, order_id: str | None = None) -> list[LedgerCancel]:
+    """Return cancel requests and their answers, in the order they were requested, optionally of one order."""
+    return await _select(
+        LedgerCancel,
+        database_url,
+        "SELECT * FROM ledger_cancels WHERE ($1::text IS NULL OR order_id = $1) "
+        "ORDER BY request_sequence NULLS LAST, cancel_id",
+        order_id,
     )
 
 

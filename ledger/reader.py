@@ -21,6 +21,7 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import nats.errors
@@ -48,7 +49,7 @@ class StreamReader:
     Args:
         nc: NATS connection.
         stream: Stream name.
-        subject: The stream's subject.
+        subjects: The stream's subjects (orders and cancel requests share the order stream).
         start: First stream sequence wanted (the checkpoint + 1).
         batch: Most messages per pull request.
         idle_check_seconds: After this long without messages, check that the consumer still exists.
@@ -62,7 +63,7 @@ class StreamReader:
         self,
         nc: Client,
         stream: str,
-        subject: str,
+        subjects: Sequence[str],
         start: int,
         *,
         batch: int = 1000,
@@ -71,7 +72,7 @@ class StreamReader:
         self.nc = nc
         self.js = nc.jetstream()
         self.stream = stream
-        self.subject = subject
+        self.subjects = list(subjects)
         self.next_sequence = max(1, start)
         self.batch = batch
         self.idle_check_seconds = idle_check_seconds
@@ -94,7 +95,8 @@ class StreamReader:
             deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
             opt_start_seq=self.next_sequence,
             ack_policy=AckPolicy.NONE,
-            filter_subject=self.subject,
+            filter_subject=self.subjects[0] if len(self.subjects) == 1 else None,
+            filter_subjects=self.subjects if len(self.subjects) > 1 else None,
             mem_storage=True,
             num_replicas=1,
             inactive_threshold=60.0,

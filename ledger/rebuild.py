@@ -199,7 +199,7 @@ async def _stream_batches(
 ) -> Batches:
     for kind, name in streams.kinds:
         last = ends[name]
-        reader = StreamReader(nc, name, settings.subjects.stream_subjects(kind)[0], 1, batch=size)
+        reader = StreamReader(nc, name, settings.subjects.stream_subjects(kind), 1, batch=size)
         try:
             done = 0
             while done < last:

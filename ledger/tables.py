@@ -47,6 +47,14 @@ class OrderStatus(StrEnum):
         return self in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)
 
 
+class CancelStatus(StrEnum):
+    """Where a cancel request stands: asked, or answered by the executor."""
+
+    REQUESTED = "requested"
+    CANCELED = "canceled"
+    REJECTED = "rejected"
+
+
 class AnomalyKind(StrEnum):
     """What a ledger must not silently accept."""
 
@@ -210,6 +218,33 @@ class LedgerAnomaly(SQLModel, table=True):
     occurred_at: datetime = _time()
 
 
+class LedgerCancel(SQLModel, table=True):
+    """One cancel request (``ledger_cancels``) and the executor's answer to it.
+
+    The request comes from the order stream, the answer (a ``canceled`` or ``cancel_rejected`` execution carrying
+    its ``CancelId``) from the execution stream; either may be projected first, and each writes only its own
+    columns, so the row ends the same whichever came first (and after a rebuild).
+    """
+
+    __tablename__ = "ledger_cancels"
+    __table_args__ = (
+        CheckConstraint("status IN ('requested', 'canceled', 'rejected')", name="ledger_cancels_status"),
+        Index("ledger_cancels_order", "order_id"),
+    )
+
+    cancel_id: str = _text(primary_key=True)
+    order_id: str = _text()
+    requested_by: str | None = _text(nullable=True)
+    reason: str | None = _text(nullable=True)
+    requested_at: datetime | None = _time(nullable=True)
+    request_sequence: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    status: str = _text()
+    outcome_exec_id: str | None = _text(nullable=True)
+    outcome_reason: str | None = _text(nullable=True)
+    outcome_at: datetime | None = _time(nullable=True)
+    outcome_sequence: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+
+
 class LedgerPositionAnomaly(SQLModel, table=True):
     """A venue's position that differs from the ledger's (``ledger_position_anomalies``), as a venue executor saw it.
 
@@ -244,6 +279,7 @@ TABLES: tuple[type[SQLModel], ...] = (
     LedgerEvent,
     LedgerCheckpoint,
     LedgerAnomaly,
+    LedgerCancel,
 )
 
 #: Their names.

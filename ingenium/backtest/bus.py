@@ -24,6 +24,9 @@ from ingenium.events import DataEvent, Event
 from ingenium.subjects import StreamKey, Subjects
 
 KINDS: tuple[StreamKey, ...] = ("data", "signal", "order", "execution")
+#: Event kinds that travel on another kind's stream (numbered in its sequence), as live.
+_SHARED: dict[str, StreamKey] = {"cancel": "order"}
+_ALL_KINDS: tuple[str, ...] = (*KINDS, *_SHARED)
 
 
 class HandlerFailed(IngeniumError):
@@ -61,16 +64,17 @@ class InMemoryBus:
         self.clock: Clock = clock or LiveClock()
         self._window = duplicate_window
         self._max_cascade = max_cascade
-        self._streams: dict[str, str] = {key: self.subjects.stream(key) for key in KINDS}
-        self._routes: dict[str, list[_Route]] = {key: [] for key in KINDS}
-        self._taps: dict[str, list[Callable[[Event], None]]] = {key: [] for key in KINDS}
+        self._stream_of: dict[str, StreamKey] = {**{key: key for key in KINDS}, **_SHARED}
+        self._streams: dict[str, str] = {kind: self.subjects.stream(key) for kind, key in self._stream_of.items()}
+        self._routes: dict[str, list[_Route]] = {kind: [] for kind in _ALL_KINDS}
+        self._taps: dict[str, list[Callable[[Event], None]]] = {kind: [] for kind in _ALL_KINDS}
         self._queue: deque[Event] = deque()
         self._seen: OrderedDict[str, tuple[datetime, str, int]] = OrderedDict()
         self._draining = False
         self._data_sync = True
         self._data_routes: list[tuple[Component, Callable[[Event], None], Handler, frozenset[str] | None]] = []
         #: Per stream, whether every handler is synchronous: such events are dispatched without a coroutine.
-        self._sync: dict[str, bool] = dict.fromkeys(KINDS, True)
+        self._sync: dict[str, bool] = dict.fromkeys(_ALL_KINDS, True)
         #: When the oldest remembered id leaves the duplicate window (``None``: nothing remembered).
         self._expiry: datetime | None = None
         #: Events stored per stream, as a stream's last sequence.
@@ -80,22 +84,23 @@ class InMemoryBus:
     def attach(self, component: Component) -> None:
         """Deliver to ``component`` every event on the streams it consumes (its ``symbols`` only, for data)."""
         for key in component.consumes():
-            if key not in self._routes:
+            if key not in KINDS:
                 continue
             symbols = None
             if key == "data" and component.symbols is not None:
                 # Subjects lower-case the symbol, so a live filter on AAPL also receives aapl: match that.
                 symbols = frozenset(s.lower() for s in component.symbols)
-            route = _Route(component, component.handler(key), component.handler_is_async(key), symbols)
-            self._routes[key].append(route)
-            self._sync[key] = self._sync[key] and not route.is_async
-            if key == "data":
-                self._data_sync = self._data_sync and not route.is_async
-                self._data_routes.append((component, component.begin, route.handler, symbols))
+            for kind, _, handler, is_async in component.routes(key):
+                route = _Route(component, handler, is_async, symbols)
+                self._routes[kind].append(route)
+                self._sync[kind] = self._sync[kind] and not route.is_async
+                if kind == "data":
+                    self._data_sync = self._data_sync and not route.is_async
+                    self._data_routes.append((component, component.begin, route.handler, symbols))
 
-    def tap(self, key: StreamKey, callback: Callable[[Event], None]) -> None:
-        """Call ``callback`` with each event of stream ``key``, before the components see it (for recording)."""
-        self._taps[key].append(callback)
+    def tap(self, kind: str, callback: Callable[[Event], None]) -> None:
+        """Call ``callback`` with each event of one kind, before the components see it (for recording)."""
+        self._taps[kind].append(callback)
 
     # ----------------------------------------------------------------- the Bus protocol
     async def publish(self, event: Event) -> Published:
@@ -182,10 +187,12 @@ class InMemoryBus:
 
     # ----------------------------------------------------------------- internals
     def _store(self, event: Event) -> tuple[str, int, bool]:
-        """Queue ``event`` unless its id was seen within the window; returns (stream key, sequence, duplicate)."""
-        key = event.kind
-        if key not in self._streams:
-            raise TypeError(f"cannot publish {type(event).__name__}: not a data, signal, order or execution event")
+        """Queue ``event`` unless its id was seen within the window; returns (event kind, sequence, duplicate)."""
+        kind = event.kind
+        key = self._stream_of.get(kind)
+        if key is None:
+            raise TypeError(f"cannot publish {type(event).__name__}: not a data, signal, order, cancel or execution "
+                            "event")
         now = self.clock.now()
         seen = self._seen
         expiry = self._expiry
@@ -199,11 +206,11 @@ class InMemoryBus:
         if previous is not None:
             return previous[1], previous[2], True
         sequence = self.sequences[key] = self.sequences[key] + 1
-        seen[event.id] = (now, key, sequence)
+        seen[event.id] = (now, kind, sequence)
         if self._expiry is None:
             self._expiry = now + self._window
         self._queue.append(event)
-        return key, sequence, False
+        return kind, sequence, False
 
     def _published(self, stored: tuple[str, int, bool]) -> Published:
         return Published(self._streams[stored[0]], stored[1], stored[2])

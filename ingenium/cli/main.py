@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from ingenium.cli import backtest, demo, ingest, ledger, stack
+from ingenium.cli import backtest, demo, ingest, ledger, order, stack
 from ingenium.cli.console import INTERRUPTED, err_console
 
 app = typer.Typer(
@@ -18,7 +18,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for module in (stack, ledger, ingest, backtest, demo):
+for module in (stack, ledger, ingest, backtest, demo, order):
     module.register(app)
 
 #: Entry-point group through which installed packages add commands: each value is a ``register(app)`` callable.

@@ -56,12 +56,21 @@ class OrderLog(Protocol):
         """Forget the working markers of orders that reached a final state."""
         ...
 
+    async def answer(self, cancel_id: str) -> list[ExecutionEvent] | None:
+        """What the executor answered to cancel request ``cancel_id``; ``None`` if it never did."""
+        ...
+
+    async def record_answer(self, cancel_id: str, executions: list[ExecutionEvent]) -> None:
+        """Remember the answer to a cancel request, so a redelivery gets the same one."""
+        ...
+
 
 class MemoryOrderLog:
     """The order log of an in-process run: a dictionary, gone with the process."""
 
     def __init__(self) -> None:
         self._reports: dict[str, list[ExecutionEvent]] = {}
+        self._answers: dict[str, list[ExecutionEvent]] = {}
 
     async def get(self, order_id: str) -> list[ExecutionEvent] | None:
         """The first report for ``order_id``, if handled."""
@@ -80,6 +89,14 @@ class MemoryOrderLog:
     async def finished(self, order_ids: list[str]) -> None:
         """Nothing to forget."""
 
+    async def answer(self, cancel_id: str) -> list[ExecutionEvent] | None:
+        """The answer to ``cancel_id``, if answered."""
+        return self._answers.get(cancel_id)
+
+    async def record_answer(self, cancel_id: str, executions: list[ExecutionEvent]) -> None:
+        """Remember the answer."""
+        self._answers[cancel_id] = executions
+
 
 def bucket_name(subjects: Subjects, executor: str) -> str:
     """The KV bucket of one executor in one namespace, e.g. ``INGENIUM_EXECUTOR_paper``."""
@@ -93,7 +110,11 @@ def _key(order_id: str) -> str:
 
 
 class KvOrderLog:
-    """The live order log: keys ``o.<order>`` hold first reports, ``w.<order>`` mark working orders."""
+    """The live order log, a key-value bucket.
+
+    ``o.<order>`` holds first reports, ``w.<order>`` marks working orders, ``c.<cancel>`` holds the answer to a
+    cancel request.
+    """
 
     def __init__(self, kv: KeyValue) -> None:
         self.kv = kv
@@ -114,8 +135,11 @@ class KvOrderLog:
 
     async def get(self, order_id: str) -> list[ExecutionEvent] | None:
         """The first report for ``order_id``, if handled."""
+        return await self._executions(f"o.{_key(order_id)}")
+
+    async def _executions(self, key: str) -> list[ExecutionEvent] | None:
         try:
-            entry = await self.kv.get(f"o.{_key(order_id)}")
+            entry = await self.kv.get(key)
         except KeyNotFoundError:
             return None
         stored = json.loads(entry.value or b"{}")
@@ -136,6 +160,15 @@ class KvOrderLog:
             await self.kv.put(f"w.{key}", json.dumps(marker).encode())
         report = {"executions": [e.to_json().decode() for e in executions]}
         await self.kv.put(f"o.{key}", json.dumps(report).encode())
+
+    async def answer(self, cancel_id: str) -> list[ExecutionEvent] | None:
+        """The answer to ``cancel_id``, if answered."""
+        return await self._executions(f"c.{_key(cancel_id)}")
+
+    async def record_answer(self, cancel_id: str, executions: list[ExecutionEvent]) -> None:
+        """Store the answer to a cancel request."""
+        report = {"executions": [e.to_json().decode() for e in executions]}
+        await self.kv.put(f"c.{_key(cancel_id)}", json.dumps(report).encode())
 
     async def working(self) -> list[WorkingRecord]:
         """Every working marker."""

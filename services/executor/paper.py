@@ -15,10 +15,20 @@ from pydantic import Field
 
 from ingenium import telemetry
 from ingenium.component import Params
-from ingenium.events import DataEvent, ExecutionEvent, ExecutionUpdate, Ohlc, OrderEvent, OrderType, TimeInForce
+from ingenium.events import (
+    CancelRequest,
+    DataEvent,
+    ExecutionEvent,
+    ExecutionUpdate,
+    Ohlc,
+    OrderEvent,
+    OrderType,
+    TimeInForce,
+)
 from ingenium.executor import Executor
 from ingenium.fields import PositiveDuration
 from ingenium.ids import derive_id
+from services.executor.cancels import Endings, answer_cancel, cancel_rejected_id, filled_by
 from services.executor.orderlog import MemoryOrderLog, OrderLog, WorkingRecord
 from services.executor.pricing import Pricing, average, crosses
 
@@ -87,6 +97,11 @@ class WorkingOrder:
         """Whether the order is final (filled or expired)."""
         return self.expired or self.filled >= self.order.quantity
 
+    @property
+    def ending(self) -> ExecutionUpdate:
+        """How a done order ended."""
+        return ExecutionUpdate.EXPIRED if self.expired else ExecutionUpdate.FILLED
+
 
 class PaperExecutor(Executor):
     """Fills market and limit orders against the bars it receives.
@@ -103,6 +118,9 @@ class PaperExecutor(Executor):
     * A duplicate order (same ``Id``) is never executed again: the executor replays its first report, with the
       same ids, which JetStream (inside the duplicate window) or the ledger (by ``ExecId``) drops. Live, the
       record of handled and working orders is a JetStream key-value bucket; a restart resumes working orders.
+    * A ``CancelRequest`` for a working order ends it ``canceled`` (fills kept, nothing left); for a final one it
+      is answered ``cancel_rejected``, saying how the order ended; for an order never received it is
+      dead-lettered. The answer is recorded, so a redelivered request gets the same one.
     """
 
     params_model = PaperParams
@@ -129,6 +147,7 @@ class PaperExecutor(Executor):
         self._seeded: set[str] = set()
         self._capacity: dict[str, Decimal] = {}
         self._working: dict[str, dict[str, WorkingOrder]] = {}
+        self.endings: Endings[WorkingOrder] = Endings()  # how orders ended, to answer cancels that come late
 
     async def on_start(self) -> None:
         """Live: open the order log bucket, learn the latest prices, resume orders that were working."""
@@ -177,6 +196,9 @@ class PaperExecutor(Executor):
         executions, working = self.accept(event)
         record = WorkingRecord(event, self.clock.now(), working.after, working.day) if working else None
         await self.order_log.record(event, executions, record)
+        if working is None and executions:
+            self.endings.record(event.id, WorkingOrder(event, None, date.min, *filled_by(executions)),
+                                executions[-1].update)
         context = self.context
         if context is None or context.nc is None:
             if working is not None:
@@ -194,7 +216,18 @@ class PaperExecutor(Executor):
                 self.resume(working)  # no await since the last look at the latest bar: none can be missed
                 break
             await bus.publish_many(caught_up)
+        if working is not None and working.done:
+            self.endings.record(event.id, working, working.ending)
         return []
+
+    async def on_cancel(self, event: CancelRequest) -> list[ExecutionEvent]:
+        """Cancel a working order, or say why it cannot be; a redelivered request gets its first answer again."""
+        answered = await self.order_log.answer(event.id)
+        if answered is not None:
+            return answered
+        answer = await answer_cancel(self, event)
+        await self.order_log.record_answer(event.id, answer)
+        return answer
 
     # ------------------------------------------------------------------ the book
     def accept(self, order: OrderEvent) -> tuple[list[ExecutionEvent], WorkingOrder | None]:
@@ -229,15 +262,15 @@ class PaperExecutor(Executor):
             return out, None
         # The report says what was accepted: the order before this bar's fills (the working order itself when none).
         fresh = WorkingOrder(order, working.after, working.day) if working.fills else working
-        out.insert(0, self._report(fresh, ExecutionUpdate.ACCEPTED))
+        out.insert(0, self.report(fresh, ExecutionUpdate.ACCEPTED))
         return out, working
 
     def _absorb(self, order: OrderEvent, report: list[ExecutionEvent]) -> None:
         """Make the book agree with a replayed first report (its publish may have failed, or not be scanned)."""
         working = self.working_order(order.id)
         if working is None:
-            if not report or report[0].update is not ExecutionUpdate.ACCEPTED:
-                return  # the first report finished the order (filled or rejected): nothing keeps working
+            if order.id in self.endings or not report or report[0].update is not ExecutionUpdate.ACCEPTED:
+                return  # it ended (filled, canceled, expired or rejected): nothing keeps working
             moment = report[0].execution_timestamp
             bar = self._bars.get(order.symbol.lower())
             after = bar.timestamp if bar is not None else moment
@@ -255,6 +288,16 @@ class PaperExecutor(Executor):
             if order_id in book:
                 return book[order_id]
         return None
+
+    def withdraw(self, order_id: str) -> WorkingOrder | None:
+        """Take a working order out of the book (it is canceled); ``None`` if it is not working."""
+        working = self.working_order(order_id)
+        if working is not None:
+            key = working.order.symbol.lower()
+            del self._working[key][order_id]
+            if not self._working[key]:
+                del self._working[key]
+        return working
 
     def resume(self, working: WorkingOrder) -> None:
         """Put back an order that was working before a restart."""
@@ -274,6 +317,7 @@ class PaperExecutor(Executor):
             out.extend(self._work_order(key, working, bar))
             if working.done:
                 del book[working.order.id]
+                self.endings.record(working.order.id, working, working.ending)
         if not book:
             del self._working[key]
         return out
@@ -289,7 +333,7 @@ class PaperExecutor(Executor):
             return self._fill(key, working, bar, bar.open if self._next_open else bar.close, None)
         if order.time_in_force is TimeInForce.DAY and bar.timestamp.date() > working.day:
             working.expired = True
-            return [self._report(working, ExecutionUpdate.EXPIRED, reason="day order expired unfilled")]
+            return [self.report(working, ExecutionUpdate.EXPIRED, reason="day order expired unfilled")]
         if crosses(order.side, limit, bar.low, bar.high):
             better = bar.open <= limit if order.side.sign > 0 else bar.open >= limit
             return self._fill(key, working, bar, bar.open if better else limit, limit)
@@ -322,13 +366,13 @@ class PaperExecutor(Executor):
             working.notional += quantity * price
             working.fills += 1
             update = ExecutionUpdate.FILLED if working.leaves <= 0 else ExecutionUpdate.PARTIAL_FILL
-            out.append(self._report(working, update, quantity=quantity, price=price,
-                                    commission=self.pricing.commission(quantity, price), executed_at=executed_at))
+            out.append(self.report(working, update, quantity=quantity, price=price,
+                                   commission=self.pricing.commission(quantity, price), executed_at=executed_at))
         if capped:
             self._capacity[key] -= filled
         return out
 
-    def _report(
+    def report(
         self,
         working: WorkingOrder,
         update: ExecutionUpdate,
@@ -338,7 +382,9 @@ class PaperExecutor(Executor):
         commission: Decimal | None = None,
         reason: str | None = None,
         executed_at: datetime | None = None,
+        cancel: CancelRequest | None = None,
     ) -> ExecutionEvent:
+        """The report of ``update`` for a working order (``cancel``: the request a cancel answer is for)."""
         order = working.order
         moves = update in _MOVES_QUANTITY
         tag: object = working.fills if moves else update.value
@@ -352,12 +398,14 @@ class PaperExecutor(Executor):
             commission=commission,
             reason=reason,
             # Ids derive from (executor, order, fill number) so a restarted executor reproduces them exactly.
-            event_id=derive_id("exec", self.name, order.id, tag),
+            event_id=cancel_rejected_id(self.name, order.id, cancel) if update is ExecutionUpdate.CANCEL_REJECTED
+            and cancel is not None else derive_id("exec", self.name, order.id, tag),
             leaves_quantity=working.leaves if moves or update is ExecutionUpdate.ACCEPTED else _ZERO,
             executed_at=executed_at,
+            cancel_id=cancel.id if cancel is not None else None,
         )
 
     def _reject(self, order: OrderEvent, reason: str) -> ExecutionEvent:
         self.log.warning("%s: rejected order %s: %s", self.name, order.id, reason)
         rejected_orders.add(1, {"ingenium.component": self.name})
-        return self._report(WorkingOrder(order, None, date.min), ExecutionUpdate.REJECTED, reason=reason)
+        return self.report(WorkingOrder(order, None, date.min), ExecutionUpdate.REJECTED, reason=reason)

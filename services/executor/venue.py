@@ -9,6 +9,10 @@
   event: JetStream drops the copy inside its window, the ledger (by ``ExecId``) after it.
 * Reconciling, on start and after every stream reconnect: fills since the checkpoint (``checkpoint`` key) and
   the state of every working order, from REST; then venue positions against the ledger's (``anomalies.py``).
+* Canceling: a ``CancelRequest`` is recorded as the order's pending cancel (``x.<id>``) before the venue is
+  asked; the venue's ``canceled`` update (stream or reconciliation) is reported with its ``CancelId``. A venue
+  refusal, or an order that ended otherwise first, is answered ``cancel_rejected``. The answer to each request is
+  remembered (``c.<cancel>``), so a redelivered request is not sent again.
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ from pydantic import Field
 
 from ingenium import telemetry
 from ingenium.component import Params
-from ingenium.events import ExecutionEvent, ExecutionUpdate, OrderEvent
+from ingenium.errors import PermanentFailure
+from ingenium.events import CancelRequest, ExecutionEvent, ExecutionUpdate, OrderEvent
 from ingenium.executor import Executor
 from ingenium.ids import derive_id
 from ingenium.venue import (
@@ -132,10 +137,64 @@ class VenueExecutor(Executor):
                       placed.venue_order_id)
         out = [self.execution(event, ExecutionUpdate.ACCEPTED, event_id=self._status_id(event, "accepted"),
                               leaves_quantity=event.quantity)]
-        final = self._final(event, placed)
-        if final is not None:
-            out.append(final)
+        out += await self._final(event, placed)
         return out
+
+    # ----------------------------------------------------------------- cancels
+    async def on_cancel(self, event: CancelRequest) -> list[ExecutionEvent]:
+        """Ask the venue to cancel; the ``canceled`` report follows from the venue. A refusal is answered at once."""
+        if self.venue is None or self.kv is None:
+            raise PermanentFailure(f"{self.name} trades only live, at a venue: it cannot cancel {event.order_id}")
+        answered = await self._get(f"c.{_key(event.id)}")
+        if answered is not None:
+            return [ExecutionEvent.from_json(raw) for raw in json.loads(answered)]
+        order = await self._order_event(event.order_id)
+        if order is None:
+            raise PermanentFailure(f"cancel request {event.id} names order {event.order_id}, which {self.name} never "
+                                   "received: nothing to cancel")
+        refused = await self._get(f"r.{_key(order.id)}")
+        if refused is not None:
+            answer = [self._cancel_rejected(order, event.id, f"order {order.id} was rejected: "
+                                                             f"{json.loads(refused)['reason']}")]
+        else:
+            answer = await self._ask_venue(order, event)
+        if answer or await self._get(f"c.{_key(event.id)}") is None:  # the venue's answer may be recorded already
+            await self._answered(event.id, answer)
+        return answer
+
+    async def _answered(self, cancel_id: str, answer: list[ExecutionEvent]) -> None:
+        """Record the answer to a cancel request, replayed if the request comes again."""
+        assert self.kv is not None
+        await self.kv.put(f"c.{_key(cancel_id)}", json.dumps([e.to_json().decode() for e in answer]).encode())
+
+    async def _ask_venue(self, order: OrderEvent, request: CancelRequest) -> list[ExecutionEvent]:
+        assert self.venue is not None and self.kv is not None
+        key = _key(order.id)
+        await self.kv.put(f"x.{key}", json.dumps({"cancel_id": request.id, "reason": request.reason}).encode())
+        try:
+            await self.venue.cancel(order.id)
+        except OrderRefused as exc:
+            found = await self.venue.order(order.id)
+            if found is None:
+                # Known here but not at the venue: its placement is still being retried. So is the cancel.
+                raise RuntimeError(f"order {order.id} is not at {self.venue.name} yet; the cancel is retried") from exc
+            if found.status is VenueStatus.CANCELED and await self._get(f"w.{key}") is not None:
+                return []  # canceled by an earlier attempt at this request: its report carries the request's id
+            await self.kv.delete(f"x.{key}")
+            return [self._cancel_rejected(order, request.id, exc.reason, found.filled_quantity)]
+        self.log.info("%s: asked %s to cancel order %s", self.name, self.venue.name, order.id)
+        return []
+
+    def _cancel_rejected(self, order: OrderEvent, cancel_id: str, reason: str,
+                         filled: Decimal = Decimal(0)) -> ExecutionEvent:
+        self.log.warning("%s: cannot cancel order %s: %s", self.name, order.id, reason)
+        return self.execution(order, ExecutionUpdate.CANCEL_REJECTED, reason=reason, cancel_id=cancel_id,
+                              cum_quantity=filled,
+                              event_id=derive_id("exec", self.name, order.id, "cancel_rejected", cancel_id))
+
+    async def _pending_cancel(self, order_id: str) -> dict[str, str | None] | None:
+        raw = await self._get(f"x.{_key(order_id)}")
+        return json.loads(raw) if raw is not None else None
 
     def _reject(self, order: OrderEvent, reason: str) -> ExecutionEvent:
         self.log.warning("%s: order %s rejected: %s", self.name, order.id, reason)
@@ -156,13 +215,33 @@ class VenueExecutor(Executor):
                               leaves_quantity=fill.leaves_quantity, executed_at=fill.executed_at,
                               event_id=derive_id("exec", venue, fill.fill_key))
 
-    def _final(self, order: OrderEvent, found: VenueOrder) -> ExecutionEvent | None:
+    async def _final(self, order: OrderEvent, found: VenueOrder) -> list[ExecutionEvent]:
+        """The report of a final state: with the pending cancel's id when canceled, else with that cancel's refusal.
+
+        A filled order has no report of its own here (its last fill is one), but answers a pending cancel too.
+        """
+        if not found.status.final:
+            return []
         update = _FINAL_UPDATE.get(found.status)
-        if update is None:
-            return None
-        return self.execution(order, update, cum_quantity=found.filled_quantity, avg_price=found.avg_price,
-                              reason=found.reason or f"{update.value} at the venue",
-                              event_id=self._status_id(order, update.value), executed_at=found.updated_at)
+        pending = await self._pending_cancel(order.id) if self.kv is not None else None
+        cancel_id = str(pending["cancel_id"]) if pending else None
+        out: list[ExecutionEvent] = []
+        if update is not None:
+            reason = found.reason or f"{update.value} at the venue"
+            if update is ExecutionUpdate.CANCELED and pending and pending.get("reason"):
+                reason = f"canceled on request: {pending['reason']}"
+            out.append(self.execution(order, update, cum_quantity=found.filled_quantity, avg_price=found.avg_price,
+                                      reason=reason, event_id=self._status_id(order, update.value),
+                                      executed_at=found.updated_at,
+                                      cancel_id=cancel_id if update is ExecutionUpdate.CANCELED else None))
+        if cancel_id is not None:
+            # The final state answers the pending cancel: recorded before it is published, so the request, if
+            # redelivered (the executor was killed meanwhile), gets this answer and is not sent again.
+            if update is not ExecutionUpdate.CANCELED:
+                why = f"order {order.id} was {found.status.value} before the cancel took effect"
+                out.append(self._cancel_rejected(order, cancel_id, why, found.filled_quantity))
+            await self._answered(cancel_id, out[-1:])
+        return out
 
     async def _order_event(self, client_order_id: str) -> OrderEvent | None:
         if client_order_id not in self._orders:
@@ -178,9 +257,7 @@ class VenueExecutor(Executor):
                               self.name, update.order.client_order_id)
                 return
             out = [self.fill_execution(order, update.fill)] if update.fill is not None else []
-            final = self._final(order, update.order)
-            if final is not None:
-                out.append(final)
+            out += await self._final(order, update.order)
             await self._publish(out)
             if update.order.status.final:
                 await self._finished(order.id)
@@ -203,8 +280,9 @@ class VenueExecutor(Executor):
 
     async def _finished(self, order_id: str) -> None:
         if self.kv is not None:
-            with contextlib.suppress(KeyNotFoundError):
-                await self.kv.delete(f"w.{_key(order_id)}")
+            for prefix in ("w.", "x."):
+                with contextlib.suppress(KeyNotFoundError):
+                    await self.kv.delete(f"{prefix}{_key(order_id)}")
 
     # ----------------------------------------------------------------- reconciliation
     async def reconcile(self) -> None:
@@ -230,9 +308,7 @@ class VenueExecutor(Executor):
                 found = known.get(client_order_id) or await venue.order(client_order_id)
                 if order is None or found is None:
                     continue  # marked before a placement that never happened: a redelivery will place it
-                final = self._final(order, found)
-                if final is not None:
-                    out.append(final)
+                out += await self._final(order, found)
                 if found.status.final:
                     finished.append(order.id)
             await self._publish(out)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from ingenium.accounting import Position, apply_fill, cash_after
@@ -31,6 +32,8 @@ class OpenOrder:
     quantity: Decimal
     filled: Decimal
     reference_price: Decimal
+    created_at: datetime | None = None
+    cancel_requested: bool = False
 
     @property
     def leaves(self) -> Decimal:
@@ -119,8 +122,13 @@ class Book:
         if order.id in self._finished:
             return
         self.open_orders[order.id] = OpenOrder(
-            order.id, order.symbol, order.side, order.quantity, filled, reference_price
+            order.id, order.symbol, order.side, order.quantity, filled, reference_price, order.timestamp
         )
+
+    def older_than(self, cutoff: datetime) -> list[OpenOrder]:
+        """Open orders created before ``cutoff`` that no cancel was asked for yet."""
+        return [o for o in self.open_orders.values()
+                if not o.cancel_requested and o.created_at is not None and o.created_at < cutoff]
 
     def knows_fill(self, exec_id: str) -> bool:
         """Whether this fill was applied already."""

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -13,7 +15,7 @@ from pydantic import Field
 
 from ingenium import telemetry
 from ingenium.component import Params
-from ingenium.events import ExecutionEvent, OrderEvent, OrderType, Side, SignalEvent, SignalType
+from ingenium.events import CancelRequest, ExecutionEvent, OrderEvent, OrderType, Side, SignalEvent, SignalType
 from ingenium.fields import PositiveDuration
 from ingenium.portfolio import Portfolio
 from services.portfolio.book import Book
@@ -62,6 +64,10 @@ class RiskPortfolioParams(Params):
         default=timedelta(minutes=5), description="Signals older than this (by the portfolio's clock) are dropped "
         "unanswered: after an outage the portfolio does not act on old news. 90s, 5m, 1h or seconds."
     )
+    max_working_age: PositiveDuration | None = Field(
+        default=timedelta(days=1), description="Open orders older than this (by the portfolio's clock) are "
+        "canceled, so a GTC limit order does not stay open forever. 90s, 5m, 1h, 1d or seconds."
+    )
 
 
 class RiskPortfolio(Portfolio):
@@ -73,7 +79,9 @@ class RiskPortfolio(Portfolio):
     Orders that would break a limit (``long_only``, ``max_position``, ``max_gross_exposure``, ``margin``,
     ``cash``) are refused: logged with the reason and counted by ``ingenium.portfolio.rejections``. A signal
     older than ``max_signal_age`` is dropped (logged, counted by ``ingenium.portfolio.signals_stale``).
-    The ``ingenium.portfolio.*`` gauges are fed from the book after every signal and execution.
+    The ``ingenium.portfolio.*`` gauges are fed from the book after every signal and execution. Open orders
+    older than ``max_working_age`` are canceled (a ``CancelRequest``, sent once per order), checked on every
+    signal and execution and, live, every ``max_working_age / 4`` (at most a minute) in between.
 
     Live with a database, ``on_start`` recovers cash, positions and open orders from the ledger's tables (and
     the stream messages the ledger has not projected yet) before any message is consumed.
@@ -97,16 +105,57 @@ class RiskPortfolio(Portfolio):
         self.rejected: dict[str, int] = {}
         #: Signals recovery found already decided before a restart; their redelivery is skipped.
         self.handled_signals: set[str] = set()
+        self._sweeper: asyncio.Task[None] | None = None
 
     async def on_start(self) -> None:
-        """Recover the book from the ledger (or the streams) before consuming anything."""
+        """Recover the book from the ledger (or the streams) before consuming anything; start the age check."""
         from services.portfolio.recovery import recover  # database and NATS code stays out of the backtest path
 
         await recover(self)
         self.report_gauges()
+        context = self.context
+        if context is not None and context.nc is not None and self.params.max_working_age is not None:
+            self._sweeper = asyncio.create_task(self._sweep(self.params.max_working_age))
+
+    async def on_stop(self) -> None:
+        """Stop the age check."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+
+    async def _sweep(self, age: timedelta) -> None:
+        # Signals and executions check ages too; this catches orders that outlive a quiet market.
+        every = min(age.total_seconds() / 4, 60.0)
+        while True:
+            await asyncio.sleep(every)
+            requests = self.too_old()
+            if requests and self.context is not None:
+                try:
+                    await self.context.bus.publish_many(requests)
+                except Exception:
+                    self.log.exception("%s: sending cancels for old orders failed; retried next time", self.name)
+                    for request in requests:
+                        if (still := self.book.open_orders.get(request.order_id)) is not None:
+                            still.cancel_requested = False
+
+    def too_old(self) -> list[CancelRequest]:
+        """Cancel requests for open orders older than ``max_working_age`` (each asked for once)."""
+        age = self.params.max_working_age
+        if age is None or not self.book.open_orders:
+            return []
+        out = []
+        for stale in self.book.older_than(self.clock.now() - age):
+            stale.cancel_requested = True
+            self.log.info("%s: canceling order %s for %s: open longer than max_working_age %s", self.name,
+                          stale.order_id, stale.symbol, age)
+            out.append(self.cancel(stale.order_id, reason=f"open longer than max_working_age {age}"))
+        return out
 
     def on_signal(self, event: SignalEvent) -> OrderEvent | None:
         """Size the signal, check the limits, and return the order (or nothing)."""
+        for request in self.too_old():
+            self.publish(request)
         if self.handled_signals and event.id in self.handled_signals:
             self.handled_signals.discard(event.id)
             return None
@@ -165,6 +214,8 @@ class RiskPortfolio(Portfolio):
         """Apply a fill or status change to the book (a fill seen before changes nothing)."""
         if self.book.apply(event) and event.is_fill:
             self.report_gauges()
+        for request in self.too_old():
+            self.publish(request)
 
     def report_gauges(self) -> None:
         """Show the book in the ``ingenium.portfolio.*`` gauges: positions, exposure, equity, cash, realized PnL."""

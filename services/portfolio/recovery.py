@@ -187,12 +187,13 @@ async def _snapshot(conn: asyncpg.Connection, book: Book, streams: list[str], ac
             row["quantity"], row["cost_basis"], row["realized_pnl"], row["commissions"]
         )
     for row in await conn.fetch(
-        "SELECT order_id, symbol, side, quantity, filled_quantity, limit_price FROM ledger_orders "
+        "SELECT order_id, symbol, side, quantity, filled_quantity, limit_price, created_at FROM ledger_orders "
         "WHERE status IN ('new', 'partially_filled')"
     ):
         reference = row["limit_price"] or book.mark(row["symbol"]) or Decimal(0)
         book.open_orders[row["order_id"]] = OpenOrder(
-            row["order_id"], row["symbol"], Side(row["side"]), row["quantity"], row["filled_quantity"], reference
+            row["order_id"], row["symbol"], Side(row["side"]), row["quantity"], row["filled_quantity"], reference,
+            row["created_at"],
         )
     for row in await conn.fetch("SELECT exec_id FROM ledger_fills WHERE stream_sequence > $1", ack_floor):
         book.remember_fill(row["exec_id"])

@@ -94,7 +94,8 @@ class AlpacaSettings(BaseSettings):
         return "://api.alpaca.markets" not in self.base_url
 
 
-def _dec(value: Any) -> Decimal | None:
+def to_decimal(value: Any) -> Decimal | None:
+    """A decimal from Alpaca's JSON (a decimal string, or a number); ``None`` for null or ``""``."""
     if value is None or value == "":
         return None
     # JSON numbers (if a venue sends them) arrive as floats: their shortest repr is the decimal that was sent.
@@ -116,9 +117,9 @@ def parse_order(raw: dict[str, Any], reason: str | None = None) -> VenueOrder:
         venue_order_id=str(raw["id"]),
         symbol=str(raw.get("symbol") or ""),
         side=Side(raw.get("side") or "buy"),
-        quantity=_dec(raw.get("qty")) or Decimal(0),
-        filled_quantity=_dec(raw.get("filled_qty")) or Decimal(0),
-        avg_price=_dec(raw.get("filled_avg_price")),
+        quantity=to_decimal(raw.get("qty")) or Decimal(0),
+        filled_quantity=to_decimal(raw.get("filled_qty")) or Decimal(0),
+        avg_price=to_decimal(raw.get("filled_avg_price")),
         status=status,
         updated_at=_time(raw.get("updated_at")),
         reason=reason,
@@ -137,7 +138,8 @@ def parse_update(message: dict[str, Any]) -> VenueUpdate | None:
         return VenueUpdate(order)
     fill = VenueFill(
         client_order_id=order.client_order_id, venue_order_id=order.venue_order_id, symbol=order.symbol,
-        side=order.side, quantity=_dec(data.get("qty")) or Decimal(0), price=_dec(data.get("price")) or Decimal(0),
+        side=order.side, quantity=to_decimal(data.get("qty")) or Decimal(0),
+        price=to_decimal(data.get("price")) or Decimal(0),
         cum_quantity=order.filled_quantity, leaves_quantity=max(order.quantity - order.filled_quantity, Decimal(0)),
         executed_at=_time(data.get("timestamp")), avg_price=order.avg_price,
     )
@@ -213,7 +215,7 @@ class AlpacaVenue:
                 status = exc.status_code or 0
                 if status != 429 and status < 500:
                     raise _refusal(exc) from None
-                last = f"HTTP {status} {_message(exc)}"
+                last = f"HTTP {status} {api_message(exc)}"
             except requests.RequestException as exc:
                 last = repr(exc)
             log.warning("alpaca: %s failed (attempt %d of %d: %s); retrying in %.1fs",
@@ -286,9 +288,10 @@ class AlpacaVenue:
                     client_id = self._clients[venue_id] = str(found["client_order_id"])
                 fills.append(VenueFill(
                     client_order_id=client_id, venue_order_id=venue_id, symbol=str(raw["symbol"]),
-                    side=Side(raw["side"]), quantity=_dec(raw["qty"]) or Decimal(0),
-                    price=_dec(raw["price"]) or Decimal(0), cum_quantity=_dec(raw["cum_qty"]) or Decimal(0),
-                    leaves_quantity=_dec(raw["leaves_qty"]) or Decimal(0), executed_at=_time(raw["transaction_time"]),
+                    side=Side(raw["side"]), quantity=to_decimal(raw["qty"]) or Decimal(0),
+                    price=to_decimal(raw["price"]) or Decimal(0), cum_quantity=to_decimal(raw["cum_qty"]) or Decimal(0),
+                    leaves_quantity=to_decimal(raw["leaves_qty"]) or Decimal(0),
+                    executed_at=_time(raw["transaction_time"]),
                 ))
             if len(page) < 100:
                 return fills
@@ -299,7 +302,7 @@ class AlpacaVenue:
         raw = await self._call("reading positions", self.client.get, "/positions")
         out = []
         for p in raw:
-            quantity = _dec(p["qty"]) or Decimal(0)
+            quantity = to_decimal(p["qty"]) or Decimal(0)
             # Alpaca reports a short's qty as negative already; some responses give it positive with side=short.
             if p.get("side") == "short" and quantity > 0:
                 quantity = -quantity
@@ -332,7 +335,8 @@ class AlpacaVenue:
         self.client._session.close()
 
 
-def _message(exc: APIError) -> str:
+def api_message(exc: APIError) -> str:
+    """The ``message`` of an Alpaca error body (the body itself, cut short, when it is not one)."""
     try:
         return str(json.loads(str(exc))["message"])
     except (ValueError, KeyError, TypeError):
@@ -340,7 +344,7 @@ def _message(exc: APIError) -> str:
 
 
 def _refusal(exc: APIError) -> OrderRefused | DuplicateClientOrder:
-    message = _message(exc)
+    message = api_message(exc)
     if "client_order_id" in message and "unique" in message:
         return DuplicateClientOrder(message)
     return OrderRefused(f"{message} (HTTP {exc.status_code})")

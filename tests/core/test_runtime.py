@@ -9,11 +9,13 @@ from pathlib import Path
 from nats.aio.client import Client
 
 from ingenium.bus import JetStreamBus
+from ingenium.component import Component
 from ingenium.config import Settings
 from ingenium.deadletter import COMPONENT, ORIGINAL_SEQUENCE, ORIGINAL_STREAM, REASON
-from ingenium.events import SignalEvent
+from ingenium.errors import PermanentFailure
+from ingenium.events import CancelRequest, OrderEvent, SignalEvent
 from ingenium.runtime import Runner
-from ingenium.testing import bar, eventually, spawn, stream_events, stream_messages
+from ingenium.testing import bar, cancel, eventually, order, spawn, stream_events, stream_messages
 from tests.core.components import AlwaysFails, Echo, Flaky
 
 
@@ -162,3 +164,51 @@ async def test_sigterm_finishes_in_flight_and_exits_zero(
         child.wait(10)
     signals = await stream_events(nc, settings, "signal")
     assert len(signals) == len({s.id for s in signals}) == 2000
+
+
+class _OrdersOnly(Component):
+    """Reads orders, as an executor written before cancel requests existed."""
+
+    def __init__(self, seen: list[str], **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.seen = seen
+
+    def on_order(self, event: OrderEvent) -> None:
+        self.seen.append(f"order {event.id}")
+
+
+class _OrdersAndCancels(_OrdersOnly):
+    def on_cancel(self, event: CancelRequest) -> None:
+        if event.order_id == "boom":
+            raise PermanentFailure(f"cancel {event.id}: nothing to cancel")
+        self.seen.append(f"cancel {event.order_id}")
+
+
+async def test_cancels_come_through_the_order_consumer_in_stream_order_and_an_old_consumer_learns_them(
+    bus: JetStreamBus, nc: Client, settings: Settings
+) -> None:
+    seen: list[str] = []
+    before = Runner(_OrdersOnly(seen, name="ex"), settings, nc=nc)
+    task = await _start(before)
+    first = order(event_id="o1")
+    await bus.publish_many([first, cancel(first, event_id="c1")])
+    await eventually(lambda: seen == ["order o1"])
+    await _stop(before, task)
+    info = await nc.jetstream().consumer_info(settings.subjects.stream("order"), "ex-order")
+    assert info.config.filter_subject == settings.subjects.order  # cancels were not its business then
+
+    # The same durable, now with on_cancel: it takes the cancel subject too and keeps its position, so the old
+    # cancel (stored before the filter changed) is not delivered, and new ones follow their orders.
+    after = Runner(_OrdersAndCancels(seen, name="ex"), settings, nc=nc)
+    task = await _start(after)
+    second = order(event_id="o2")
+    await bus.publish_many([second, cancel(second, event_id="c2"), cancel("boom", event_id="c3"),
+                            order(event_id="o3")])
+    await eventually(lambda: len(seen) == 4)
+    await _stop(after, task)
+    assert seen == ["order o1", "order o2", "cancel o2", "order o3"]
+    info = await nc.jetstream().consumer_info(settings.subjects.stream("order"), "ex-order")
+    assert sorted(info.config.filter_subjects or []) == sorted([settings.subjects.order, settings.subjects.cancel])
+    # A PermanentFailure is dead-lettered at once (no retries), with its message as the reason.
+    [letter] = await stream_messages(nc, settings, "deadletter")
+    assert (letter.headers or {})[REASON] == "cancel c3: nothing to cancel"

@@ -16,7 +16,7 @@ from ingenium.bus import MSG_ID, JetStreamBus
 from ingenium.config import Settings
 from ingenium.events import Event, ExecutionEvent, ExecutionUpdate, OrderEvent, Side
 from ingenium.ids import new_id
-from ingenium.testing import T0, eventually, fill, order
+from ingenium.testing import T0, cancel, eventually, fill, order
 from ledger.config import LedgerConfig
 from ledger.projector import Projector
 
@@ -26,11 +26,12 @@ TEST_CONFIG = LedgerConfig(batch_size=50, max_batch=200, lock_poll_seconds=0.05,
 
 
 def closing(of: OrderEvent, update: ExecutionUpdate = ExecutionUpdate.CANCELED, *, reason: str = "test",
-            exec_id: str | None = None) -> ExecutionEvent:
-    """An execution that moves no quantity (cancel, reject, expiry) for order ``of``."""
+            exec_id: str | None = None, cancel_id: str | None = None) -> ExecutionEvent:
+    """An execution that moves no quantity (cancel, reject, expiry, a cancel's answer) for order ``of``."""
     eid = exec_id or new_id("exec")
     return ExecutionEvent(id=eid, timestamp=T0, execution_timestamp=T0, order_id=of.id, symbol=of.symbol,
-                          quantity=Decimal(0), update=update, exec_id=eid, side=of.side, reason=reason)
+                          quantity=Decimal(0), update=update, exec_id=eid, side=of.side, reason=reason,
+                          cancel_id=cancel_id)
 
 
 async def publish_raw(nc: Client, settings: Settings, event: Event | bytes, *, kind: str = "",
@@ -155,6 +156,8 @@ def messy_run(seed: int, orders: int) -> list[Action]:
                 actions.append(("copy", f))
             if part == 0 and rng.random() < 0.1:
                 actions.append(("bus", closing(o, exec_id=f"cancel-{seed}-{i}")))
+        if rng.random() < 0.15:
+            actions += _cancel_actions(rng, o, f"{seed}-{i}")
         if rng.random() < 0.03:
             actions.append(("copy", o))
         if rng.random() < 0.02:
@@ -163,6 +166,21 @@ def messy_run(seed: int, orders: int) -> list[Action]:
             actions.append(("bus", held_back.pop(0)))
     actions += [("bus", o) for o in held_back]
     return actions
+
+
+def _cancel_actions(rng: random.Random, o: OrderEvent, tag: str) -> list[Action]:
+    """A cancel request and its answer (canceled or rejected), sometimes answered before it is asked, sometimes
+    asked twice (a copy) or answered twice (the first answer counts)."""
+    request = cancel(o, reason="test", event_id=f"creq-{tag}")
+    update = rng.choice([ExecutionUpdate.CANCELED, ExecutionUpdate.CANCEL_REJECTED])
+    pair: list[Action] = [("bus", request), ("bus", closing(o, update, exec_id=f"cans-{tag}", cancel_id=request.id))]
+    if rng.random() < 0.3:
+        pair.reverse()
+    if rng.random() < 0.2:
+        pair.append(("copy", request))
+    if rng.random() < 0.2:
+        pair.append(("bus", closing(o, ExecutionUpdate.CANCEL_REJECTED, exec_id=f"cans2-{tag}", cancel_id=request.id)))
+    return pair
 
 
 async def publish_actions(bus: JetStreamBus, nc: Client, settings: Settings, actions: list[Action]) -> None:

@@ -26,8 +26,11 @@ async def test_rebuild_from_audit_and_from_streams_equals_the_live_projection(
     counts = (await fetch(url, "SELECT (SELECT count(*) FROM ledger_events WHERE duplicate) AS duplicates, "
                                "(SELECT count(*) FROM ledger_events WHERE error IS NOT NULL) AS invalid, "
                                "(SELECT count(*) FROM ledger_anomalies) AS anomalies, "
-                               "(SELECT count(*) FROM ledger_orders WHERE status = 'canceled') AS canceled"))[0]
-    assert all(counts[name] > 0 for name in ("duplicates", "invalid", "anomalies", "canceled")), dict(counts)
+                               "(SELECT count(*) FROM ledger_orders WHERE status = 'canceled') AS canceled, "
+                               "(SELECT count(*) FROM ledger_cancels WHERE status = 'canceled') AS cancels, "
+                               "(SELECT count(*) FROM ledger_cancels WHERE status = 'rejected') AS refusals"))[0]
+    assert all(counts[name] > 0 for name in ("duplicates", "invalid", "anomalies", "canceled", "cancels",
+                                             "refusals")), dict(counts)
 
     for source in ("audit", "streams"):
         report = await rebuild(ledger_settings, source=source)  # type: ignore[arg-type]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import warnings
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -16,12 +17,32 @@ from ingenium.component import Component
 from ingenium.config import Settings
 from ingenium.events import Event
 from ingenium.runtime import Runner
+from ingenium.testing import settings_env
 from ledger.config import LedgerConfig
 from ledger.migrate import upgrade
 from ledger.projector import Projector
 from services.pipeline import LoopTimeout, busy_consumers, consumers_of, finish, ledger_lag, wait_until
 
 E = TypeVar("E", bound=Event)
+
+
+@dataclass
+class Result:
+    """What a command printed, and how it exited."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+async def ingenium(settings: Settings, *args: str) -> Result:
+    """Run ``ingenium ARGS`` as a child process with ``settings`` in its environment."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ingenium", *args, env=settings_env(settings),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode is not None
+    return Result(process.returncode, out.decode(), err.decode())
 
 
 def fresh(event: E, *, age: timedelta = timedelta(0)) -> E:

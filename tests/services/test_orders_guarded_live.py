@@ -35,7 +35,7 @@ def _market_with_limit_price(event: OrderEvent) -> bytes:
 @pytest.mark.parametrize(
     ("payload", "reason"),
     [(_with_order_type_key, "unknown key 'OrderType' (did you mean 'Type'?)"),
-     (_market_with_limit_price, "a market order carries no LimitPrice")],
+     (_market_with_limit_price, "LimitPrice is set (49.5) on a market order")],
     ids=["unknown-key", "market-with-limit-price"],
 )
 async def test_malformed_order_is_dead_lettered_never_traded_and_the_next_order_fills(

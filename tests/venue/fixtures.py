@@ -19,5 +19,6 @@ async def alpaca(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeAlpaca]:
     monkeypatch.setenv("APCA_API_KEY_ID", KEY)
     monkeypatch.setenv("APCA_API_SECRET_KEY", SECRET)
     monkeypatch.setenv("APCA_API_DATA_URL", url)
+    monkeypatch.setenv("APCA_API_DATA_STREAM_URL", url.replace("http://", "ws://"))
     yield venue
     await venue.stop()

@@ -125,6 +125,9 @@ class VenueState:
         self.refuse: dict[str, str] = {}  # symbol → reason a new order for it is refused (HTTP 403)
         self.reject_after_accept: dict[str, str] = {}  # symbol → reason the venue rejects it after accepting
         self.on_placed: Callable[[FakeOrder], None] | None = None  # after storing, before answering
+        self.cancel_requests = 0  # DELETE /v2/orders/{id} calls, refused ones included
+        self.slow_cancels = False  # accept a cancel as pending_cancel, leaving the order fillable until cancel_now
+        self.on_canceled: Callable[[FakeOrder], None] | None = None  # after canceling, before answering
 
     # ----------------------------------------------------------------- REST-side operations
     def place(self, body: dict[str, Any]) -> FakeOrder:
@@ -162,13 +165,21 @@ class VenueState:
         return order
 
     def cancel(self, order_id: str) -> None:
+        """Alpaca's ``DELETE /v2/orders/{id}``: 204, or 422 once the order is no longer cancelable (final)."""
+        self.cancel_requests += 1
         order = self.by_id.get(order_id)
         if order is None:
             raise ApiFailure(404, 40410000, "order not found")
         if order.status in FINAL:
             raise ApiFailure(422, 42210000, f'order is already in "{order.status}" state')
+        if self.slow_cancels:
+            order.status, order.updated_at = "pending_cancel", now()
+            self._emit("pending_cancel", order)
+            return
         order.status, order.canceled_at, order.updated_at = "canceled", now(), now()
         self._emit("canceled", order)
+        if self.on_canceled is not None:
+            self.on_canceled(order)
 
     def positions(self) -> list[dict[str, Any]]:
         held: dict[str, tuple[Decimal, Decimal]] = {}

@@ -1,4 +1,6 @@
-"""A local fake of Alpaca's trading API on a real socket: REST under ``/v2`` and the trade-update websocket.
+"""A local fake of Alpaca on a real socket: trading REST under ``/v2``, the trade-update websocket, market data.
+
+Market data (``/v2/stocks/bars`` and the data stream ``/v2/iex``) lives in ``marketdata.py``; ``market`` is it.
 
 Point the SDK at it with ``APCA_API_BASE_URL=http://127.0.0.1:<port>`` (the stream is ``ws://…/stream``).
 It speaks the documented protocol: key headers on REST, ``authenticate`` then ``listen`` on the websocket,
@@ -18,6 +20,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from tests.venue.marketdata import MarketData
 from tests.venue.model import ApiFailure, VenueState
 
 KEY, SECRET = "test-key", "test-secret"
@@ -28,6 +31,7 @@ class FakeAlpaca:
 
     def __init__(self, state: VenueState | None = None) -> None:
         self.state = state or VenueState()
+        self.market = MarketData(KEY, SECRET)
         self.url = ""
         self.throttled = 0
         self.failing = 0
@@ -69,6 +73,7 @@ class FakeAlpaca:
             web.get("/v2/positions", self._positions),
             web.get("/v2/account/activities/FILL", self._fills),
             web.get("/v2/account", self._account),
+            *self.market.routes(),
         ])
         self._runner = web.AppRunner(app, handle_signals=False)
         await self._runner.setup()
@@ -81,13 +86,14 @@ class FakeAlpaca:
     async def stop(self) -> None:
         for ws in list(self._sockets):
             await ws.close()
+        await self.market.stop()
         if self._runner is not None:
             await self._runner.cleanup()
 
     # ----------------------------------------------------------------- REST
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        if request.path == "/stream":
+        if request.path in ("/stream", "/v2/iex", "/v2/sip"):  # websockets authenticate in their protocol
             return await handler(request)  # type: ignore[no-any-return]
         self.requests += 1
         if request.headers.get("APCA-API-KEY-ID") != KEY or request.headers.get("APCA-API-SECRET-KEY") != SECRET:

@@ -1,0 +1,194 @@
+"""The fake Alpaca's market data: ``GET /v2/stocks/bars`` and the data stream ``/v2/iex`` (``/v2/sip``).
+
+REST speaks Alpaca's bars API: ``symbols``, ``timeframe``, ``start``/``end`` (inclusive), ``limit``, ``sort``,
+``page_token``/``next_page_token``, prices as JSON numbers, ``X-RateLimit-*`` headers (``limit`` requests per
+``window_seconds``), 429s (with ``X-RateLimit-Reset``, Unix seconds) beyond the limit or while ``throttle(n)``
+lasts, and 422 for an invalid symbol. The stream speaks msgpack as the SDK does:
+``connected``, ``auth``, ``subscribe`` and bar messages (``T`` ``b``, ``t`` a msgpack timestamp).
+``publish`` adds bars to the history and sends them to the subscribed streams; ``stream_down`` drops every
+connection and refuses new ones (bars published meanwhile reach only the history), ``stream_up`` lets them in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import math
+import re
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import msgpack
+from aiohttp import WSMsgType, web
+
+LIMIT = 200  # requests per window, as Alpaca's basic plan
+
+
+def _token(symbol: str, moment: str) -> str:
+    return base64.urlsafe_b64encode(f"{symbol}|{moment}".encode()).decode()
+
+
+class MarketData:
+    """Bars per (symbol, timeframe) in Alpaca's JSON shape, and the open data-stream connections."""
+
+    def __init__(self, key: str, secret: str) -> None:
+        self.key, self.secret = key, secret
+        self.history: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self.requests: list[dict[str, str]] = []  # the query of every bars request, 429s included
+        self.throttled = 0
+        self.rate_limited = 0
+        self.reset_after = 0.2  # seconds until a throttled window resets (rounded up to whole seconds, as Alpaca)
+        self.limit = LIMIT  # requests per window; one more in the window gets a 429
+        self.window_seconds = 60.0
+        self._remaining = 0
+        self._reset_at = 0
+        self.refused = False
+        self.connections = 0  # stream sessions that authenticated and subscribed
+        self.on_request: Callable[[dict[str, str]], None] | None = None  # called with each bars query first
+        self._streams: dict[web.WebSocketResponse, tuple[set[str], asyncio.Queue[bytes]]] = {}
+
+    def routes(self) -> list[web.RouteDef]:
+        return [web.get("/v2/stocks/bars", self._bars), web.get("/v2/iex", self._stream),
+                web.get("/v2/sip", self._stream)]
+
+    # ----------------------------------------------------------------- what tests do
+    def throttle(self, n: int) -> None:
+        """The next ``n`` bars requests get HTTP 429."""
+        self.throttled = n
+
+    def publish(self, symbol: str, start: datetime, closes: list[str], *, timeframe: str = "1Min",
+                live: bool = True) -> list[dict[str, Any]]:
+        """Minute bars closing at ``closes`` from ``start``: into the history, and to the stream when ``live``."""
+        bars = []
+        for i, close in enumerate(closes):
+            c = Decimal(close)
+            o = c - Decimal("0.25")
+            moment = start + timedelta(minutes=i)
+            bars.append({"t": moment.isoformat().replace("+00:00", "Z"), "o": float(o), "h": float(c + 1),
+                         "l": float(o - 1), "c": float(c), "v": 100 + i, "n": 3, "vw": float(c)})
+        rows = self.history.setdefault((symbol, timeframe), [])
+        rows.extend(bars)
+        rows.sort(key=lambda b: b["t"])
+        if live:
+            for bar in bars:
+                moment = datetime.fromisoformat(bar["t"].replace("Z", "+00:00"))
+                frame = msgpack.packb([{"T": "b", "S": symbol, **bar, "t": msgpack.Timestamp.from_datetime(moment)}])
+                for symbols, queue in self._streams.values():
+                    if symbol in symbols:
+                        queue.put_nowait(frame)
+        return bars
+
+    async def stream_down(self) -> None:
+        """Drop every stream connection and refuse new ones until ``stream_up``."""
+        self.refused = True
+        for ws in list(self._streams):
+            await ws.close()
+
+    def stream_up(self) -> None:
+        self.refused = False
+
+    async def stop(self) -> None:
+        for ws in list(self._streams):
+            await ws.close()
+
+    # ----------------------------------------------------------------- REST
+    async def _bars(self, request: web.Request) -> web.Response:
+        q = request.query
+        self.requests.append(dict(q))
+        if self.on_request is not None:
+            self.on_request(dict(q))
+        now = time.time()
+        if now >= self._reset_at:
+            self._remaining, self._reset_at = self.limit, math.ceil(now + self.window_seconds)
+        if self.throttled > 0 or self._remaining == 0:
+            reset = math.ceil(now + self.reset_after) if self.throttled > 0 else self._reset_at
+            self.throttled = max(0, self.throttled - 1)
+            self.rate_limited += 1
+            return web.json_response({"code": 42910000, "message": "rate limit exceeded"}, status=429,
+                                     headers=_limits(0, reset))
+        self._remaining -= 1
+        symbols = sorted(s for s in q.get("symbols", "").split(",") if s)
+        if not symbols or "timeframe" not in q:
+            return web.json_response({"code": 42210000, "message": "symbols and timeframe are required"}, status=422)
+        for symbol in symbols:
+            if not re.fullmatch(r"[A-Z][A-Z.]*", symbol):
+                return web.json_response({"code": 42210000, "message": f"invalid symbol: {symbol}"}, status=422)
+        start, end = _time(q.get("start")), _time(q.get("end"))
+        limit = min(int(q.get("limit", "1000")), 10_000)
+        after = base64.urlsafe_b64decode(q["page_token"]).decode().split("|") if q.get("page_token") else None
+        found: list[tuple[str, dict[str, Any]]] = []
+        for symbol in symbols:
+            for bar in self.history.get((symbol, q["timeframe"]), []):
+                moment = _time(bar["t"])
+                assert moment is not None
+                if (start and moment < start) or (end and moment > end):
+                    continue
+                if after is not None and (symbol, bar["t"]) <= (after[0], after[1]):
+                    continue
+                found.append((symbol, bar))
+        page, rest = found[:limit], found[limit:]
+        out: dict[str, list[dict[str, Any]]] = {}
+        for symbol, bar in page:
+            out.setdefault(symbol, []).append(bar)
+        token = _token(page[-1][0], page[-1][1]["t"]) if rest and page else None
+        return web.json_response({"bars": out, "next_page_token": token},
+                                 headers=_limits(self._remaining, self._reset_at))
+
+    # ----------------------------------------------------------------- the data stream (msgpack)
+    async def _stream(self, request: web.Request) -> web.StreamResponse:
+        if self.refused:
+            return web.Response(status=503, text="stream unavailable")
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.send_bytes(msgpack.packb([{"T": "success", "msg": "connected"}]))
+        symbols: set[str] = set()
+        queue: asyncio.Queue[bytes] = asyncio.Queue()
+        sender: asyncio.Task[None] | None = None
+        try:
+            async for msg in ws:
+                if msg.type is not WSMsgType.BINARY:
+                    continue
+                message = msgpack.unpackb(msg.data)
+                action = message.get("action")
+                if action == "auth":
+                    if message.get("key") != self.key or message.get("secret") != self.secret:
+                        await ws.send_bytes(msgpack.packb([{"T": "error", "code": 402, "msg": "auth failed"}]))
+                        break
+                    await ws.send_bytes(msgpack.packb([{"T": "success", "msg": "authenticated"}]))
+                elif action == "subscribe":
+                    symbols.update(message.get("bars", []))
+                    await ws.send_bytes(msgpack.packb([{"T": "subscription", "trades": [], "quotes": [],
+                                                        "bars": sorted(symbols), "updatedBars": [], "dailyBars": [],
+                                                        "statuses": [], "lulds": [], "corrections": [],
+                                                        "cancelErrors": []}]))
+                    if sender is None:
+                        self._streams[ws] = (symbols, queue)
+                        self.connections += 1
+                        sender = asyncio.create_task(_send_all(ws, queue))
+        finally:
+            self._streams.pop(ws, None)
+            if sender is not None:
+                sender.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sender
+        return ws
+
+
+async def _send_all(ws: web.WebSocketResponse, queue: asyncio.Queue[bytes]) -> None:
+    while True:
+        frame = await queue.get()
+        if ws.closed:
+            return
+        await ws.send_bytes(frame)
+
+
+def _limits(remaining: int, reset: int) -> dict[str, str]:
+    return {"X-RateLimit-Limit": str(LIMIT), "X-RateLimit-Remaining": str(remaining), "X-RateLimit-Reset": str(reset)}
+
+
+def _time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC) if value else None
