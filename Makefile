@@ -34,8 +34,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy ingenium ledger services
 
+# A temp root of its own: pytest prunes old runs' folders under the shared one, so two suites on one machine
+# (two checkouts, say) would delete each other's servers' data mid-run.
 pytest: $(STAMP) chromium
-	$(BIN)/pytest -q
+	PYTEST_DEBUG_TEMPROOT=$$(mktemp -d /tmp/ingenium-pytest.XXXXXX) $(BIN)/pytest -q
 
 bench: $(STAMP)
 	$(BIN)/python bench/bus.py
