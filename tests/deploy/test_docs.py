@@ -26,7 +26,8 @@ def instrument_names() -> set[str]:
         tree = ast.parse(path.read_text())
         loops = {node.target.elts[0].id: [e.elts[0].value for e in node.iter.elts]  # type: ignore[attr-defined]
                  for node in ast.walk(tree) if isinstance(node, ast.For) and isinstance(node.target, ast.Tuple)
-                 and isinstance(node.iter, ast.Tuple) and isinstance(node.target.elts[0], ast.Name)}
+                 and isinstance(node.iter, ast.Tuple) and isinstance(node.target.elts[0], ast.Name)
+                 and all(isinstance(e, ast.Tuple) and isinstance(e.elts[0], ast.Constant) for e in node.iter.elts)}
         for node in ast.walk(tree):
             if not (isinstance(node, ast.Call) and node.args and (
                     (isinstance(node.func, ast.Attribute) and node.func.attr.startswith("create_"))

@@ -1,4 +1,7 @@
-"""The paper executor dates a backtest fill by the bar whose price it took, and a live fill by when it happens."""
+"""The paper executor dates a backtest fill by the bar whose price it took, and a live fill by when it happens.
+
+The factories stamp orders at ``T0``, minutes before these clocks: ``max_order_age`` is widened so none is stale.
+"""
 
 from datetime import UTC, datetime, timedelta
 
@@ -21,7 +24,7 @@ def tick(executor: PaperExecutor, clock: SimulatedClock, event: DataEvent) -> li
 
 async def test_next_open_fill_carries_the_next_bars_label() -> None:
     clock = SimulatedClock()
-    executor = PaperExecutor(fill_at="next_open", clock=clock)
+    executor = PaperExecutor(fill_at="next_open", clock=clock, max_order_age="1h")
     tick(executor, clock, bar(close="100"))
     [accepted] = await submit(executor, order(quantity="1"))
     assert accepted.execution_timestamp == T0 + timedelta(minutes=1)  # not a fill: when it was accepted
@@ -32,7 +35,7 @@ async def test_next_open_fill_carries_the_next_bars_label() -> None:
 
 async def test_close_fill_carries_the_deciding_bars_label_and_limit_fills_their_bars() -> None:
     clock = SimulatedClock()
-    executor = PaperExecutor(fill_at="close", clock=clock)
+    executor = PaperExecutor(fill_at="close", clock=clock, max_order_age="1h")
     tick(executor, clock, bar(close="100", minutes=5))
     [fill] = await submit(executor, order(quantity="1"))
     assert fill.price == 100 and fill.execution_timestamp == T0 + timedelta(minutes=5)
@@ -43,7 +46,7 @@ async def test_close_fill_carries_the_deciding_bars_label_and_limit_fills_their_
 
 async def test_live_fills_at_the_last_price_are_dated_now() -> None:
     clock = SimulatedClock(datetime(2024, 3, 1, 15, tzinfo=UTC))
-    executor = PaperExecutor(clock=clock)  # fill_at="last", the live default
+    executor = PaperExecutor(clock=clock, max_order_age="1h")  # fill_at="last", the live default
     executor.begin(bar(close="100"))
     executor.on_data(bar(close="100"))
     [fill] = await submit(executor, order(quantity="1"))
