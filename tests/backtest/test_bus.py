@@ -146,7 +146,7 @@ async def test_publishing_from_a_handler_joins_the_queue() -> None:
     bus.tap("execution", executions.append)
     await bus.publish(signal(event_id="s"))
     assert [e.id for e in executions] == ["x-o-s"]
-    with pytest.raises(TypeError, match="not a data, signal, order or execution event"):
+    with pytest.raises(TypeError, match="not a data, signal, order, cancel or execution event"):
         await bus.publish(Event(id="x", timestamp=T0))
 
 
