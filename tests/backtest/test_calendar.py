@@ -109,7 +109,7 @@ def test_a_calendar_reports_a_missing_session_and_annualises_by_its_sessions(tmp
     assert data_summary["gaps"] == 1 and data_summary["missing_bars"] == 1
     [warning] = data_summary["warnings"]
     assert "acme has 1 of the 1 1d bar(s) XNYS expects in its session of 2024-03-05 missing" in warning
-    assert "session of 2024-03-05" in output
+    assert "session of 2024-03-05" in " ".join(output.split())  # the console may wrap the line
     assert summary["config"]["calendar"] == "XNYS"
     assert summary["stats"]["periods_per_year"] == 252  # NYSE had 252 sessions in 2024
     code, output, _ = run("--data", str(data), "--calendar", "XNYS", "--gaps", "error", "--out", str(tmp_path / "o"))

@@ -14,6 +14,7 @@ from ingenium.bus import JetStreamBus
 from ingenium.config import Settings
 from ingenium.events import OrderEvent, SignalType
 from ingenium.testing import eventually, settings_env, signal, spawn, stream_events
+from tests.services.live import fresh
 
 ARGS = ["run", "services.portfolio.portfolio:RiskPortfolio", "--name", "pf", "-p", "quantity=10"]
 WAITING = "the database has no ledger tables yet; waiting for `ingenium ledger migrate`"
@@ -47,8 +48,8 @@ async def test_portfolio_waits_for_the_migration_then_trades(
         assert migrate.returncode == 0, migrate.stderr
         await eventually(lambda: logged(log, "pf: recovered"), timeout=60)
         assert log.read_text().count(WAITING) == 1  # one line, however many checks it took
-        await bus.publish(signal("acme", SignalType.LONG, price="100", event_id="sig-1"))
-        orders = await eventually(lambda: _orders(nc, db_settings), timeout=30)
+        await bus.publish(fresh(signal("acme", SignalType.LONG, price="100", event_id="sig-1")))
+        orders = await eventually(lambda: _orders(nc, db_settings), timeout=90)
     finally:
         child.send_signal(signals.SIGTERM)
         code = child.wait(20)

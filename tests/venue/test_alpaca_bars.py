@@ -44,7 +44,8 @@ def closes(n: int, base: str = "100") -> list[str]:
 async def test_history_pages_rate_limits_resume_and_reruns_store_nothing_new(
     settings: Settings, nc: Client, alpaca: FakeAlpaca, tmp_path: Path
 ) -> None:
-    settings = settings.model_copy(update={"duplicate_window_seconds": 0.1})  # re-runs must not rely on it
+    # Re-runs must not rely on the dedup window; publish retries must stay inside it (Settings enforces that).
+    settings = settings.model_copy(update={"duplicate_window_seconds": 0.1, "publish_retry_seconds": 0.05})
     log = tmp_path / "bars.log"
     market = alpaca.market
     market.publish("AAPL", START, closes(120), live=False)
