@@ -6,9 +6,11 @@ import importlib.metadata
 import sys
 
 import typer
+from rich.markup import escape
 
 from ingenium.cli import backtest, demo, ingest, ledger, order, stack
 from ingenium.cli.console import INTERRUPTED, err_console
+from ingenium.errors import IngeniumError
 
 app = typer.Typer(
     name="ingenium",
@@ -52,6 +54,9 @@ def main() -> None:
             hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
             err_console.print(f"[bold red]error:[/] {message}{hint}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
+    except IngeniumError as exc:  # raised outside `console.run` (a command's own set-up, a plugin): one line too
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        sys.exit(1)
     except typer.Abort:  # click's translation of a Ctrl-C outside an event loop: a requested stop, not a failure
         err_console.print(INTERRUPTED, highlight=False)
         sys.exit(0)

@@ -87,6 +87,12 @@ def test_unreachable_server_and_bad_url_are_one_line(tmp_path: Path) -> None:
     assert_one_line_error(cli("streams", "ls", env=env), "INGENIUM_DATABASE_URL")
 
 
+def test_a_plugin_command_without_a_database_is_one_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "INGENIUM_DATABASE_URL"}
+    env["INGENIUM_DATA_DIR"] = str(tmp_path)  # no stack runs there, so no embedded database is found either
+    assert_one_line_error(cli("runs", "ls", env=env), "no database configured", "INGENIUM_DATABASE_URL")
+
+
 def test_up_refuses_a_taken_port_in_one_line(tmp_path: Path, nats_url: str) -> None:
     port = nats_url.rsplit(":", 1)[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith("INGENIUM_")}
