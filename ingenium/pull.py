@@ -150,14 +150,8 @@ class PullConsumer:
 
     async def _recover(self) -> list[Msg]:
         """Reset the consumer to its ack floor once no request is in flight; returns nothing (this time)."""
-        loop = asyncio.get_running_loop()
         # Whatever the request in flight still brings is numbered before the reset: wait it out and drop it.
-        deadline = loop.time() + self.expires + 0.5
-        while self._outstanding and (left := deadline - loop.time()) > 0:
-            self._arrived.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(left):
-                    await self._arrived.wait()
+        await self._last_request_ended()
         self._buffer.clear()
         self._outstanding = False
         try:
@@ -175,6 +169,16 @@ class PullConsumer:
         self._expected = 1  # a reset numbers deliveries from 1 again; a late one from before it is another jump
         return []
 
+    async def _last_request_ended(self) -> None:
+        """Wait until the pull request in flight has ended (JetStream cannot cancel one), at most ``expires``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.expires + 0.5
+        while self._outstanding and (left := deadline - loop.time()) > 0:
+            self._arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(left):
+                    await self._arrived.wait()
+
     async def consumer_info(self) -> ConsumerInfo:
         """The consumer's state on the server (pending and unacked counts, for lag)."""
         info: ConsumerInfo = await self.nc.jetstream().consumer_info(self.stream, self.consumer)
@@ -186,13 +190,7 @@ class PullConsumer:
         The last pull request may still deliver for up to ``expires`` seconds (JetStream cannot cancel one), so
         this waits for it to end, then naks every buffered message and unsubscribes.
         """
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.expires + 0.5
-        while self._outstanding and (left := deadline - loop.time()) > 0:
-            self._arrived.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(left):
-                    await self._arrived.wait()
+        await self._last_request_ended()
         while self._buffer:
             await self._buffer.popleft().nak()
         if self._sub is not None:
