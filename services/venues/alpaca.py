@@ -37,7 +37,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ingenium.errors import ConfigurationError
-from ingenium.events import OrderEvent, OrderType, Side
+from ingenium.events import OrderEvent, Side
 from ingenium.venue import (
     ConnectHandler,
     DuplicateClientOrder,
@@ -161,11 +161,8 @@ def order_body(order: OrderEvent) -> dict[str, Any]:
         if value is not None:
             body[key] = f"{value:f}"
     legs = order.stop_loss
-    if order.take_profit is not None or legs.stop_price is not None:
-        if order.type not in (OrderType.MARKET, OrderType.LIMIT):
-            raise OrderRefused("a bracket (TakeProfit/StopLoss) needs a market or limit entry order")
-        if order.take_profit is None or legs.stop_price is None:
-            raise OrderRefused("a bracket order needs both TakeProfit and StopLoss.StopPrice")
+    # OrderEvent has already refused a bracket without both legs or around a stop entry.
+    if order.take_profit is not None and legs.stop_price is not None:
         body["order_class"] = "bracket"
         body["take_profit"] = {"limit_price": f"{order.take_profit:f}"}
         body["stop_loss"] = {"stop_price": f"{legs.stop_price:f}"}
