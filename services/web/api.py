@@ -147,16 +147,21 @@ async def export(kind: Literal["orders", "fills"], state: State, f: Filter, desc
     )
 
 
-@router.get("/orders/{order_id}", tags=["transactions"], responses={404: {"description": "No such order."}})
-async def get_order(order_id: str, state: State) -> dict[str, Any]:
-    """One order with its fills and its audit trail (every raw event about it)."""
+async def order_detail(state: WebState, order_id: str) -> tuple[dict[str, Any], list[Any], list[Any]]:
+    """One order's row, its fills (oldest first) and its audit trail; 404 when the ledger has no such order."""
     row = await history.order(state.reader_url, order_id)
     if row is None:
         raise HTTPException(404, f"no order {order_id!r} in the ledger")
     fills = await history.page(state.reader_url, "fills", HistoryFilter(order_id=order_id), sort="executed_at",
                                descending=False, limit=500)
-    trail = await history.audit_trail(state.reader_url, order_id)
-    return {"order": jsonable(row), "fills": jsonable(fills.rows), "events": jsonable(trail),
+    return row, fills.rows, await history.audit_trail(state.reader_url, order_id)
+
+
+@router.get("/orders/{order_id}", tags=["transactions"], responses={404: {"description": "No such order."}})
+async def get_order(order_id: str, state: State) -> dict[str, Any]:
+    """One order with its fills and its audit trail (every raw event about it)."""
+    row, fills, trail = await order_detail(state, order_id)
+    return {"order": jsonable(row), "fills": jsonable(fills), "events": jsonable(trail),
             "cancel": {"available": CANCEL_AVAILABLE, "note": CANCEL_NOTE}}
 
 

@@ -193,12 +193,8 @@ async def transactions_fragment(request: Request, state: State, f: PageFilter, k
 
 
 async def _order_context(state: WebState, order_id: str) -> dict[str, Any]:
-    row = await history.order(state.reader_url, order_id)
-    if row is None:
-        raise HTTPException(404, f"no order {order_id!r} in the ledger")
-    fills = await history.page(state.reader_url, "fills", HistoryFilter(order_id=order_id), sort="executed_at",
-                               descending=False, limit=500)
-    return {"order": row, "fills": fills.rows, "events": await history.audit_trail(state.reader_url, order_id),
+    row, fills, trail = await api.order_detail(state, order_id)
+    return {"order": row, "fills": fills, "events": trail,
             "cancel_available": api.CANCEL_AVAILABLE, "cancel_note": api.CANCEL_NOTE,
             "is_open": row["status"] in ("new", "partially_filled")}
 
