@@ -8,7 +8,6 @@ separated), so a viewer can look up each consumer's pending and ack-pending coun
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 from collections.abc import Iterable, Mapping
@@ -67,5 +66,7 @@ async def announce(
 async def withdraw(service: Service | None) -> None:
     """Stop answering discovery requests (a clean stop; a killed process simply stops answering)."""
     if service is not None:
-        with contextlib.suppress(Exception):
+        try:
             await service.stop()
+        except Exception as exc:  # the connection may be gone already; stopping goes on, but say so
+            log.warning("stopping the discovery service failed: %r", exc)
