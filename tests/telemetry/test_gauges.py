@@ -141,6 +141,8 @@ async def test_risk_portfolio_feeds_the_portfolio_gauges_live(
         assert points(reader, "ingenium.portfolio.realized_pnl")[component] == 0
 
         await bus.publish(bar("acme", "110", minutes=1))
+        # Both have marked 110 before the signal: otherwise, on a loaded machine, the fill may come at 100.
+        await loop.settle([portfolio, executor])
         await bus.publish(fresh(signal("acme", SignalType.SHORT, price="110")))  # sell 20 at 110: short 10
         await loop.settle([portfolio, executor])
         assert points(reader, "ingenium.portfolio.position")[acme] == -10
