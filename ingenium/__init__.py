@@ -25,6 +25,7 @@ from ingenium.events import (
 )
 from ingenium.executor import Executor
 from ingenium.ingestor import Ingestor
+from ingenium.per_symbol import per_symbol
 from ingenium.portfolio import Portfolio
 from ingenium.strategy import Strategy
 
@@ -52,4 +53,5 @@ __all__ = [
     "SimulatedClock",
     "Strategy",
     "TimeInForce",
+    "per_symbol",
 ]

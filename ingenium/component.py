@@ -16,9 +16,10 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, cast, get_args
 
 from pydantic import BaseModel, ConfigDict, ValidationError
+from typing_extensions import TypeVar
 
 from ingenium.clock import Clock, LiveClock
 from ingenium.errors import ConfigurationError
@@ -62,6 +63,10 @@ class Params(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+#: A component's parameter model: ``class SmaCross(Strategy[SmaCrossParams])`` declares it, once.
+ParamsT = TypeVar("ParamsT", bound=Params, default=Params, covariant=True)
+
+
 @dataclass(slots=True)
 class ComponentContext:
     """What the runtime hands a component: settings, the bus, and the NATS connection when live."""
@@ -79,8 +84,11 @@ def _snake(name: str) -> str:
 _TRUSTED: dict[type[Event], Callable[[dict[str, Any]], Event]] = {}
 
 
-class Component:
-    """Base of every component. Subclasses declare ``params_model`` and implement handlers.
+class Component(Generic[ParamsT]):
+    """Base of every component. Subclasses name their parameter model as the type argument and implement handlers.
+
+    ``class SmaCross(Strategy[SmaCrossParams])`` makes ``SmaCrossParams`` the class's ``params_model`` and types
+    ``self.params`` as ``SmaCrossParams``; a class without one takes no parameters.
 
     Args:
         name: Component id, also the durable consumer name; defaults to the class name in snake_case.
@@ -91,9 +99,22 @@ class Component:
     """
 
     params_model: ClassVar[type[Params]] = Params
+    params: ParamsT
     #: Whether events built by the helpers skip validation of values already in canonical form. Only the
     #: in-process backtest sets this, for the components it runs; anything else is still validated (build_event).
     trusted_events: bool = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Take ``params_model`` from the type argument: ``Strategy[SmaCrossParams]`` → ``SmaCrossParams``."""
+        super().__init_subclass__(**kwargs)
+        declared = [arg for base in getattr(cls, "__orig_bases__", ()) for arg in get_args(base)
+                    if isinstance(arg, type) and issubclass(arg, Params)]
+        if not declared:
+            return
+        if "params_model" in cls.__dict__ and cls.__dict__["params_model"] is not declared[0]:
+            raise ConfigurationError(f"{cls.__name__} declares its parameters twice ({declared[0].__name__} and "
+                                     f"params_model = {cls.__dict__['params_model'].__name__}); keep the type argument")
+        cls.params_model = declared[0]
 
     def __init__(
         self,
@@ -108,7 +129,7 @@ class Component:
             raise ConfigurationError(f"component name {self.name!r} must be 1-64 letters, digits, _ or -")
         self.clock: Clock = clock or LiveClock()
         self.symbols: tuple[str, ...] | None = tuple(symbols) if symbols is not None else None
-        self.params = self.validate_params(params)
+        self.params = cast(ParamsT, self.validate_params(params))
         self.log = logging.getLogger(f"ingenium.component.{self.name}")
         self.context: ComponentContext | None = None
         self._outbox: list[Event] = []

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from abc import abstractmethod
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 
 from ingenium.bus import Published
-from ingenium.component import Component
+from ingenium.component import Component, ParamsT
 from ingenium.errors import ConfigurationError
 from ingenium.events import DataEvent, DataType, Event, Ohlc
 from ingenium.ids import derive_id
 
 
-class Ingestor(Component):
+class Ingestor(Component[ParamsT], ABC):
     """Subclass and implement ``async run()``, which builds bars with ``bar(...)`` and sends them with ``emit``.
 
     Bar ids derive from (symbol, period, bar time), so loading the same bars again stores nothing new.

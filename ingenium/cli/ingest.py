@@ -12,10 +12,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ingenium.cli.console import console, fail, load_settings, run
 from ingenium.config import Settings
 from ingenium.errors import IngeniumError
-from ingenium.logs import configure_logging
-from ingenium.observability import setup_telemetry
 from ingenium.runtime import run_until_signalled
 from ingenium.stack import resolve_settings
+from ingenium.telemetry import configure_logging, setup_telemetry
 
 ingest_app = typer.Typer(help="Load historical bars or run a live feed into the data stream.", no_args_is_help=True)
 

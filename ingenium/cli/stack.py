@@ -20,11 +20,10 @@ from ingenium.connection import connect_nats
 from ingenium.errors import IngeniumError, StackAlreadyRunning
 from ingenium.events import EVENT_TYPES, Event
 from ingenium.loader import load_class, parse_params
-from ingenium.logs import configure_logging
-from ingenium.observability import describe_telemetry, setup_telemetry
 from ingenium.runtime import describe_validation_error, run_until_signalled
 from ingenium.stack import resolve_settings, start_stack
 from ingenium.streams import cluster_nodes, ensure_streams, list_streams
+from ingenium.telemetry import configure_logging, describe_telemetry, setup_telemetry
 
 streams_app = typer.Typer(help="Create and inspect Ingenium's JetStream streams.", no_args_is_help=True)
 

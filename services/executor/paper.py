@@ -103,7 +103,7 @@ class WorkingOrder:
         return ExecutionUpdate.EXPIRED if self.expired else ExecutionUpdate.FILLED
 
 
-class PaperExecutor(Executor):
+class PaperExecutor(Executor[PaperParams]):
     """Fills market and limit orders against the bars it receives.
 
     * Market orders fill at the reference price of ``fill_at``, moved by ``slippage_bps``; limit orders when a
@@ -122,9 +122,6 @@ class PaperExecutor(Executor):
       is answered ``cancel_rejected``, saying how the order ended; for an order never received it is
       dead-lettered. The answer is recorded, so a redelivered request gets the same one.
     """
-
-    params_model = PaperParams
-    params: PaperParams
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -65,11 +65,8 @@ class VenueParams(Params):
                                        "ledger to project the executions before comparing.")
 
 
-class VenueExecutor(Executor):
+class VenueExecutor(Executor[VenueParams]):
     """Base of executors that trade at a real venue; subclasses say which venue in ``make_venue``."""
-
-    params_model = VenueParams
-    params: VenueParams
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from nats.js.errors import NotFoundError
 from pydantic import Field, field_validator
 
-from ingenium.component import Params
+from ingenium.component import Params, ParamsT
 from ingenium.errors import ConfigurationError
 from ingenium.events import DataEvent
 from ingenium.fields import PositiveDuration
@@ -30,7 +30,7 @@ Feed = Literal["iex", "sip"]
 Adjustments = Literal["raw", "split", "dividend", "all"]
 
 
-class _AlpacaIngestor(Ingestor):
+class _AlpacaIngestor(Ingestor[ParamsT]):
     """What both ingestors share: the symbols, the last stored bar per symbol, publishing Alpaca's bars."""
 
     period: str = "1m"
@@ -114,11 +114,8 @@ class HistoricalResult:
     resumed_at: dict[str, datetime | None]
 
 
-class AlpacaHistoricalBars(_AlpacaIngestor):
+class AlpacaHistoricalBars(_AlpacaIngestor[AlpacaHistoryParams]):
     """Loads historical bars from Alpaca, symbol by symbol, one REST page at a time, then stops."""
-
-    params_model = AlpacaHistoryParams
-    params: AlpacaHistoryParams
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -158,15 +155,12 @@ class AlpacaLiveParams(Params):
                                           "tried again; live bars wait until it succeeds.")
 
 
-class AlpacaLiveBars(_AlpacaIngestor):
+class AlpacaLiveBars(_AlpacaIngestor[AlpacaLiveParams]):
     """Publishes Alpaca's live minute bars; after every (re)connection, first backfills what it missed over REST.
 
     Live bars that arrive while a backfill runs wait for it (in the websocket's buffer), and a bar the backfill
     published already is not published again, so the stream holds every bar once, in order.
     """
-
-    params_model = AlpacaLiveParams
-    params: AlpacaLiveParams
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)

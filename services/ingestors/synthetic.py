@@ -48,15 +48,12 @@ class SyntheticParams(Params):
         return value
 
 
-class SyntheticFeed(BarFeed):
+class SyntheticFeed(BarFeed[SyntheticParams]):
     """Publishes one bar per symbol per period, as a market feed would once each bar closes.
 
     With a fixed ``start`` and ``seed`` the feed is fully reproducible: a restart re-publishes the same ids,
     which JetStream drops. Set the symbols with the component's ``symbols`` (``--symbols`` on the CLI).
     """
-
-    params_model = SyntheticParams
-    params: SyntheticParams
 
     async def bars(self) -> AsyncIterator[list[FeedBar]]:
         """Yield one tick of bars per period, paced by ``speed``."""

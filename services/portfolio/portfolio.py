@@ -70,7 +70,7 @@ class RiskPortfolioParams(Params):
     )
 
 
-class RiskPortfolio(Portfolio):
+class RiskPortfolio(Portfolio[RiskPortfolioParams]):
     """Turns each signal into the order that brings the symbol to its target position.
 
     A long signal targets ``+size``; a short one ``-size``, or flat when ``long_only``. The order is the
@@ -86,9 +86,6 @@ class RiskPortfolio(Portfolio):
     Live with a database, ``on_start`` recovers cash, positions and open orders from the ledger's tables (and
     the stream messages the ledger has not projected yet) before any message is consumed.
     """
-
-    params_model = RiskPortfolioParams
-    params: RiskPortfolioParams
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
