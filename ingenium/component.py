@@ -100,6 +100,9 @@ class Component(Generic[ParamsT]):
 
     params_model: ClassVar[type[Params]] = Params
     params: ParamsT
+    #: What the component is (``strategy``, ``portfolio``, ``executor``, ``ingestor``; ``component`` for anything
+    #: else): its discovery metadata and NATS connection name (``ingenium-<kind>-<name>``) say so.
+    kind: ClassVar[str] = "component"
     #: Whether events built by the helpers skip validation of values already in canonical form. Only the
     #: in-process backtest sets this, for the components it runs; anything else is still validated (build_event).
     trusted_events: bool = False

@@ -16,6 +16,8 @@ class Executor(Component[ParamsT]):
     ``cancel_rejected`` one when the order is final already, both carrying the request's id as ``CancelId``.
     """
 
+    kind = "executor"
+
     def execution(
         self,
         order: OrderEvent,

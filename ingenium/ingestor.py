@@ -20,6 +20,8 @@ class Ingestor(Component[ParamsT], ABC):
     Bar ids derive from (symbol, period, bar time), so loading the same bars again stores nothing new.
     """
 
+    kind = "ingestor"
+
     @abstractmethod
     async def run(self) -> None:
         """Produce data until done (a file load) or until cancelled (a live feed)."""

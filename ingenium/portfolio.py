@@ -16,6 +16,8 @@ class Portfolio(Component[ParamsT]):
     and JetStream drops the duplicate.
     """
 
+    kind = "portfolio"
+
     def order(
         self,
         symbol: str,

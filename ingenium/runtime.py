@@ -43,7 +43,7 @@ from ingenium.component import HANDLERS, Component, ComponentContext, Handler
 from ingenium.config import Settings
 from ingenium.connection import connect_nats
 from ingenium.deadletter import dead_letter
-from ingenium.discovery import announce, component_kind, withdraw
+from ingenium.discovery import announce, withdraw
 from ingenium.errors import PermanentFailure, PublishFailed
 from ingenium.events import Event
 from ingenium.ingestor import Ingestor
@@ -68,7 +68,7 @@ def describe_validation_error(exc: ValidationError) -> str:
 
 def connection_name(component: Component) -> str:
     """The NATS connection name a component runs under, ``ingenium-<kind>-<name>`` (``ingenium status`` shows it)."""
-    return f"ingenium-{component_kind(component)}-{component.name}"
+    return f"ingenium-{component.kind}-{component.name}"
 
 
 class Runner:
@@ -125,7 +125,7 @@ class Runner:
                 return  # stopped while starting (a recovery waiting for its database, say)
             component = self.component
             service = await announce(
-                nc, name=component.name, kind=component_kind(component),
+                nc, name=component.name, kind=component.kind,
                 cls=f"{type(component).__module__}:{type(component).__qualname__}",
                 params=component.params.model_dump(mode="json"), symbols=component.symbols,
                 consumers=[(self.subjects.stream(key), f"{component.name}-{key}") for key, _ in subscriptions],
@@ -158,7 +158,7 @@ class Runner:
             await self.component.on_stop()
             failure = next((r for r in results if isinstance(r, BaseException)), None)
             counts = f": {self.handled} messages handled, {self.dead_lettered} dead-lettered" if subscriptions else ""
-            log.info("%s %s stopped%s%s", component_kind(self.component), self.component.name,
+            log.info("%s %s stopped%s%s", self.component.kind, self.component.name,
                      f" by {failure!r}" if failure else "", counts)
             if failure is not None:
                 raise failure
@@ -182,7 +182,7 @@ class Runner:
         return True
 
     def _started_line(self, subscriptions: Sequence[tuple[StreamKey, PullConsumer]]) -> str:
-        kind, name = component_kind(self.component), self.component.name
+        kind, name = self.component.kind, self.component.name
         consumes = ", ".join(f"{sub.stream} as consumer {sub.consumer}" for _, sub in subscriptions)
         line = f"{kind} {name} started: consumes {consumes or 'nothing'}"
         if isinstance(self.component, Ingestor):

@@ -20,6 +20,8 @@ class Strategy(Component[ParamsT]):
                 return None
     """
 
+    kind = "strategy"
+
     def signal(self, symbol: str, signal: SignalType, price: Decimal | None = None) -> SignalEvent:
         """A signal from this strategy, with an id derived from the data event being handled."""
         return self.build_event(

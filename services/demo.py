@@ -38,8 +38,8 @@ from services.data import SAMPLE_FILE
 from services.executor import PaperExecutor
 from services.executor.orderlog import bucket_name
 from services.ingestors import HistoricalIngestor
-from services.pipeline import busy_consumers, consumers_of, finish, ledger_lag, wait_until
 from services.portfolio import RiskPortfolio
+from services.settle import busy_consumers, consumers_of, finish, ledger_lag, wait_until
 from services.strategies import SmaCross
 
 NAMESPACE = "demo"

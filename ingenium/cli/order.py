@@ -12,23 +12,15 @@ from nats.aio.msg import Msg
 from pydantic import ValidationError
 
 from ingenium.bus import JetStreamBus
-from ingenium.cli.console import console, fail, load_settings, run
+from ingenium.cli.console import console, fail, nats_settings, run
 from ingenium.config import Settings
 from ingenium.connection import connect_nats
 from ingenium.events import CancelRequest, ExecutionEvent
 from ingenium.ids import new_id
 from ingenium.runtime import describe_validation_error
-from ingenium.stack import resolve_settings
 from ingenium.streams import ensure_streams
 
 order_app = typer.Typer(help="Act on orders already sent.", no_args_is_help=True)
-
-
-def _settings() -> Settings:
-    settings = resolve_settings(load_settings())
-    if not settings.nats_url:
-        fail("no NATS server: set INGENIUM_NATS_URL=nats://host:4222, or start one with `ingenium up`")
-    return settings
 
 
 @order_app.command("cancel")
@@ -44,7 +36,7 @@ def cancel(
                                 requested_by="cli")
     except ValidationError as exc:
         fail(f"invalid cancel request: {describe_validation_error(exc)}")
-    answer = run(_cancel(_settings(), request, wait))
+    answer = run(_cancel(nats_settings(), request, wait))
     if answer is not None:
         why = f": {answer.reason}" if answer.reason else ""
         console.print(f"{answer.update.value} (filled {answer.cum_quantity or 0}){why}", highlight=False)

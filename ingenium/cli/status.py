@@ -174,3 +174,8 @@ def status(
                                                     "in_msgs", "out_msgs", "subscriptions"]),
     ):
         console.print(item, highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``status`` to the root app."""
+    app.command("status")(status)
