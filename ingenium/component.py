@@ -24,7 +24,7 @@ from ingenium.clock import Clock, LiveClock
 from ingenium.errors import ConfigurationError
 from ingenium.events import CancelRequest, DataEvent, Event, ExecutionEvent, OrderEvent, SignalEvent
 from ingenium.ids import derive_id, new_id
-from ingenium.subjects import StreamKey
+from ingenium.subjects import EVENT_STREAMS, StreamKey
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
@@ -38,18 +38,16 @@ E = TypeVar("E", bound=Event)
 Emitted = Event | Iterable[Event] | None
 Handler = Callable[[Any], Emitted | Awaitable[Emitted]]
 
-#: Which handler consumes which stream, and the event type on that stream.
+#: Which handler consumes which stream, and the event type on that stream (``ingenium.subjects.STREAMS``).
 HANDLERS: dict[StreamKey, tuple[str, type[Event]]] = {
-    "data": ("on_data", DataEvent),
-    "signal": ("on_signal", SignalEvent),
-    "order": ("on_order", OrderEvent),
-    "execution": ("on_execution", ExecutionEvent),
+    stream.key: (stream.kinds[0].handler, stream.kinds[0].event) for stream in EVENT_STREAMS
 }
 
 #: Events that travel on another kind's stream, on a subject of their own: (kind, handler, event type) per stream.
 #: A cancel request rides the order stream, so an executor reads it through its order consumer, after the order.
 SHARED_HANDLERS: dict[StreamKey, tuple[tuple[str, str, type[Event]], ...]] = {
-    "order": (("cancel", "on_cancel", CancelRequest),),
+    stream.key: tuple((kind.name, kind.handler, kind.event) for kind in stream.kinds[1:])
+    for stream in EVENT_STREAMS if len(stream.kinds) > 1
 }
 
 #: A handler the runtime calls: the event kind, the event type, the bound handler, whether it is async.
