@@ -26,6 +26,7 @@ from ingenium.events import (
 from ingenium.executor import Executor
 from ingenium.ingestor import Ingestor
 from ingenium.portfolio import Portfolio
+from ingenium.runmode import RunMode
 from ingenium.strategy import Strategy
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "OrderType",
     "Params",
     "Portfolio",
+    "RunMode",
     "Settings",
     "Side",
     "SignalEvent",
