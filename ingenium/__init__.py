@@ -27,6 +27,7 @@ from ingenium.executor import Executor
 from ingenium.ingestor import Ingestor
 from ingenium.per_symbol import per_symbol
 from ingenium.portfolio import Portfolio
+from ingenium.runmode import RunMode
 from ingenium.strategy import Strategy
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "OrderType",
     "Params",
     "Portfolio",
+    "RunMode",
     "Settings",
     "Side",
     "SignalEvent",

@@ -29,7 +29,8 @@ from ingenium.component import Component
 from ingenium.config import Settings
 from ingenium.connection import connect_nats
 from ingenium.runtime import Runner
-from ingenium.streams import STREAM_KEYS, ensure_streams
+from ingenium.streams import ensure_streams
+from ingenium.subjects import STREAM_KEYS
 from ledger.config import LedgerConfig
 from ledger.database import connect
 from ledger.migrate import upgrade

@@ -46,9 +46,9 @@ class _AlpacaIngestor(Ingestor[ParamsT]):
     async def stored_until(self) -> None:
         """Learn the start of the last bar of this period already in the stream, for every symbol (live only)."""
         context = self.context
-        if context is None or context.nc is None:
+        if context is None or not context.live:
             return
-        js = context.nc.jetstream()
+        js = context.jetstream()
         subjects = context.settings.subjects
         for symbol in self.symbols or ():
             try:

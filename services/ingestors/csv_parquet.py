@@ -113,9 +113,9 @@ class HistoricalIngestor(Ingestor[HistoricalParams]):
     async def last_loaded(self, symbols: set[str], period: str) -> dict[str, datetime]:
         """Start of the last bar of ``period`` already stored for each symbol (live only)."""
         context = self.context
-        if context is None or context.nc is None:
+        if context is None or not context.live:
             return {}
-        js = context.nc.jetstream()
+        js = context.jetstream()
         subjects = context.settings.subjects
         found: dict[str, datetime] = {}
         for symbol in symbols:
