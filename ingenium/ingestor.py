@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
+
+from nats.js.errors import NotFoundError
 
 from ingenium.bus import Published
 from ingenium.component import Component, ParamsT
@@ -46,6 +48,28 @@ class Ingestor(Component[ParamsT], ABC):
             symbol=symbol,
             ohlc=Ohlc(open=open, high=high, low=low, close=close, volume=volume, period=period, timestamp=start),
         )
+
+    async def last_stored(self, symbols: Iterable[str], period: str) -> dict[str, datetime]:
+        """Start of the last bar of ``period`` already in the data stream, per symbol (as given) that has one.
+
+        Live only (``{}`` in a backtest): an ingestor resumes after these, so a restart long after the stream's
+        duplicate window stores no bar twice.
+        """
+        context = self.context
+        if context is None or not context.live:
+            return {}
+        js = context.jetstream()
+        subjects = context.settings.subjects
+        found: dict[str, datetime] = {}
+        for symbol in symbols:
+            try:
+                msg = await js.get_last_msg(subjects.stream("data"), subjects.data(symbol))
+            except NotFoundError:
+                continue
+            event = DataEvent.from_json(msg.data or b"")
+            if event.ohlc is not None and event.ohlc.period == period:
+                found[symbol] = event.ohlc.timestamp
+        return found
 
     async def emit(self, events: Sequence[Event]) -> list[Published]:
         """Publish events in order, many in flight; returns where each was stored."""

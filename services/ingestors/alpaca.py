@@ -14,12 +14,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from nats.js.errors import NotFoundError
 from pydantic import Field, field_validator
 
 from ingenium.component import Params, ParamsT
 from ingenium.errors import ConfigurationError
-from ingenium.events import DataEvent
 from ingenium.fields import PositiveDuration
 from ingenium.ingestor import Ingestor
 from ingenium.period import parse_period
@@ -45,19 +43,7 @@ class _AlpacaIngestor(Ingestor[ParamsT]):
 
     async def stored_until(self) -> None:
         """Learn the start of the last bar of this period already in the stream, for every symbol (live only)."""
-        context = self.context
-        if context is None or not context.live:
-            return
-        js = context.jetstream()
-        subjects = context.settings.subjects
-        for symbol in self.symbols or ():
-            try:
-                msg = await js.get_last_msg(subjects.stream("data"), subjects.data(symbol))
-            except NotFoundError:
-                continue
-            event = DataEvent.from_json(msg.data or b"")
-            if event.ohlc is not None and event.ohlc.period == self.period:
-                self.last[symbol] = event.ohlc.timestamp
+        self.last.update(await self.last_stored(self.symbols or (), self.period))
 
     def resume_at(self, symbol: str, start: datetime | None) -> datetime | None:
         """Where loading ``symbol`` starts: after its last stored bar, and not before ``start``."""

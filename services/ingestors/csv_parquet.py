@@ -13,7 +13,6 @@ from itertools import groupby
 from pathlib import Path
 from typing import Annotated, Any
 
-from nats.js.errors import NotFoundError
 from pydantic import BeforeValidator, Field
 
 from ingenium.component import Params
@@ -110,24 +109,6 @@ class HistoricalIngestor(Ingestor[HistoricalParams]):
             for b in bars
         ]
 
-    async def last_loaded(self, symbols: set[str], period: str) -> dict[str, datetime]:
-        """Start of the last bar of ``period`` already stored for each symbol (live only)."""
-        context = self.context
-        if context is None or not context.live:
-            return {}
-        js = context.jetstream()
-        subjects = context.settings.subjects
-        found: dict[str, datetime] = {}
-        for symbol in symbols:
-            try:
-                msg = await js.get_last_msg(subjects.stream("data"), subjects.data(symbol))
-            except NotFoundError:
-                continue
-            event = DataEvent.from_json(msg.data or b"")
-            if event.ohlc is not None and event.ohlc.period == period:
-                found[symbol.lower()] = event.ohlc.timestamp
-        return found
-
     def _batches(self, events: list[DataEvent]) -> list[list[DataEvent]]:
         if self.pace is None:
             size = self.params.batch_size
@@ -140,8 +121,8 @@ class HistoricalIngestor(Ingestor[HistoricalParams]):
         symbols = {b.symbol for b in bars}
         read = len(bars)
         if self.params.skip_loaded:
-            loaded = await self.last_loaded(symbols, period)
-            bars = [b for b in bars if (last := loaded.get(b.symbol.lower())) is None or b.start > last]
+            loaded = await self.last_stored(symbols, period)
+            bars = [b for b in bars if (last := loaded.get(b.symbol)) is None or b.start > last]
         events = self.events(bars, period)
         published = duplicates = 0
         for batch in self._batches(events):

@@ -51,8 +51,10 @@ class SyntheticParams(Params):
 class SyntheticFeed(BarFeed[SyntheticParams]):
     """Publishes one bar per symbol per period, as a market feed would once each bar closes.
 
-    With a fixed ``start`` and ``seed`` the feed is fully reproducible: a restart re-publishes the same ids,
-    which JetStream drops. Set the symbols with the component's ``symbols`` (``--symbols`` on the CLI).
+    With a fixed ``start`` and ``seed`` the feed is fully reproducible, and a restart resumes it: the walk is
+    replayed without pause (or publishing) up to the last bar already stored for each symbol, so a feed
+    killed mid-run continues where it stopped, storing no bar twice even after the stream's duplicate window.
+    Set the symbols with the component's ``symbols`` (``--symbols`` on the CLI).
     """
 
     async def bars(self) -> AsyncIterator[list[FeedBar]]:
@@ -64,16 +66,19 @@ class SyntheticFeed(BarFeed[SyntheticParams]):
         start = p.start.astimezone(UTC) if p.start is not None else _floor(self.clock.now(), length)
         walks = [RandomWalk(s, seed=p.seed, start_price=p.start_price, volatility=p.volatility) for s in self.symbols]
         pause = length.total_seconds() / p.speed if p.speed > 0 else 0.0
+        stored = await self.last_stored(self.symbols, p.period) if p.start is not None else {}
         index = 0
         while p.count is None or index < p.count:
             bar_start = start + index * length
             tick = []
             for walk in walks:
-                o, h, low, c, v = walk.step()
-                tick.append(FeedBar(walk.symbol, bar_start, o, h, low, c, v, p.period))
-            if pause:
-                await asyncio.sleep(pause)
-            yield tick
+                o, h, low, c, v = walk.step()  # every step, stored or not: the walk must reach the same prices
+                if (last := stored.get(walk.symbol)) is None or bar_start > last:
+                    tick.append(FeedBar(walk.symbol, bar_start, o, h, low, c, v, p.period))
+            if tick:
+                if pause:
+                    await asyncio.sleep(pause)
+                yield tick
             index += 1
 
 

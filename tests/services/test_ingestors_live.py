@@ -74,3 +74,22 @@ async def test_synthetic_feed_is_reproducible(settings: Settings, nc: Client) ->
     await Runner(other, settings, nc=nc).run()
     latest = (await data_events(nc, settings))[-1]
     assert latest.bar.close != events[0].bar.close
+
+
+async def test_a_restarted_synthetic_feed_resumes_after_its_last_stored_bar(settings: Settings, nc: Client) -> None:
+    # A window shorter than the feed's restart: JetStream would store a re-sent bar again, so none may be re-sent.
+    settings = settings.model_copy(update={"duplicate_window_seconds": 0.1})
+    start = datetime(2024, 5, 1, 13, 30, tzinfo=UTC)
+    params: dict[str, Any] = {"seed": 5, "speed": "max", "start": start}
+    await Runner(SyntheticFeed(symbols=["ACME", "GLOBEX"], count=10, **params), settings, nc=nc).run()
+    assert len(await data_events(nc, settings)) == 20
+    resumed = SyntheticFeed(symbols=["ACME", "GLOBEX"], count=25, **params)
+    await Runner(resumed, settings, nc=nc).run()
+
+    events = await data_events(nc, settings)
+    assert len(events) == len({e.id for e in events}) == 50
+    uninterrupted = [b async for tick in SyntheticFeed(symbols=["ACME", "GLOBEX"], count=25, **params).bars()
+                     for b in tick]
+    assert [(e.symbol, e.bar.timestamp, e.bar.close) for e in events] == [
+        (b.symbol, b.start, b.close) for b in uninterrupted
+    ]
