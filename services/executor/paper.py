@@ -31,6 +31,7 @@ from ingenium.ids import derive_id
 from services.executor.cancels import Endings, answer_cancel, cancel_rejected_id, filled_by
 from services.executor.orderlog import MemoryOrderLog, OrderLog, WorkingRecord
 from services.executor.pricing import Pricing, average, crosses
+from services.executor.state import ExecutorState
 
 duplicate_orders = telemetry.meter.create_counter(
     "ingenium.executor.duplicate_orders", unit="{order}", description="Orders the executor had handled already"
@@ -151,9 +152,19 @@ class PaperExecutor(Executor):
 
     async def on_start(self) -> None:
         """Live: open the order log bucket, learn the latest prices, resume orders that were working."""
-        from services.executor.recovery import restore  # live-only imports stay out of the backtest's path
+        from services.executor.recovery import recover  # live-only imports stay out of the backtest's path
 
-        await restore(self)
+        state = await recover(self)
+        if state is not None:
+            self.restore(state)
+
+    def restore(self, state: ExecutorState) -> None:
+        """Resume from ``state`` (what recovery read from the order log and the streams), before any message."""
+        self.order_log = state.order_log
+        for symbol, bar in state.bars.items():
+            self.remember_bar(symbol, bar)
+        for working in state.working:
+            self.resume(working)
 
     # ------------------------------------------------------------------ handlers
     def on_data(self, event: DataEvent) -> list[ExecutionEvent] | None:
