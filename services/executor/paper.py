@@ -216,8 +216,9 @@ class PaperExecutor(Executor):
             # and the runtime sends a handler's output before a later handler's (fills from the next bars).
             key = event.symbol.lower()
             bar = self._bars.get(key)
-            if bar is not None:
-                executions = [*executions, *self._work_order(key, working, bar)]
+            caught_up = self._work_order(key, working, bar) if bar is not None else None
+            if caught_up:  # a new list: the one recorded as the first report stays as it was
+                executions = [*executions, *caught_up]
             if working.done:
                 self.endings.record(event.id, working, working.ending)
             else:
