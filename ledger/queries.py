@@ -1,7 +1,8 @@
 """Reading the ledger from Python: typed rows (the SQLModel classes of ``ledger.tables``, money as ``Decimal``).
 
-Every function opens its own connection from a plain ``postgresql://`` URL, so a component (the portfolio
-recovering its state, the demo printing a summary) needs nothing but the URL::
+Every function takes a plain ``postgresql://`` URL and opens its own connection, so a component (the demo
+printing a summary) needs nothing but the URL; or an open connection, so that several reads see one snapshot
+(the portfolio recovering its state inside one repeatable-read transaction)::
 
     from ledger import queries
     positions = await queries.positions(settings.database_url)
@@ -9,8 +10,9 @@ recovering its state, the demo printing a summary) needs nothing but the URL::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 import asyncpg
 from sqlmodel import SQLModel
@@ -32,28 +34,46 @@ from ledger.tables import (
 )
 
 Row = TypeVar("Row", bound=SQLModel)
+#: Where a query reads: a database URL (a connection of its own), or an open connection (its transaction).
+Source: TypeAlias = "str | asyncpg.Connection"
+
+#: The tables a portfolio's recovery reads; the first migration creates them all in one transaction.
+RECOVERY_TABLES = ("ledger_cash", "ledger_positions", "ledger_orders", "ledger_fills", "ledger_checkpoints")
 
 
-async def _select(model: type[Row], database_url: str, query: str, *params: Any) -> list[Row]:
-    """Run ``query`` on ``database_url`` and build one ``model`` per row."""
-    conn = await connect(database_url, application_name="ingenium-ledger-query")
+async def _fetch(source: Source, query: str, *params: Any) -> list[asyncpg.Record]:
+    """Run ``query`` on ``source``: on the open connection given, or on a connection of its own to the URL."""
+    if not isinstance(source, str):
+        result: list[asyncpg.Record] = await source.fetch(query, *params)
+        return result
+    conn = await connect(source, application_name="ingenium-ledger-query")
     try:
-        rows = await conn.fetch(query, *params)
+        rows: list[asyncpg.Record] = await conn.fetch(query, *params)
+        return rows
     except asyncpg.UndefinedTableError as exc:
-        raise no_tables(database_url) from exc
+        raise no_tables(source) from exc
     finally:
         await conn.close()
-    return [model.model_validate(dict(row)) for row in rows]
 
 
-async def positions(database_url: str, *, include_flat: bool = True) -> list[LedgerPosition]:
+async def _select(model: type[Row], source: Source, query: str, *params: Any) -> list[Row]:
+    """Run ``query`` on ``source`` and build one ``model`` per row."""
+    return [model.model_validate(dict(row)) for row in await _fetch(source, query, *params)]
+
+
+async def _ids(source: Source, query: str, ids: Sequence[str]) -> set[str]:
+    """The ids of ``ids`` that ``query`` (selecting one text column for ``ANY($1)``) finds."""
+    return {row[0] for row in await _fetch(source, query, list(ids))} if ids else set()
+
+
+async def positions(database_url: Source, *, include_flat: bool = True) -> list[LedgerPosition]:
     """Return the net position per symbol, by symbol; ``include_flat=False`` leaves out closed positions."""
     where = "" if include_flat else "WHERE quantity <> 0"
     return await _select(LedgerPosition, database_url, f"SELECT * FROM ledger_positions {where} ORDER BY symbol")
 
 
 async def orders(
-    database_url: str,
+    database_url: Source,
     *,
     status: OrderStatus | str | None = None,
     symbol: str | None = None,
@@ -97,7 +117,7 @@ async def fills(
     )
 
 
-async def cash(database_url: str) -> LedgerCash | None:
+async def cash(database_url: Source) -> LedgerCash | None:
     """Return the cash account, or ``None`` before the projector first ran."""
     rows = await _select(LedgerCash, database_url, "SELECT * FROM ledger_cash WHERE account = $1", ACCOUNT)
     return rows[0] if rows else None
@@ -124,10 +144,38 @@ async def cancels(database_url: str, *, order_id: str | None = None) -> list[Led
     )
 
 
-async def checkpoints(database_url: str) -> dict[str, int]:
+async def checkpoints(database_url: Source) -> dict[str, int]:
     """Return the last projected sequence per stream."""
     rows = await _select(LedgerCheckpoint, database_url, "SELECT * FROM ledger_checkpoints ORDER BY stream")
     return {row.stream: row.last_sequence for row in rows}
+
+
+async def has_tables(source: Source, tables: Sequence[str] = RECOVERY_TABLES) -> bool:
+    """Whether every one of ``tables`` exists (``ingenium ledger migrate`` has run)."""
+    rows = await _fetch(source, "SELECT bool_and(to_regclass(t) IS NOT NULL) FROM unnest($1::text[]) AS t",
+                        list(tables))
+    return bool(rows[0][0])
+
+
+async def fill_ids_after(source: Source, sequence: int) -> list[str]:
+    """Return the ``ExecId`` of every fill projected from after execution-stream ``sequence``."""
+    rows = await _fetch(source, "SELECT exec_id FROM ledger_fills WHERE stream_sequence > $1", sequence)
+    return [row["exec_id"] for row in rows]
+
+
+async def known_orders(source: Source, order_ids: Sequence[str]) -> set[str]:
+    """Return which of ``order_ids`` the ledger holds."""
+    return await _ids(source, "SELECT order_id FROM ledger_orders WHERE order_id = ANY($1::text[])", order_ids)
+
+
+async def known_fills(source: Source, exec_ids: Sequence[str]) -> set[str]:
+    """Return which of the fills ``exec_ids`` the ledger holds."""
+    return await _ids(source, "SELECT exec_id FROM ledger_fills WHERE exec_id = ANY($1::text[])", exec_ids)
+
+
+async def answered_signals(source: Source, signal_ids: Sequence[str]) -> set[str]:
+    """Return which of ``signal_ids`` an order in the ledger answers."""
+    return await _ids(source, "SELECT signal_id FROM ledger_orders WHERE signal_id = ANY($1::text[])", signal_ids)
 
 
 async def server_version(database_url: str) -> str:

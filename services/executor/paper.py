@@ -31,6 +31,7 @@ from ingenium.ids import derive_id
 from services.executor.cancels import Endings, answer_cancel, cancel_rejected_id, filled_by
 from services.executor.orderlog import MemoryOrderLog, OrderLog, WorkingRecord
 from services.executor.pricing import Pricing, average, crosses
+from services.executor.state import ExecutorState
 
 duplicate_orders = telemetry.meter.create_counter(
     "ingenium.executor.duplicate_orders", unit="{order}", description="Orders the executor had handled already"
@@ -148,9 +149,19 @@ class PaperExecutor(Executor[PaperParams]):
 
     async def on_start(self) -> None:
         """Live: open the order log bucket, learn the latest prices, resume orders that were working."""
-        from services.executor.recovery import restore  # live-only imports stay out of the backtest's path
+        from services.executor.recovery import recover  # live-only imports stay out of the backtest's path
 
-        await restore(self)
+        state = await recover(self)
+        if state is not None:
+            self.restore(state)
+
+    def restore(self, state: ExecutorState) -> None:
+        """Resume from ``state`` (what recovery read from the order log and the streams), before any message."""
+        self.order_log = state.order_log
+        for symbol, bar in state.bars.items():
+            self.remember_bar(symbol, bar)
+        for working in state.working:
+            self.resume(working)
 
     # ------------------------------------------------------------------ handlers
     def on_data(self, event: DataEvent) -> list[ExecutionEvent] | None:
@@ -202,8 +213,9 @@ class PaperExecutor(Executor[PaperParams]):
             # and the runtime sends a handler's output before a later handler's (fills from the next bars).
             key = event.symbol.lower()
             bar = self._bars.get(key)
-            if bar is not None:
-                executions = [*executions, *self._work_order(key, working, bar)]
+            caught_up = self._work_order(key, working, bar) if bar is not None else None
+            if caught_up:  # a new list: the one recorded as the first report stays as it was
+                executions = [*executions, *caught_up]
             if working.done:
                 self.endings.record(event.id, working, working.ending)
             else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -10,8 +11,9 @@ from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 
 from ingenium.config import Settings
-from ingenium.events import DataEvent, ExecutionEvent, ExecutionUpdate
+from ingenium.events import DataEvent, ExecutionEvent, ExecutionUpdate, Ohlc
 from services.executor.orderlog import KvOrderLog, WorkingRecord, bucket_name
+from services.executor.state import ExecutorState
 from services.streamread import read_stream
 
 if TYPE_CHECKING:
@@ -22,41 +24,41 @@ _SKEW = timedelta(minutes=5)
 _FINAL = (ExecutionUpdate.CANCELED, ExecutionUpdate.REJECTED, ExecutionUpdate.EXPIRED)
 
 
-async def restore(executor: PaperExecutor) -> None:
-    """Open the KV order log, seed the latest bar per symbol, and resume orders that were working.
+async def recover(executor: PaperExecutor) -> ExecutorState | None:
+    """Open the KV order log, read the latest bar per symbol and the orders that were working, live.
 
-    Does nothing unless live (a replay or a backtest keeps the in-memory log).
+    ``None`` in a replay or a backtest, where the in-memory log stays in place. Orders the log holds as working
+    but whose executions show them finished are marked finished in the log.
     """
     context = executor.context
     if context is None or not context.live:
-        return
+        return None
     js = context.jetstream()
     settings = context.settings
     log = await KvOrderLog.open(js, bucket_name(settings.subjects, executor.name), replicas=settings.stream_replicas)
-    executor.order_log = log
-    await seed_prices(executor, js, settings)
+    bars = await latest_bars(js, settings, executor.symbols)
     records = await log.working()
     if not records:
-        return
-    resumed, finished = await replay_working(js, settings, records, executor)
-    for working in resumed:
-        executor.resume(working)
+        return ExecutorState(log, bars, ())
+    resumed, finished = await replay_working(js, settings, records)
     await log.finished(finished)
     executor.log.info("%s: resumed %d working orders (%d had finished)", executor.name, len(resumed), len(finished))
+    return ExecutorState(log, bars, tuple(resumed))
 
 
-async def seed_prices(executor: PaperExecutor, js: JetStreamContext, settings: Settings) -> None:
-    """Take the last stored bar of each symbol as its latest price, so a restart need not wait for new bars."""
+async def latest_bars(js: JetStreamContext, settings: Settings, symbols: Sequence[str] | None) -> dict[str, Ohlc]:
+    """The last stored bar of each symbol (all symbols when ``None``), so a restart need not wait for new bars."""
     subjects = settings.subjects
     stream = subjects.stream("data")
-    if executor.symbols is not None:
-        wanted = [subjects.data(s) for s in executor.symbols]
+    if symbols is not None:
+        wanted = [subjects.data(s) for s in symbols]
     else:
         try:
             info = await js.stream_info(stream, subjects_filter=subjects.all_data)
         except NotFoundError:
-            return
+            return {}
         wanted = sorted((info.state.subjects or {}).keys())
+    bars: dict[str, Ohlc] = {}
     for subject in wanted:
         try:
             msg = await js.get_last_msg(stream, subject)
@@ -64,11 +66,12 @@ async def seed_prices(executor: PaperExecutor, js: JetStreamContext, settings: S
         except (NotFoundError, ValidationError):
             continue
         if event.ohlc is not None:
-            executor.remember_bar(event.symbol, event.ohlc)
+            bars[event.symbol] = event.ohlc
+    return bars
 
 
 async def replay_working(
-    js: JetStreamContext, settings: Settings, records: list[WorkingRecord], executor: PaperExecutor
+    js: JetStreamContext, settings: Settings, records: list[WorkingRecord]
 ) -> tuple[list[WorkingOrder], list[str]]:
     """Rebuild working orders from their executions in the stream; returns (still working, finished ids)."""
     from services.executor.paper import WorkingOrder

@@ -19,6 +19,7 @@ from ingenium.portfolio import Portfolio
 from services.portfolio.book import Book
 from services.portfolio.risk import Rejection, RiskLimits, check
 from services.portfolio.sizing import SizingMode, target_size, whole_lots
+from services.portfolio.state import PortfolioState
 
 rejections = telemetry.meter.create_counter(
     "ingenium.portfolio.rejections", unit="{order}", description="Orders the portfolio refused, by reason"
@@ -105,8 +106,15 @@ class RiskPortfolio(Portfolio[RiskPortfolioParams]):
         """Recover the book from the ledger (or the streams) before consuming anything."""
         from services.portfolio.recovery import recover  # database and NATS code stays out of the backtest path
 
-        await recover(self)
+        recovered = await recover(self)
+        if recovered is not None:
+            self.restore(recovered[0])
         self.report_gauges()
+
+    def restore(self, state: PortfolioState) -> None:
+        """Resume from ``state`` (what recovery read from the ledger and the streams), before any message."""
+        self.book = state.book
+        self.handled_signals = set(state.handled_signals)
 
     def schedules(self) -> list[Schedule]:
         """Live, with ``max_working_age``: cancel requests for orders that outlive a quiet market.

@@ -7,6 +7,9 @@ so they are not counted twice. Signals its signal consumer will deliver again ar
 produced an order, so they are not decided twice against a book that already holds their effect. Without a
 database the book is rebuilt from the streams alone. A database without the ledger's tables yet (the portfolio
 started before ``ingenium ledger migrate``) is waited for: one log line, then a check with a growing pause.
+
+The ledger is read through ``ledger.queries``; what is found is handed to the portfolio as a ``PortfolioState``
+(``RiskPortfolio.restore``).
 """
 
 from __future__ import annotations
@@ -24,8 +27,10 @@ from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 
 from ingenium.events import ExecutionEvent, OrderEvent, Side, SignalEvent
+from ledger import queries
 from ledger.database import connect
 from services.portfolio.book import Book, OpenOrder, Position
+from services.portfolio.state import PortfolioState
 from services.streamread import read_stream
 
 if TYPE_CHECKING:
@@ -33,8 +38,6 @@ if TYPE_CHECKING:
 
 E = TypeVar("E", OrderEvent, ExecutionEvent, SignalEvent)
 
-#: The tables recovery reads; the first migration creates them all in one transaction.
-_TABLES = ("ledger_cash", "ledger_positions", "ledger_orders", "ledger_fills", "ledger_checkpoints")
 _FIRST_PAUSE = 0.2
 _MAX_PAUSE = 5.0
 
@@ -52,8 +55,8 @@ class Recovered:
     from_ledger: bool
 
 
-async def recover(portfolio: RiskPortfolio) -> Recovered | None:
-    """Replace ``portfolio.book`` with the recovered one; a no-op in an in-process run."""
+async def recover(portfolio: RiskPortfolio) -> tuple[PortfolioState, Recovered] | None:
+    """Read the state ``portfolio`` resumes from, live; ``None`` in a replay or a backtest (nothing to recover)."""
     context = portfolio.context
     if context is None or not context.live:
         return None
@@ -84,8 +87,7 @@ async def recover(portfolio: RiskPortfolio) -> Recovered | None:
         answered = {o.signal_id for o in orders if o.signal_id}
         if conn is not None:
             orders = await _unprojected(conn, book, orders, executions)
-            answered |= {r["signal_id"] for r in await conn.fetch(
-                "SELECT signal_id FROM ledger_orders WHERE signal_id = ANY($1::text[])", signals)}
+            answered |= await queries.answered_signals(conn, signals)
         if transaction is not None:
             await transaction.commit()
     finally:
@@ -96,23 +98,20 @@ async def recover(portfolio: RiskPortfolio) -> Recovered | None:
             book.add_order(order, order.limit_price or book.mark(order.symbol) or Decimal(0))
     for execution in executions:
         book.apply(execution)
-    portfolio.book = book
     # Signals up to the last one that produced an order were handled before the restart: the book already holds
     # their effect, and deciding them again against it would trade twice. Later ones are decided as new.
     last = max((i for i, signal_id in enumerate(signals) if signal_id in answered), default=-1)
-    portfolio.handled_signals = set(signals[: last + 1])
     result = Recovered(book.cash, sum(1 for p in book.positions.values() if p.quantity), len(book.open_orders),
                        len(orders), len(executions), last + 1, conn is not None)
     portfolio.log.info("%s: recovered %s", portfolio.name, result)
-    return result
+    return PortfolioState(book, frozenset(signals[: last + 1])), result
 
 
 async def _wait_for_tables(conn: asyncpg.Connection, portfolio: RiskPortfolio) -> None:
     """Return once the ledger's tables exist, logging once if they do not yet."""
     pause = _FIRST_PAUSE
     logged = False
-    while not await conn.fetchval("SELECT bool_and(to_regclass(t) IS NOT NULL) FROM unnest($1::text[]) AS t",
-                                  list(_TABLES)):
+    while not await queries.has_tables(conn):
         if not logged:
             portfolio.log.warning(
                 "%s: the database has no ledger tables yet; waiting for `ingenium ledger migrate` (or `ingenium "
@@ -129,15 +128,9 @@ async def _unprojected(
     conn: asyncpg.Connection, book: Book, orders: list[OrderEvent], executions: list[ExecutionEvent]
 ) -> list[OrderEvent]:
     """Drop stream orders the ledger has (duplicates); mark stream fills the ledger counted as applied."""
-    projected = await conn.fetch(
-        "SELECT order_id FROM ledger_orders WHERE order_id = ANY($1::text[])", [o.id for o in orders]
-    )
-    known_fills = await conn.fetch(
-        "SELECT exec_id FROM ledger_fills WHERE exec_id = ANY($1::text[])", [e.fill_id for e in executions if e.is_fill]
-    )
-    for row in known_fills:
-        book.remember_fill(row["exec_id"])
-    skip = {r["order_id"] for r in projected}
+    skip = await queries.known_orders(conn, [o.id for o in orders])
+    for exec_id in await queries.known_fills(conn, [e.fill_id for e in executions if e.is_fill]):
+        book.remember_fill(exec_id)
     return [o for o in orders if o.id not in skip]
 
 
@@ -173,30 +166,21 @@ async def _ack_floor(js: JetStreamContext, stream: str, durable: str) -> int:
 
 async def _snapshot(conn: asyncpg.Connection, book: Book, streams: list[str], ack_floor: int) -> dict[str, int]:
     """Load the ledger's cash, positions and open orders into ``book``; returns the ledger's checkpoints."""
-    rows = await conn.fetch(
-        "SELECT stream, last_sequence FROM ledger_checkpoints WHERE stream = ANY($1::text[])", streams
-    )
-    checkpoints = {row["stream"]: int(row["last_sequence"]) for row in rows}
-    balance = await conn.fetchval("SELECT balance FROM ledger_cash ORDER BY account LIMIT 1")
-    if balance is not None:
-        book.cash = Decimal(balance)
-    for row in await conn.fetch(
-        "SELECT symbol, quantity, cost_basis, realized_pnl, commissions FROM ledger_positions"
-    ):
-        book.positions[row["symbol"]] = Position(
-            row["quantity"], row["cost_basis"], row["realized_pnl"], row["commissions"]
+    found = await queries.checkpoints(conn)
+    checkpoints = {stream: found[stream] for stream in streams if stream in found}
+    cash = await queries.cash(conn)
+    if cash is not None:
+        book.cash = cash.balance
+    for row in await queries.positions(conn):
+        book.positions[row.symbol] = Position(row.quantity, row.cost_basis, row.realized_pnl, row.commissions)
+    for order in await queries.orders(conn, open_only=True):
+        reference = order.limit_price or book.mark(order.symbol) or Decimal(0)
+        book.open_orders[order.order_id] = OpenOrder(
+            order.order_id, order.symbol, Side(order.side), order.quantity, order.filled_quantity, reference,
+            order.created_at,
         )
-    for row in await conn.fetch(
-        "SELECT order_id, symbol, side, quantity, filled_quantity, limit_price, created_at FROM ledger_orders "
-        "WHERE status IN ('new', 'partially_filled')"
-    ):
-        reference = row["limit_price"] or book.mark(row["symbol"]) or Decimal(0)
-        book.open_orders[row["order_id"]] = OpenOrder(
-            row["order_id"], row["symbol"], Side(row["side"]), row["quantity"], row["filled_quantity"], reference,
-            row["created_at"],
-        )
-    for row in await conn.fetch("SELECT exec_id FROM ledger_fills WHERE stream_sequence > $1", ack_floor):
-        book.remember_fill(row["exec_id"])
+    for exec_id in await queries.fill_ids_after(conn, ack_floor):
+        book.remember_fill(exec_id)
     return checkpoints
 
 
