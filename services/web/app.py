@@ -43,7 +43,10 @@ def create_app(settings: Settings, config: WebConfig, *, reader_url: str, writer
             for process in state.workers.values():
                 if process.poll() is None:
                     process.terminate()
-            await state.nc.drain()
+            if state.nc.is_connected:
+                await state.nc.drain()
+            else:  # the server stopped first (a Ctrl-C in `ingenium up`'s terminal reaches its nats-server too)
+                await state.nc.close()
 
     app = FastAPI(title="Ingenium", version="1", lifespan=lifespan, openapi_url="/api/v1/openapi.json",
                   docs_url="/api/v1/docs", redoc_url=None,
