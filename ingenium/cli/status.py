@@ -33,6 +33,14 @@ from ingenium.streams import STREAM_KEYS, list_streams
 
 #: The connection ``ingenium status`` itself opens, left out of the components it lists.
 OWN_CONNECTION = "ingenium-status"
+#: Connections of ``ingenium up`` itself (``ingenium-up``, the web UI it serves as ``ingenium-up-web``): part of
+#: the stack, not components, so they are left out of the components too.
+STACK_CONNECTION = "ingenium-up"
+
+
+def _ours(name: str) -> bool:
+    """Whether a connection is this command's or the stack's own."""
+    return name in (OWN_CONNECTION, STACK_CONNECTION) or name.startswith(f"{STACK_CONNECTION}-")
 
 
 def _iso(moment: datetime | str | None) -> str | None:
@@ -144,7 +152,7 @@ async def gather(settings: Settings, state: StackState | None) -> tuple[dict[str
                  "connected_since": c.get("start"), "last_activity": c.get("last_activity"),
                  "in_msgs": c.get("in_msgs", 0), "out_msgs": c.get("out_msgs", 0),
                  "subscriptions": c.get("subscriptions", 0)}
-                for c in connz.get("connections", []) if c.get("name") != OWN_CONNECTION
+                for c in connz.get("connections", []) if not _ours(c.get("name") or "")
             ]
     else:
         components = ("unknown: no NATS monitoring endpoint; set INGENIUM_NATS_MONITOR_URL=http://host:8222 "

@@ -88,6 +88,12 @@ def up(
                 await addon.stop()
 
     async def ready(lines: list[str]) -> None:
+        stop = asyncio.Event()
+        # SIGTERM (a service manager, `kill`) must stop the embedded servers as Ctrl-C does. Installed before the
+        # ready line, so a Ctrl-C right after it is a stop like any other.
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
         if stack.took_over:
             console.print(stack.took_over, highlight=False)
         console.print(f"NATS       {stack.settings.nats_url}", highlight=False)
@@ -99,11 +105,6 @@ def up(
             console.print(line, highlight=False)
         console.print(describe_telemetry("ingenium"), highlight=False)
         console.print("Streams created. `ingenium status` shows what runs. Press Ctrl-C to stop.", highlight=False)
-        stop = asyncio.Event()
-        # SIGTERM (a service manager, `kill`) must stop the embedded servers as Ctrl-C does.
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
         await stop.wait()
         console.print("stopping the stack", highlight=False)
 

@@ -13,6 +13,7 @@ import socket
 from pydantic import ValidationError
 
 from ingenium.cli.console import err_console
+from ingenium.cli.status import STACK_CONNECTION
 from ingenium.config import Settings
 from ingenium.errors import ConfigurationError, IngeniumError
 from services.web.config import WebConfig
@@ -54,7 +55,8 @@ class WebUi:
         except BaseException:
             listener.close()
             raise
-        app = create_app(settings, config, reader_url=reader_url, writer_url=writer_url)
+        app = create_app(settings, config, reader_url=reader_url, writer_url=writer_url,
+                         connection_name=f"{STACK_CONNECTION}-web")
         self._server = embedded_server(app, config, bind)
         self._task = asyncio.create_task(self._server.serve(sockets=[listener]), name="ingenium-web")
         deadline = asyncio.get_running_loop().time() + START_SECONDS

@@ -11,32 +11,23 @@ import os
 import re
 import signal
 import socket
-import subprocess
-import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-START_TIMEOUT = 240
+from tests.core.test_stack import start_up
+
+
+def _env(tmp_path: Path, web_port: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("INGENIUM_", "OTEL_"))}
+    return env | {"INGENIUM_DATA_DIR": str(tmp_path), "INGENIUM_WEB_PORT": str(web_port)}
 
 
 @pytest.mark.timeout(600)
 def test_up_prints_the_web_ui_url_and_serves_it_until_ctrl_c(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("INGENIUM_", "OTEL_"))}
-    env |= {"INGENIUM_DATA_DIR": str(tmp_path), "INGENIUM_WEB_PORT": "0"}  # any free port: tests run side by side
-    up = subprocess.Popen([sys.executable, "-m", "ingenium", "up", "--nats-port", "-1"], env=env, cwd=tmp_path,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    up, output = start_up(_env(tmp_path, 0), tmp_path / "cwd")  # any free port: tests run side by side
     try:
-        assert up.stdout is not None
-        lines = []
-        deadline = time.monotonic() + START_TIMEOUT
-        for line in up.stdout:
-            lines.append(line)
-            if "Press Ctrl-C" in line or time.monotonic() > deadline:
-                break
-        output = "".join(lines)
         found = re.search(r"^web UI     (http://127\.0\.0\.1:(\d+)/)", output, re.MULTILINE)
         assert found, output
         url, port = found.group(1), int(found.group(2))
@@ -54,3 +45,20 @@ def test_up_prints_the_web_ui_url_and_serves_it_until_ctrl_c(tmp_path: Path) -> 
     assert "stopping the stack" in rest and "Traceback" not in rest, rest
     with pytest.raises(OSError):  # the UI stopped with the stack
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
+@pytest.mark.timeout(600)
+def test_a_taken_web_port_leaves_the_stack_running_with_a_warning(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        up, output = start_up(_env(tmp_path, port), tmp_path / "cwd")
+        try:
+            assert f"warning: web UI not started: cannot listen on 127.0.0.1:{port}" in output, output
+            assert "INGENIUM_WEB_PORT" in output and "web UI     http" not in output
+        finally:
+            up.send_signal(signal.SIGINT)
+            rest, _ = up.communicate(timeout=120)
+    assert up.returncode == 0, rest
+    assert "stopping the stack" in rest
