@@ -18,8 +18,9 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("ingenium", "ledger", "services", "migrations", "tests")
 APPLICATIONS = ("ledger", "services")
 #: A string that names a module or class of the applications: ``services.executor``, ``ledger.cli:register``.
-NAMES_AN_APPLICATION = re.compile(rf"^(?:{'|'.join(APPLICATIONS)})(?:\.\w+)*(?::\w+)?$|"
-                                  rf"(?<![\w.])(?:{'|'.join(APPLICATIONS)})(?:\.\w+)+:\w+")
+_APP = "|".join(APPLICATIONS)
+NAMES_AN_APPLICATION = re.compile(
+    rf"^(?:{_APP})(?:\.\w+)+(?::\w+)?$|^(?:{_APP}):\w+$|(?<![\w.])(?:{_APP})(?:\.\w+)*:\w+")
 
 
 def _graph(*, type_checking: bool) -> grimp.ImportGraph:
@@ -55,6 +56,12 @@ def test_the_library_names_no_application_module_in_its_code() -> None:
                   if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
                   and NAMES_AN_APPLICATION.search(node.value)]
     assert found == []
+
+
+def test_the_name_check_sees_module_and_class_names() -> None:
+    named = ["services.portfolio:RiskPortfolio", "ledger.cli", "services:x", "run services.strategies:SmaCross"]
+    assert all(NAMES_AN_APPLICATION.search(text) for text in named)
+    assert not any(NAMES_AN_APPLICATION.search(text) for text in ["ledger", "ingenium-ledger", "ledger_checkpoints"])
 
 
 def test_no_module_imports_itself_round_a_loop() -> None:
