@@ -1,19 +1,44 @@
-"""Loading a component class from ``package.module:ClassName`` and parameters from ``key=value`` strings."""
+"""Loading a component class from ``package.module:ClassName`` or a registered name, parameters from ``key=value``.
+
+Registered names (``sma-cross``, ``risk-portfolio``, ``paper``) are the entry points of the ``ingenium.components``
+group: the services package declares its components there, and so can any installed package.
+"""
 
 from __future__ import annotations
 
+import difflib
 import importlib
 from collections.abc import Iterable
 from typing import Any
 
+from ingenium import plugins
 from ingenium.component import Component
 from ingenium.errors import ConfigurationError
 
 
+def registered() -> dict[str, str]:
+    """Every installed component name with the ``package.module:ClassName`` it stands for."""
+    return {entry.name: entry.value for entry in plugins.entry_points(plugins.COMPONENTS)}
+
+
+def resolve(spec: str) -> str:
+    """The ``package.module:ClassName`` of a registered name; anything with a ``:`` is returned as it is."""
+    if ":" in spec:
+        return spec
+    names = registered()
+    if spec in names:
+        return names[spec]
+    close = difflib.get_close_matches(spec, list(names), n=1)
+    hint = f"did you mean {close[0]!r}?" if close else f"registered: {', '.join(names) or 'none'}"
+    raise ConfigurationError(f"{spec!r} is neither a registered component nor of the form package.module:ClassName; "
+                             f"{hint}")
+
+
 def load_class(spec: str) -> type[Component]:
-    """Import ``package.module:ClassName`` and check it is a component class."""
-    module_name, sep, attr = spec.partition(":")
-    if not sep or not module_name or not attr:
+    """Import a component class, named ``package.module:ClassName`` or by its registered name, and check it."""
+    spec = resolve(spec)
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
         raise ConfigurationError(f"{spec!r} is not of the form package.module:ClassName")
     try:
         module = importlib.import_module(module_name)

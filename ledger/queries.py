@@ -30,6 +30,7 @@ from ledger.tables import (
     LedgerFill,
     LedgerOrder,
     LedgerPosition,
+    LedgerPositionAnomaly,
     OrderStatus,
 )
 
@@ -130,6 +131,19 @@ async def anomalies(database_url: str, *, kind: str | None = None) -> list[Ledge
         database_url,
         "SELECT * FROM ledger_anomalies WHERE ($1::text IS NULL OR kind = $1) ORDER BY stream, stream_sequence, kind",
         kind,
+    )
+
+
+async def position_anomalies(database_url: str) -> list[LedgerPositionAnomaly]:
+    """Return the latest difference venue executors recorded per venue and symbol, by venue and symbol.
+
+    A row is written when a difference first appears and whenever it changes, so the latest one per symbol is
+    what the executor saw last (``detected_at`` says when).
+    """
+    return await _select(
+        LedgerPositionAnomaly,
+        database_url,
+        "SELECT DISTINCT ON (venue, symbol) * FROM ledger_position_anomalies ORDER BY venue, symbol, id DESC",
     )
 
 

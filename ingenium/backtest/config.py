@@ -10,19 +10,19 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ingenium.backtest.calendars import calendar_code
 from ingenium.component import Component
 from ingenium.errors import ConfigurationError
-from ingenium.loader import load_class
+from ingenium.loader import load_class, resolve
 
-#: The live services a backtest runs unless told otherwise.
-DEFAULT_PORTFOLIO = "services.portfolio:RiskPortfolio"
-DEFAULT_EXECUTOR = "services.executor:PaperExecutor"
+#: The live services a backtest runs unless told otherwise, by their ``ingenium.components`` names.
+DEFAULT_PORTFOLIO = "risk-portfolio"
+DEFAULT_EXECUTOR = "paper"
 
 FillModel = Literal["next_open", "close"]
 
 
 def class_spec(component: type[Component] | str) -> str:
-    """Return ``package.module:ClassName`` for a component class (or the spec unchanged)."""
+    """Return ``package.module:ClassName`` for a component class or a registered name (a spec unchanged)."""
     if isinstance(component, str):
-        return component
+        return resolve(component)
     if "<locals>" in component.__qualname__:
         raise ConfigurationError(f"{component.__qualname__} is defined inside a function; define it in a module "
                                  "so runs (and sweep workers) can import it")
@@ -30,7 +30,10 @@ def class_spec(component: type[Component] | str) -> str:
 
 
 class BacktestConfig(BaseModel):
-    """What one backtest or replay runs. Components are ``package.module:ClassName`` specs (or classes).
+    """What one backtest or replay runs: components, their parameters, cash and fill model.
+
+    Components are classes, ``package.module:ClassName`` specs or registered names (``ingenium.components``:
+    ``sma-cross``, ``risk-portfolio``, ``paper``); each is kept as its spec.
 
     The cash, fill model, commission and slippage are passed to the portfolio and executor under the parameter
     names those classes declare (see ``ingenium.backtest.assembly``); parameters given explicitly win.
@@ -38,11 +41,12 @@ class BacktestConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    strategy: str = Field(description="Strategy class, package.module:ClassName.")
+    strategy: str = Field(description="Strategy class, package.module:ClassName or a registered name.")
     strategy_params: dict[str, Any] = Field(default_factory=dict, description="Parameters of the strategy.")
-    portfolio: str = Field(default=DEFAULT_PORTFOLIO, description="Portfolio class.")
+    portfolio: str = Field(default=DEFAULT_PORTFOLIO, validate_default=True, description="Portfolio class.")
     portfolio_params: dict[str, Any] = Field(default_factory=dict, description="Parameters of the portfolio.")
-    executor: str = Field(default=DEFAULT_EXECUTOR, description="Executor class (a paper broker).")
+    executor: str = Field(default=DEFAULT_EXECUTOR, validate_default=True,
+                          description="Executor class (a paper broker).")
     executor_params: dict[str, Any] = Field(default_factory=dict, description="Parameters of the executor.")
     cash: Decimal = Field(default=Decimal(10_000), gt=0, description="Starting cash.")
     fill: FillModel = Field(
@@ -59,7 +63,12 @@ class BacktestConfig(BaseModel):
     @field_validator("strategy", "portfolio", "executor", mode="before")
     @classmethod
     def _spec(cls, value: Any) -> Any:
-        return class_spec(value) if isinstance(value, type) and issubclass(value, Component) else value
+        if isinstance(value, str) or (isinstance(value, type) and issubclass(value, Component)):
+            try:
+                return class_spec(value)
+            except ConfigurationError as exc:
+                raise ValueError(str(exc)) from None
+        return value
 
     @field_validator("calendar")
     @classmethod

@@ -251,7 +251,7 @@ def backtest(
     Example::
 
         bars = load_bars("aapl.csv")
-        result = backtest(BacktestConfig(strategy="services.strategies:SmaCross",
+        result = backtest(BacktestConfig(strategy="sma-cross",
                                          strategy_params={"fast": 10, "slow": 20}), bars)
         print(result.stats.sharpe)
         result.write("out/aapl")

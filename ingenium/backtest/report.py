@@ -13,11 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from html import escape
+from typing import TYPE_CHECKING
 
 from ingenium.backtest.account import Fill
-from ingenium.backtest.results import BacktestResult
 from ingenium.backtest.stats import display_rows
 from ingenium.events import Side
+
+if TYPE_CHECKING:  # results import this module to write themselves: annotations only
+    from ingenium.backtest.results import BacktestResult
 
 WIDTH, HEIGHT, PAD = 960, 260, 48
 MAX_TRADES = 1000

@@ -8,10 +8,13 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ingenium.backtest.report import render_report
-from ingenium.backtest.results import BacktestResult
 from ingenium.errors import ConfigurationError
+
+if TYPE_CHECKING:  # results import this module to write themselves: annotations only
+    from ingenium.backtest.results import BacktestResult
 
 
 def rfc3339(moment: datetime) -> str:

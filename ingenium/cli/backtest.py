@@ -27,12 +27,13 @@ from ingenium.loader import parse_params
 from ingenium.stack import resolve_settings
 from ingenium.telemetry import setup_telemetry
 
-Strategy = Annotated[str, typer.Option("--strategy", "-s", help="Strategy class, package.module:ClassName.")]
+Strategy = Annotated[str, typer.Option(
+    "--strategy", "-s", help="Strategy class: package.module:ClassName or a registered name (sma-cross).")]
 Params = Annotated[list[str] | None, typer.Option(
     "--param", "-p", help="Strategy parameter name=value; name=5..50:5 or name=a,b,c sweeps a grid.")]
-PortfolioSpec = Annotated[str, typer.Option("--portfolio", help="Portfolio class.")]
+PortfolioSpec = Annotated[str, typer.Option("--portfolio", help="Portfolio class or registered name.")]
 PortfolioParams = Annotated[list[str] | None, typer.Option("--portfolio-param", help="Portfolio parameter k=v.")]
-ExecutorSpec = Annotated[str, typer.Option("--executor", help="Executor class (a paper broker).")]
+ExecutorSpec = Annotated[str, typer.Option("--executor", help="Executor class or registered name (a paper broker).")]
 ExecutorParams = Annotated[list[str] | None, typer.Option("--executor-param", help="Executor parameter k=v.")]
 Cash = Annotated[str, typer.Option("--cash", help="Starting cash.")]
 Commission = Annotated[str | None, typer.Option("--commission", help="Commission per share.")]
@@ -164,9 +165,9 @@ def backtest_command(
     strategy: Strategy,
     data: Annotated[Path, typer.Option("--data", "-d", help="Bars: a .csv, .csv.gz, .parquet or .pq file.")],
     param: Params = None,
-    portfolio: PortfolioSpec = "services.portfolio:RiskPortfolio",
+    portfolio: PortfolioSpec = DEFAULT_PORTFOLIO,
     portfolio_param: PortfolioParams = None,
-    executor: ExecutorSpec = "services.executor:PaperExecutor",
+    executor: ExecutorSpec = DEFAULT_EXECUTOR,
     executor_param: ExecutorParams = None,
     cash: Cash = "10000",
     commission: Commission = None,

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 import sys
 
 import typer
 from rich.markup import escape
 
-from ingenium.cli import backtest, demo, ingest, ledger, order, publish, status, streams, up
+from ingenium import plugins
+from ingenium.cli import backtest, order, publish, status, streams, up
 from ingenium.cli import run as run_command
 from ingenium.cli.console import INTERRUPTED, err_console
 from ingenium.errors import IngeniumError
@@ -21,16 +21,15 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for module in (up, run_command, publish, status, streams, ledger, ingest, backtest, demo, order):
+for module in (up, run_command, publish, status, streams, backtest, order):
     module.register(app)
 
-#: Entry-point group through which installed packages add commands: each value is a ``register(app)`` callable.
-COMMANDS_GROUP = "ingenium.commands"
-
-
 def _register_plugins(root: typer.Typer) -> None:
-    """Add the commands of every installed ``ingenium.commands`` plugin; one that fails is reported in one line."""
-    for entry in importlib.metadata.entry_points(group=COMMANDS_GROUP):
+    """Add the commands of every installed ``ingenium.commands`` plugin; one that fails is reported in one line.
+
+    The ledger's and the services' commands arrive this way too: the library names none of its applications.
+    """
+    for entry in plugins.entry_points(plugins.COMMANDS):
         try:
             entry.load()(root)
         except Exception as exc:  # a broken plugin must not take the other commands down with it

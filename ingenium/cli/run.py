@@ -14,7 +14,8 @@ from ingenium.telemetry import configure_logging, setup_telemetry
 
 
 def run_component(
-    target: Annotated[str, typer.Argument(help="package.module:ClassName of the component.")],
+    target: Annotated[str, typer.Argument(
+        help="package.module:ClassName of the component, or its registered name (sma-cross).")],
     name: Annotated[str | None, typer.Option(help="Component id and durable consumer name.")] = None,
     symbols: Annotated[str | None, typer.Option(help="Comma-separated symbols to consume data for.")] = None,
     param: Annotated[list[str] | None, typer.Option("--param", "-p", help="Parameter name=value.")] = None,

@@ -3,7 +3,8 @@
 Connected components are the NATS connections of the server, by name (components connect as
 ``ingenium-<kind>-<name>``, the ledger as ``ingenium-ledger``), read from nats-server's HTTP monitoring
 endpoint ``/connz``: the one an embedded server of ``ingenium up`` opens, or ``INGENIUM_NATS_MONITOR_URL`` for
-another server. The ledger's checkpoints come through ``ingenium.cli.ledger``, which owns the ledger's tables.
+another server. Installed packages add sections through the ``ingenium.status`` entry-point group: the ledger's
+checkpoint lag and position anomalies come that way, from the package that owns those tables.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import json
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -20,6 +23,7 @@ import typer
 from nats.js import JetStreamContext
 from rich.table import Table
 
+from ingenium import plugins
 from ingenium.cli.console import console, fail, load_settings, run
 from ingenium.config import Settings
 from ingenium.connection import connect_nats
@@ -30,6 +34,14 @@ from ingenium.subjects import STREAM_KEYS
 
 #: The connection ``ingenium status`` itself opens, left out of the components it lists.
 OWN_CONNECTION = "ingenium-status"
+#: Connections of ``ingenium up`` itself (``ingenium-up``, the web UI it serves as ``ingenium-up-web``): part of
+#: the stack, not components, so they are left out of the components too.
+STACK_CONNECTION = "ingenium-up"
+
+
+def _ours(name: str) -> bool:
+    """Whether a connection is this command's or the stack's own."""
+    return name in (OWN_CONNECTION, STACK_CONNECTION) or name.startswith(f"{STACK_CONNECTION}-")
 
 
 def _iso(moment: datetime | str | None) -> str | None:
@@ -68,24 +80,43 @@ async def _consumers(js: JetStreamContext, streams: list[str]) -> list[dict[str,
     return rows
 
 
-async def _ledger(settings: Settings, last_seqs: dict[str, int]) -> tuple[dict[str, Any] | None, Any]:
-    """The PostgreSQL server and the ledger's checkpoint lag per stream, or what is wrong with them."""
-    if not settings.database_url:
-        return None, "no database configured (INGENIUM_DATABASE_URL, or `ingenium up`)"
-    from ingenium.cli import ledger as ledger_cli  # the ledger owns its tables: see the module docstring
+@dataclass(frozen=True)
+class StatusSection:
+    """One section a package adds to ``ingenium status``: a table in the output, a key of ``--json``.
 
-    try:
-        version, checkpoints = await ledger_cli.checkpoints(settings)
-    except IngeniumError as exc:
-        return {"kind": "postgresql", "url": settings.database_url, "problem": str(exc)}, str(exc)
-    server = {"kind": "postgresql", "url": settings.database_url, "version": version}
-    rows = [{"stream": stream, "checkpoint": done, "last_seq": last_seqs.get(stream, 0),
-             "lag": max(0, last_seqs.get(stream, 0) - done)} for stream, done in checkpoints.items()]
-    return server, rows
+    Args:
+        name: The section's key in ``--json``; its table's title, with spaces for underscores.
+        rows: One dict per row, JSON-ready; or one line saying why there are none.
+        columns: The row keys the table shows, in order.
+        servers: Servers the section read from, listed under ``servers``.
+
+    """
+
+    name: str
+    rows: list[dict[str, Any]] | str
+    columns: list[str]
+    servers: list[dict[str, Any]] = field(default_factory=list)
 
 
-async def gather(settings: Settings, state: StackState | None) -> dict[str, Any]:
-    """Everything ``ingenium status`` prints, as plain data."""
+#: What an ``ingenium.status`` entry point is: called with the settings and each stream's last sequence.
+SectionsHook = Callable[[Settings, Mapping[str, int]], Awaitable[list[StatusSection]]]
+
+
+async def _contributed(settings: Settings, last_seqs: dict[str, int]) -> list[StatusSection]:
+    """The sections of every installed ``ingenium.status`` entry point; one that fails says so in its section."""
+    found: list[StatusSection] = []
+    for entry in plugins.entry_points(plugins.STATUS):
+        try:
+            hook: SectionsHook = entry.load()
+            found.extend(await hook(settings, last_seqs))
+        except Exception as exc:  # one broken contribution must not hide the rest of the status
+            found.append(StatusSection(entry.name, f"cannot read ({entry.value}): {exc.__class__.__name__}: {exc}",
+                                       []))
+    return found
+
+
+async def gather(settings: Settings, state: StackState | None) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """Everything ``ingenium status`` prints, as plain data, and the columns of each contributed section."""
     report: dict[str, Any] = {
         "stack": {"data_dir": str(settings.data_dir), "pid": state.pid if state else None,
                   "running": state is not None},
@@ -122,19 +153,19 @@ async def gather(settings: Settings, state: StackState | None) -> dict[str, Any]
                  "connected_since": c.get("start"), "last_activity": c.get("last_activity"),
                  "in_msgs": c.get("in_msgs", 0), "out_msgs": c.get("out_msgs", 0),
                  "subscriptions": c.get("subscriptions", 0)}
-                for c in connz.get("connections", []) if c.get("name") != OWN_CONNECTION
+                for c in connz.get("connections", []) if not _ours(c.get("name") or "")
             ]
     else:
         components = ("unknown: no NATS monitoring endpoint; set INGENIUM_NATS_MONITOR_URL=http://host:8222 "
                       "(nats-server -m 8222); an embedded server of `ingenium up` has one")
-    postgres, ledger = await _ledger(settings, {s.name: s.last_seq for s in streams})
-    report["servers"] = [nats_server] + ([postgres] if postgres else [])
+    sections = await _contributed(settings, {s.name: s.last_seq for s in streams})
+    report["servers"] = [nats_server] + [server for section in sections for server in section.servers]
     report["streams"] = [{"stream": s.name, "messages": s.messages, "bytes": s.bytes, "first_seq": s.first_seq,
                           "last_seq": s.last_seq, "consumers": s.consumers} for s in streams]
     report["consumers"] = consumers
-    report["ledger"] = ledger
+    report |= {section.name: section.rows for section in sections}
     report["components"] = components
-    return report
+    return report, {section.name: section.columns for section in sections}
 
 
 def _table(title: str, rows: Any, columns: list[str]) -> Table | str:
@@ -158,7 +189,7 @@ def status(
     if not settings.nats_url:
         fail(f"no stack running on {settings.data_dir} and no INGENIUM_NATS_URL: start one with `ingenium up` "
              "(or set INGENIUM_DATA_DIR to the data dir of the one that runs)")
-    report = run(gather(settings, state))
+    report, sections = run(gather(settings, state))
     if as_json:
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
         return
@@ -170,7 +201,7 @@ def status(
         _table("streams", report["streams"], ["stream", "messages", "bytes", "first_seq", "last_seq", "consumers"]),
         _table("consumers", report["consumers"], ["stream", "consumer", "durable", "pending", "ack_pending",
                                                   "redelivered", "last_delivered", "last_ack"]),
-        _table("ledger", report["ledger"], ["stream", "checkpoint", "last_seq", "lag"]),
+        *(_table(name.replace("_", " "), report[name], columns) for name, columns in sections.items()),
         _table("components", report["components"], ["name", "address", "connected_since", "last_activity",
                                                     "in_msgs", "out_msgs", "subscriptions"]),
     ):

@@ -6,7 +6,6 @@ The same class fills orders in the in-process backtest, with ``fill_at=next_open
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any, Literal
@@ -32,6 +31,7 @@ from services.executor.cancels import Endings, answer_cancel, cancel_rejected_id
 from services.executor.orderlog import MemoryOrderLog, OrderLog, WorkingRecord
 from services.executor.pricing import Pricing, average, crosses
 from services.executor.state import ExecutorState
+from services.executor.working import WorkingOrder
 
 duplicate_orders = telemetry.meter.create_counter(
     "ingenium.executor.duplicate_orders", unit="{order}", description="Orders the executor had handled already"
@@ -74,34 +74,6 @@ class PaperParams(Params):
         default=timedelta(minutes=1), description="Orders older than this (by the executor's clock) are rejected "
         "unfilled: after an outage the executor does not trade old orders at today's price. 90s, 5m, 1h or seconds."
     )
-
-
-@dataclass(slots=True)
-class WorkingOrder:
-    """An accepted order with quantity still to fill."""
-
-    order: OrderEvent
-    after: datetime | None
-    day: date
-    filled: Decimal = Decimal(0)
-    notional: Decimal = Decimal(0)
-    fills: int = 0
-    expired: bool = False
-
-    @property
-    def leaves(self) -> Decimal:
-        """Quantity still to fill."""
-        return self.order.quantity - self.filled
-
-    @property
-    def done(self) -> bool:
-        """Whether the order is final (filled or expired)."""
-        return self.expired or self.filled >= self.order.quantity
-
-    @property
-    def ending(self) -> ExecutionUpdate:
-        """How a done order ended."""
-        return ExecutionUpdate.EXPIRED if self.expired else ExecutionUpdate.FILLED
 
 
 class PaperExecutor(Executor[PaperParams]):

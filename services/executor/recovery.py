@@ -14,10 +14,11 @@ from ingenium.config import Settings
 from ingenium.events import DataEvent, ExecutionEvent, ExecutionUpdate, Ohlc
 from services.executor.orderlog import KvOrderLog, WorkingRecord, bucket_name
 from services.executor.state import ExecutorState
+from services.executor.working import WorkingOrder
 from services.streamread import read_stream
 
 if TYPE_CHECKING:
-    from services.executor.paper import PaperExecutor, WorkingOrder
+    from services.executor.paper import PaperExecutor
 
 #: How far before a working order's acceptance the execution scan starts, for clock skew between hosts.
 _SKEW = timedelta(minutes=5)
@@ -74,8 +75,6 @@ async def replay_working(
     js: JetStreamContext, settings: Settings, records: list[WorkingRecord]
 ) -> tuple[list[WorkingOrder], list[str]]:
     """Rebuild working orders from their executions in the stream; returns (still working, finished ids)."""
-    from services.executor.paper import WorkingOrder
-
     state = {r.order.id: WorkingOrder(r.order, r.after, r.day) for r in records}
     final: set[str] = set()
     seen: set[str] = set()

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from ingenium.events import Ohlc
 from services.executor.orderlog import OrderLog
-
-if TYPE_CHECKING:
-    from services.executor.paper import WorkingOrder
+from services.executor.working import WorkingOrder
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,20 +30,25 @@ CSP = ("default-src 'self'; script-src 'self' 'unsafe-eval'; style-src 'self' 'u
        " connect-src 'self'; font-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'self'")
 
 
-def create_app(settings: Settings, config: WebConfig, *, reader_url: str, writer_url: str) -> FastAPI:
-    """Build the app; NATS is connected in its lifespan."""
+def create_app(
+    settings: Settings, config: WebConfig, *, reader_url: str, writer_url: str, connection_name: str = "ingenium-web"
+) -> FastAPI:
+    """Build the app; NATS is connected in its lifespan, under ``connection_name``."""
     state = WebState(settings=settings, config=config, reader_url=reader_url, writer_url=writer_url)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state.nc = await connect_nats(settings, name="ingenium-web")
+        state.nc = await connect_nats(settings, name=connection_name)
         try:
             yield
         finally:
             for process in state.workers.values():
                 if process.poll() is None:
                     process.terminate()
-            await state.nc.drain()
+            if state.nc.is_connected:
+                await state.nc.drain()
+            else:  # the server stopped first (a Ctrl-C in `ingenium up`'s terminal reaches its nats-server too)
+                await state.nc.close()
 
     app = FastAPI(title="Ingenium", version="1", lifespan=lifespan, openapi_url="/api/v1/openapi.json",
                   docs_url="/api/v1/docs", redoc_url=None,

@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Annotated
 
 import typer
-import uvicorn
 from pydantic import ValidationError
 from rich.table import Table
 
-from ingenium.cli.console import console, err_console, fail, load_settings, run
+from ingenium.cli.console import console, fail, load_settings, run
 from ingenium.config import Settings
 from ingenium.stack import resolve_settings
 from ledger import runs
 from ledger.database import require_database_url
-from ledger.migrate import upgrade
-from ledger.roles import ensure_reader
 from services.web.config import LOCALHOST, WebConfig
+from services.web.serve import database_urls, page_url, server
 
 runs_app = typer.Typer(help="Backtest, sweep and replay runs stored in PostgreSQL.", no_args_is_help=True)
 
@@ -39,16 +36,6 @@ def _config(**overrides: object) -> WebConfig:
         fail(f"setting INGENIUM_WEB_{str(first['loc'][0]).upper()}: {first['msg']}")
 
 
-async def _prepare(settings: Settings) -> tuple[str, str]:
-    """Migrate, create the read-only role; the reader's and the writer's URLs."""
-    url = require_database_url(settings)
-    await asyncio.to_thread(upgrade, url)
-    reader = await ensure_reader(url)
-    if reader is None:
-        err_console.print("warning: reading the ledger with the configured user (it may not create roles)")
-    return reader or url, url
-
-
 def web(
     port: Annotated[int | None, typer.Option(help="Port to listen on (INGENIUM_WEB_PORT, default 8080).")] = None,
     host: Annotated[str | None, typer.Option(help="Address to bind (only with a password; else 127.0.0.1).")] = None,
@@ -58,7 +45,7 @@ def web(
 
     settings = _settings()
     config = _config(port=port, host=host)
-    reader_url, writer_url = run(_prepare(settings))
+    reader_url, writer_url = run(database_urls(settings))
     bind = config.bind_host()
     if not config.protected:
         if host and host != LOCALHOST:
@@ -66,13 +53,9 @@ def web(
         console.print("no INGENIUM_WEB_PASSWORD set: listening on 127.0.0.1 only, every local user is the operator",
                       highlight=False)
     app = create_app(settings, config, reader_url=reader_url, writer_url=writer_url)
-    shown = "127.0.0.1" if bind in ("0.0.0.0", LOCALHOST) else bind
-    console.print(f"Ingenium web UI on http://{shown}:{config.port}/  (API: /api/v1, docs: /api/v1/docs)",
+    console.print(f"Ingenium web UI on {page_url(bind, config.port)}  (API: /api/v1, docs: /api/v1/docs)",
                   highlight=False)
-    server = uvicorn.Server(uvicorn.Config(app, host=bind, port=config.port, log_level="warning",
-                                           proxy_headers=False, access_log=False,
-                                           timeout_graceful_shutdown=2))
-    server.run()
+    server(app, config, bind).run()
 
 
 @runs_app.command("ls")

@@ -36,3 +36,19 @@ def test_readme_strategy_example_runs() -> None:
     assert [(s.signal, str(s.price)) for s in emitted] == [(SignalType.LONG, "125"), (SignalType.LONG, "130")]
     with pytest.raises(ConfigurationError, match="did you mean 'level'"):
         namespace["Breakout"](levle="1")
+
+
+def _layout() -> dict[str, str]:
+    section = README.read_text().split("## Layout\n", 1)[1].split("\n## ", 1)[0]
+    return dict(re.findall(r"^\| `([\w/]+/)` \| (.+) \|$", section, flags=re.MULTILINE))
+
+
+def test_the_layout_names_only_what_exists_and_every_package_folder() -> None:
+    root = README.parent
+    rows = _layout()
+    named = {folder + name for folder, text in rows.items()
+             for name in re.findall(r"`([\w/]+(?:\.py|/))`", text)}
+    assert sorted(path for path in named if not (root / path).exists()) == []
+    folders = {f"{d.relative_to(root)}/" for top in ("ingenium", "services", "ledger")
+               for d in (root / top).iterdir() if (d / "__init__.py").exists()}
+    assert sorted(folders - named - set(rows)) == []

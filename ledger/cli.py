@@ -1,4 +1,4 @@
-"""``ingenium ledger``: migrate, serve (the projector), rebuild, and query the ledger."""
+"""``ingenium ledger``: migrate, serve (the projector), rebuild and query the ledger (a commands plugin)."""
 
 from __future__ import annotations
 
@@ -23,12 +23,11 @@ from ingenium.errors import IngeniumError
 from ingenium.stack import resolve_settings
 from ingenium.telemetry import configure_logging, setup_telemetry
 from ledger import queries
-from ledger.batch import LedgerStreams
 from ledger.config import LedgerConfig
 from ledger.database import require_database_url
-from ledger.migrate import upgrade
 from ledger.projector import Projector, tune_garbage_collector
 from ledger.rebuild import rebuild as rebuild_ledger
+from ledger.stack import prepare
 from ledger.tables import LedgerAnomaly, LedgerFill, LedgerOrder, LedgerPosition, OrderStatus
 
 ledger_app = typer.Typer(
@@ -65,22 +64,6 @@ def _settings() -> Settings:
 
 def _database_url() -> str:
     return require_database_url(_settings())
-
-
-async def prepare(settings: Settings, *, verbose: bool = False) -> str | None:
-    """Create or upgrade the ledger's tables (what ``ingenium up`` runs); returns the revision reached.
-
-    alembic's INFO lines (one per step) are shown only with ``verbose``.
-    """
-    return await asyncio.to_thread(upgrade, require_database_url(settings), verbose=verbose)
-
-
-async def checkpoints(settings: Settings) -> tuple[str, dict[str, int]]:
-    """The PostgreSQL server's version and the ledger's checkpoint of each stream it projects (for ``status``)."""
-    url = require_database_url(settings)
-    version = await queries.server_version(url)
-    done = await queries.checkpoints(url)
-    return version, {stream: done.get(stream, 0) for _, stream in LedgerStreams.from_settings(settings).kinds}
 
 
 @ledger_app.command()

@@ -1,0 +1,1 @@
+"""The commands the services package adds to ``ingenium`` (``demo``, ``ingest``, ``sample-data``), as entry points."""
