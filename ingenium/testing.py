@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -178,6 +179,70 @@ async def drive_async(component: Component, *events: Event) -> list[Event]:
             returned = await returned
         out.extend(component.collect(returned))  # type: ignore[arg-type]  # a handler returns what Emitted allows
     return out
+
+
+# ----------------------------------------------------------------------------- lanes
+#: The marker of tests that start a real nats-server or PostgreSQL; ``pytest -m "not servers"`` is the fast lane.
+SERVERS = "servers"
+#: Fixtures that start a server (or reach the one the environment names): using one, directly or through
+#: another fixture such as ``bus`` or ``database_url``, puts a test in the servers lane.
+SERVER_FIXTURES = frozenset({"nats_url", "postgres_server"})
+#: Marks of suites that start servers of their own.
+SERVER_MARKS = frozenset({"cluster", "deploy"})
+#: Programs a fast-lane test may not start: the servers themselves.
+SERVER_PROGRAMS = frozenset({"nats-server", "postgres", "postmaster", "pg_ctl", "initdb"})
+#: The ingenium commands that start embedded servers of their own, in a child process the guard cannot see into.
+SERVER_COMMANDS = frozenset({"up", "demo"})
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the ``servers`` marker (for users of the plugin; this repository's pyproject lists it too)."""
+    config.addinivalue_line("markers", f"{SERVERS}: starts a real nats-server or PostgreSQL (applied automatically "
+                                       "to tests using the server fixtures; -m 'not servers' is the fast lane)")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that uses a server fixture, or belongs to a suite that starts servers, ``servers``."""
+    for item in items:
+        uses = SERVER_FIXTURES & set(getattr(item, "fixturenames", ()))
+        if uses or any(item.get_closest_marker(mark) for mark in SERVER_MARKS):
+            item.add_marker(SERVERS)
+
+
+def server_program(args: Any) -> str | None:
+    """The server a ``subprocess.Popen`` argument would start (``ingenium up`` …), if it would."""
+    # One program or a shell command line, or an argument list.
+    argv = os.fsdecode(args).split() if isinstance(args, str | bytes | os.PathLike) else [os.fsdecode(a) for a in args]
+    if not argv:
+        return None
+    name = Path(argv[0]).name
+    if name in SERVER_PROGRAMS:
+        return name
+    if name == "ingenium":
+        rest = argv[1:]
+    elif argv[1:3] == ["-m", "ingenium"]:
+        rest = argv[3:]
+    else:
+        return None
+    command = next((word for word in rest if not word.startswith("-")), None)
+    return f"ingenium {command}" if command in SERVER_COMMANDS else None
+
+
+@pytest.fixture(autouse=True)
+def _fast_lane_starts_no_server(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a test outside the servers lane, starting a server (or an ingenium command) fails the test, saying why."""
+    if request.node.get_closest_marker(SERVERS):
+        return
+    start = subprocess.Popen.__init__
+
+    def refuse(self: subprocess.Popen[bytes], args: Any, *more: Any, **options: Any) -> None:
+        program = server_program(args)
+        if program is not None:
+            pytest.fail(f"{request.node.nodeid} starts {program} but is in the fast lane: use the server fixtures "
+                        f"(nats_url, bus, database_url …) or mark it @pytest.mark.{SERVERS}")
+        start(self, args, *more, **options)
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse)
 
 
 # ----------------------------------------------------------------------------- servers
