@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -29,7 +29,7 @@ from nats.js.api import RawStreamMsg as RawStreamMessage
 from nats.js.errors import NotFoundError
 
 from ingenium.bus import JetStreamBus
-from ingenium.component import HANDLERS, SHARED_HANDLERS, Component
+from ingenium.component import HANDLERS, SHARED_HANDLERS, Component, Emitted, Handler
 from ingenium.config import Settings
 from ingenium.connection import connect_nats
 from ingenium.embedded import EmbeddedNats, EmbeddedPostgres
@@ -139,12 +139,18 @@ _HANDLER_OF: dict[type[Event], str] = {
 }
 
 
-def _handler(component: Component, event: Event) -> Callable[[Event], object]:
+def _method(event: Event) -> str:
     method = _HANDLER_OF.get(type(event))
     if method is None:
         raise TypeError(f"no handler takes a {type(event).__name__}")
-    handler: Callable[[Event], object] = getattr(component, method)
-    return handler
+    return method
+
+
+def _call(component: Component, event: Event) -> Emitted | Awaitable[Emitted]:
+    """Call ``event``'s handler with the ids it causes derived from it, as the runtime does."""
+    handler: Handler = getattr(component, _method(event))
+    component.begin(event)
+    return handler(event)
 
 
 def drive(component: Component, *events: Event) -> list[Event]:
@@ -154,31 +160,20 @@ def drive(component: Component, *events: Event) -> list[Event]:
     what the handler published and returned is collected, in that order, over all events. No bus is involved:
     ``drive(SmaCross(fast=2, slow=3), *bars)`` is a strategy's unit test. Async handlers need ``drive_async``.
     """
-    out: list[Event] = []
-    for event in events:
-        handler = _handler(component, event)
-        component.begin(event)
-        returned = handler(event)
-        if inspect.isawaitable(returned):
-            close = getattr(returned, "close", None)
-            if close is not None:
-                close()  # never awaited: closing it keeps Python from warning about that
-            raise TypeError(f"{type(component).__name__}.{_HANDLER_OF[type(event)]} is async; use drive_async")
-        out.extend(component.collect(returned))  # type: ignore[arg-type]  # a handler returns what Emitted allows
-    return out
+    for method in {_method(event) for event in events}:
+        if inspect.iscoroutinefunction(getattr(type(component), method)):
+            raise TypeError(f"{type(component).__name__}.{method} is async; use drive_async")
+    # The handlers are sync (checked above), so what they return is never awaitable.
+    return [out for event in events for out in component.collect(cast(Emitted, _call(component, event)))]
 
 
 async def drive_async(component: Component, *events: Event) -> list[Event]:
     """``drive`` for components with async handlers (sync ones are called as they are)."""
-    out: list[Event] = []
+    emitted: list[Event] = []
     for event in events:
-        handler = _handler(component, event)
-        component.begin(event)
-        returned = handler(event)
-        if inspect.isawaitable(returned):
-            returned = await returned
-        out.extend(component.collect(returned))  # type: ignore[arg-type]  # a handler returns what Emitted allows
-    return out
+        returned = _call(component, event)
+        emitted.extend(component.collect(await returned if inspect.isawaitable(returned) else returned))
+    return emitted
 
 
 # ----------------------------------------------------------------------------- lanes
