@@ -1,4 +1,4 @@
-"""A test kit for Ingenium and for users' own components: real servers, event factories, ``eventually``.
+"""A test kit for Ingenium and for users' own components: real servers, event factories, ``eventually``, ``drive``.
 
 Use it from a ``conftest.py`` with ``pytest_plugins = ["ingenium.testing"]``. Each test gets its own
 nats-server on a free port and its own PostgreSQL database; with ``INGENIUM_NATS_URL`` /
@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -28,7 +29,7 @@ from nats.js.api import RawStreamMsg as RawStreamMessage
 from nats.js.errors import NotFoundError
 
 from ingenium.bus import JetStreamBus
-from ingenium.component import HANDLERS, SHARED_HANDLERS
+from ingenium.component import HANDLERS, SHARED_HANDLERS, Component, Emitted, Handler
 from ingenium.config import Settings
 from ingenium.connection import connect_nats
 from ingenium.embedded import EmbeddedNats, EmbeddedPostgres
@@ -128,6 +129,115 @@ def fill(of: OrderEvent, quantity: Decimal | str | int, price: Decimal | str | i
     return ExecutionEvent(id=eid, timestamp=T0, execution_timestamp=T0, order_id=of.id, symbol=of.symbol,
                           quantity=qty, price=Decimal(price), update=upd, exec_id=eid, side=of.side,
                           cum_quantity=cum, leaves_quantity=of.quantity - cum, commission=Decimal(commission))
+
+
+# ----------------------------------------------------------------------------- driving one component
+#: The handler of each event type, as the runtime routes them (``on_cancel`` rides the order stream).
+_HANDLER_OF: dict[type[Event], str] = {
+    **{event_type: method for method, event_type in HANDLERS.values()},
+    **{event_type: method for shared in SHARED_HANDLERS.values() for _, method, event_type in shared},
+}
+
+
+def _method(event: Event) -> str:
+    method = _HANDLER_OF.get(type(event))
+    if method is None:
+        raise TypeError(f"no handler takes a {type(event).__name__}")
+    return method
+
+
+def _call(component: Component, event: Event) -> Emitted | Awaitable[Emitted]:
+    """Call ``event``'s handler with the ids it causes derived from it, as the runtime does."""
+    handler: Handler = getattr(component, _method(event))
+    component.begin(event)
+    return handler(event)
+
+
+def drive(component: Component, *events: Event) -> list[Event]:
+    """Hand ``events`` to ``component``'s handlers in order, as the runtime does; return everything emitted.
+
+    Each event goes to its handler (``on_data`` for a ``DataEvent`` …) with the ids it causes derived from it, and
+    what the handler published and returned is collected, in that order, over all events. No bus is involved:
+    ``drive(SmaCross(fast=2, slow=3), *bars)`` is a strategy's unit test. Async handlers need ``drive_async``.
+    """
+    for method in {_method(event) for event in events}:
+        if inspect.iscoroutinefunction(getattr(type(component), method)):
+            raise TypeError(f"{type(component).__name__}.{method} is async; use drive_async")
+    # The handlers are sync (checked above), so what they return is never awaitable.
+    return [out for event in events for out in component.collect(cast(Emitted, _call(component, event)))]
+
+
+async def drive_async(component: Component, *events: Event) -> list[Event]:
+    """``drive`` for components with async handlers (sync ones are called as they are)."""
+    emitted: list[Event] = []
+    for event in events:
+        returned = _call(component, event)
+        emitted.extend(component.collect(await returned if inspect.isawaitable(returned) else returned))
+    return emitted
+
+
+# ----------------------------------------------------------------------------- lanes
+#: The marker of tests that start a real nats-server or PostgreSQL; ``pytest -m "not servers"`` is the fast lane.
+SERVERS = "servers"
+#: Fixtures that start a server (or reach the one the environment names): using one, directly or through
+#: another fixture such as ``bus`` or ``database_url``, puts a test in the servers lane.
+SERVER_FIXTURES = frozenset({"nats_url", "postgres_server"})
+#: Marks of suites that start servers of their own.
+SERVER_MARKS = frozenset({"cluster", "deploy"})
+#: Programs a fast-lane test may not start: the servers themselves.
+SERVER_PROGRAMS = frozenset({"nats-server", "postgres", "postmaster", "pg_ctl", "initdb"})
+#: The ingenium commands that start embedded servers of their own, in a child process the guard cannot see into.
+SERVER_COMMANDS = frozenset({"up", "demo"})
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the ``servers`` marker (for users of the plugin; this repository's pyproject lists it too)."""
+    config.addinivalue_line("markers", f"{SERVERS}: starts a real nats-server or PostgreSQL (applied automatically "
+                                       "to tests using the server fixtures; -m 'not servers' is the fast lane)")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that uses a server fixture, or belongs to a suite that starts servers, ``servers``."""
+    for item in items:
+        uses = SERVER_FIXTURES & set(getattr(item, "fixturenames", ()))
+        if uses or any(item.get_closest_marker(mark) for mark in SERVER_MARKS):
+            item.add_marker(SERVERS)
+
+
+def server_program(args: Any) -> str | None:
+    """The server a ``subprocess.Popen`` argument would start (``ingenium up`` …), if it would."""
+    # One program or a shell command line, or an argument list.
+    argv = os.fsdecode(args).split() if isinstance(args, str | bytes | os.PathLike) else [os.fsdecode(a) for a in args]
+    if not argv:
+        return None
+    name = Path(argv[0]).name
+    if name in SERVER_PROGRAMS:
+        return name
+    if name == "ingenium":
+        rest = argv[1:]
+    elif argv[1:3] == ["-m", "ingenium"]:
+        rest = argv[3:]
+    else:
+        return None
+    command = next((word for word in rest if not word.startswith("-")), None)
+    return f"ingenium {command}" if command in SERVER_COMMANDS else None
+
+
+@pytest.fixture(autouse=True)
+def _fast_lane_starts_no_server(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a test outside the servers lane, starting a server (or an ingenium command) fails the test, saying why."""
+    if request.node.get_closest_marker(SERVERS):
+        return
+    start = subprocess.Popen.__init__
+
+    def refuse(self: subprocess.Popen[bytes], args: Any, *more: Any, **options: Any) -> None:
+        program = server_program(args)
+        if program is not None:
+            pytest.fail(f"{request.node.nodeid} starts {program} but is in the fast lane: use the server fixtures "
+                        f"(nats_url, bus, database_url …) or mark it @pytest.mark.{SERVERS}")
+        start(self, args, *more, **options)
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse)
 
 
 # ----------------------------------------------------------------------------- servers

@@ -6,7 +6,7 @@ import os
 import shutil
 import tempfile
 
-pytest_plugins = ["ingenium.testing"]
+pytest_plugins = ["ingenium.testing", "pytester"]
 
 # Commands find a running stack through the per-user data dir by default (or INGENIUM_DATA_DIR). Tests run
 # beside the user's own stack and other test runs, so nothing here may fall back to either: a test that wants

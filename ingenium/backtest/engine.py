@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
+from typing import Any
 
 from ingenium.backtest.account import Account
 from ingenium.backtest.assembly import build
@@ -24,11 +26,12 @@ from ingenium.backtest.bars import Bars
 from ingenium.backtest.bus import InMemoryBus
 from ingenium.backtest.calendars import load_calendar, periods_per_year
 from ingenium.backtest.config import BacktestConfig
+from ingenium.backtest.datafile import load_bars
 from ingenium.backtest.results import BacktestResult
 from ingenium.backtest.stats import compute_stats
 from ingenium.backtest.trusted import trusted_bar
 from ingenium.clock import SimulatedClock
-from ingenium.component import ComponentContext
+from ingenium.component import Component, ComponentContext, Params
 from ingenium.config import Settings
 from ingenium.errors import ConfigurationError
 from ingenium.events import DataEvent
@@ -243,17 +246,54 @@ async def backtest_async(
                          gaps=bars.gaps, missing_bars=bars.missing_bars)
 
 
+def run_config(strategy: BacktestConfig | type[Component], params: Params | Mapping[str, Any] | None = None,
+               **settings: Any) -> BacktestConfig:
+    """The ``BacktestConfig`` of a run given as a strategy class and its typed parameters (or given whole).
+
+    Args:
+        strategy: The strategy class, or a whole ``BacktestConfig`` (then nothing else may be given).
+        params: The strategy's parameters: an instance of its ``params_model`` (or a mapping of raw values).
+        **settings: Any other ``BacktestConfig`` field: ``cash``, ``fill``, ``portfolio``, ``executor_params`` …
+
+    Raises:
+        ConfigurationError: ``params`` is another class's model, or a whole config came with more.
+
+    """
+    if isinstance(strategy, BacktestConfig):
+        if params is not None or settings:
+            raise ConfigurationError("backtest() takes either a BacktestConfig or a strategy class with its "
+                                     "params and settings, not both")
+        return strategy
+    model = strategy.params_model
+    if isinstance(params, Params):
+        if not isinstance(params, model):
+            raise ConfigurationError(f"params is a {type(params).__name__}; {strategy.__name__} takes "
+                                     f"{model.__name__}")
+        # Only what was set: the strategy validates them again, and its defaults stay its own.
+        values: Mapping[str, Any] = params.model_dump(exclude_unset=True)
+    else:
+        values = params or {}
+    return BacktestConfig(strategy=strategy, strategy_params=dict(values), **settings)
+
+
 def backtest(
-    config: BacktestConfig, bars: Bars, *, progress: Progress | None = None, run_id: str | None = None
+    strategy: BacktestConfig | type[Component], bars: Bars | str | Path, *,
+    params: Params | Mapping[str, Any] | None = None, progress: Progress | None = None, run_id: str | None = None,
+    **settings: Any,
 ) -> BacktestResult:
-    """Run ``config`` over ``bars`` and return the results.
+    """Backtest a strategy class with its typed parameters over bars (a file, or bars already read); the results.
+
+    It runs the engine ``ingenium backtest`` runs, with the live portfolio and paper executor unless ``settings``
+    name others (see ``run_config``). A path is read with ``load_bars``' defaults; read it yourself for more.
 
     Example::
 
-        bars = load_bars("aapl.csv")
-        result = backtest(BacktestConfig(strategy="sma-cross",
-                                         strategy_params={"fast": 10, "slow": 20}), bars)
+        result = backtest(SmaCross, "aapl.csv", params=SmaCrossParams(fast=10, slow=20), cash=Decimal(50_000))
         print(result.stats.sharpe)
         result.write("out/aapl")
+
+    A whole ``BacktestConfig`` works too: ``backtest(BacktestConfig(strategy="pkg.mod:Cls", ...), bars)``.
     """
-    return asyncio.run(backtest_async(config, bars, progress=progress, run_id=run_id))
+    config = run_config(strategy, params, **settings)
+    data = bars if isinstance(bars, Bars) else load_bars(bars)
+    return asyncio.run(backtest_async(config, data, progress=progress, run_id=run_id))

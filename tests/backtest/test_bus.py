@@ -22,7 +22,7 @@ from ingenium.subjects import Subjects
 from ingenium.testing import T0, bar, fill, order, signal
 
 
-@pytest_asyncio.fixture(params=["memory", "jetstream"])
+@pytest_asyncio.fixture(params=["memory", pytest.param("jetstream", marks=pytest.mark.servers)])
 async def any_bus(request: pytest.FixtureRequest, namespace: str) -> AsyncIterator[Bus]:
     """The same contract, run against both buses (a real nats-server for JetStream)."""
     if request.param == "memory":

@@ -29,22 +29,24 @@ class Harness:
     landed: Callable[[str], Awaitable[list[Event]]]
 
 
-@pytest_asyncio.fixture(params=["jetstream", "memory"])
-async def harness(request: pytest.FixtureRequest, settings: Settings, nc: Client) -> AsyncIterator[Harness]:
-    if request.param == "memory":
-        memory = InMemoryBus()
-        seen: dict[str, list[Event]] = {"data": [], "signal": [], "order": [], "execution": []}
-        for key, events in seen.items():
-            memory.tap(key, events.append)  # type: ignore[arg-type]
+@pytest_asyncio.fixture
+async def memory_harness() -> AsyncIterator[Harness]:
+    memory = InMemoryBus()
+    seen: dict[str, list[Event]] = {"data": [], "signal": [], "order": [], "execution": []}
+    for key, events in seen.items():
+        memory.tap(key, events.append)  # type: ignore[arg-type]
 
-        async def attach(component: Component) -> None:
-            memory.attach(component)
+    async def attach(component: Component) -> None:
+        memory.attach(component)
 
-        async def landed_memory(key: str) -> list[Event]:
-            return seen[key]
+    async def landed_memory(key: str) -> list[Event]:
+        return seen[key]
 
-        yield Harness(memory, attach, landed_memory)
-        return
+    yield Harness(memory, attach, landed_memory)
+
+
+@pytest_asyncio.fixture
+async def jetstream_harness(settings: Settings, nc: Client) -> AsyncIterator[Harness]:
     runners: list[tuple[Runner, asyncio.Task[None]]] = []
 
     async def run(component: Component) -> None:
@@ -59,6 +61,13 @@ async def harness(request: pytest.FixtureRequest, settings: Settings, nc: Client
     for runner, task in runners:
         runner.stop()
         await task
+
+
+# The in-memory side needs no server, so it runs in the fast lane; only the JetStream side is in the servers lane.
+@pytest.fixture(params=[pytest.param("jetstream", marks=pytest.mark.servers), "memory"])
+def harness(request: pytest.FixtureRequest) -> Harness:
+    found: Harness = request.getfixturevalue(f"{request.param}_harness")
+    return found
 
 
 async def test_duplicate_id_is_reported_and_stored_once(harness: Harness) -> None:

@@ -100,6 +100,7 @@ def test_up_refuses_a_taken_port_in_one_line(tmp_path: Path, nats_url: str) -> N
     assert_one_line_error(cli("up", "--nats-port", port, env=env), f"port {port} is already taken")
 
 
+@pytest.mark.servers  # `ingenium up` in a child process starts its own
 def test_up_starts_embedded_servers_and_other_commands_find_them(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("INGENIUM_")}
     env["INGENIUM_DATA_DIR"] = str(tmp_path)

@@ -1,4 +1,4 @@
-"""The component author's API: parameters declared once, per-symbol state, the ingestor's abstract ``run``."""
+"""The component author's API: parameters declared once, per-symbol state, abstract ``run``, ``drive`` in tests."""
 
 from __future__ import annotations
 
@@ -6,9 +6,20 @@ from decimal import Decimal
 
 import pytest
 
-from ingenium import DataEvent, Ingestor, Params, SignalEvent, Strategy, per_symbol
+from ingenium import (
+    DataEvent,
+    ExecutionEvent,
+    Ingestor,
+    Params,
+    SignalEvent,
+    SignalType,
+    SimulatedClock,
+    Strategy,
+    per_symbol,
+)
 from ingenium.errors import ConfigurationError
-from ingenium.testing import bar
+from ingenium.testing import T0, bar, drive, drive_async, order
+from services.executor import PaperExecutor
 from services.strategies import SmaCross, SmaCrossParams
 
 
@@ -71,3 +82,29 @@ def test_an_ingestor_without_run_cannot_be_made() -> None:
 
     with pytest.raises(TypeError, match=r"abstract method '?run"):
         Silent()  # type: ignore[abstract]
+
+
+class ShortThenLong(Strategy):
+    """Publishes a short and returns a long for every bar."""
+
+    def on_data(self, event: DataEvent) -> SignalEvent:
+        self.publish(self.short(event.symbol))
+        return self.long(event.symbol)
+
+
+def test_drive_returns_what_was_published_then_returned_with_ids_derived_from_each_input() -> None:
+    bars = [bar("acme", close="1", event_id="bar-1"), bar("globex", close="2", event_id="bar-2")]
+    out = drive(ShortThenLong(), *bars)
+    assert [(s.symbol, s.signal) for s in out if isinstance(s, SignalEvent)] == [
+        ("acme", SignalType.SHORT), ("acme", SignalType.LONG), ("globex", SignalType.SHORT),
+        ("globex", SignalType.LONG)]
+    assert [e.id for e in drive(ShortThenLong(), *bars)] == [e.id for e in out]
+
+
+async def test_drive_refuses_an_async_handler_and_drive_async_awaits_it() -> None:
+    executor = PaperExecutor(clock=SimulatedClock(T0))
+    drive(executor, bar("aapl", close="100"))
+    with pytest.raises(TypeError, match=r"PaperExecutor\.on_order is async; use drive_async"):
+        drive(executor, order("aapl", quantity="1"))
+    [execution] = await drive_async(executor, order("aapl", quantity="1"))
+    assert isinstance(execution, ExecutionEvent) and execution.price == 100 and execution.quantity == 1

@@ -10,7 +10,7 @@ import pytest
 
 from ingenium.errors import ConfigurationError
 from ingenium.events import SignalType
-from ingenium.testing import bar
+from ingenium.testing import bar, drive
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -30,12 +30,12 @@ def test_readme_strategy_example_runs() -> None:
     breakout = namespace["Breakout"](level="120")
     emitted = []
     for close in ("110", "125", "119", "130"):
-        event = bar("aapl", close)
-        breakout.begin(event)
-        emitted.extend(breakout.collect(breakout.on_data(event)))
+        emitted.extend(drive(breakout, bar("aapl", close)))
     assert [(s.signal, str(s.price)) for s in emitted] == [(SignalType.LONG, "125"), (SignalType.LONG, "130")]
     with pytest.raises(ConfigurationError, match="did you mean 'level'"):
         namespace["Breakout"](levle="1")
+    rising = drive(namespace["Rising"](), bar("aapl", "10"), bar("aapl", "9"), bar("aapl", "11"), bar("ibm", "1"))
+    assert [(s.symbol, str(s.price)) for s in rising] == [("aapl", "11")]
 
 
 def _layout() -> dict[str, str]:

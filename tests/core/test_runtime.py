@@ -17,7 +17,7 @@ from ingenium.errors import PermanentFailure
 from ingenium.events import CancelRequest, OrderEvent, SignalEvent, SignalType
 from ingenium.runmode import RunMode
 from ingenium.runtime import Runner
-from ingenium.testing import bar, cancel, eventually, order, spawn, stream_events, stream_messages
+from ingenium.testing import bar, cancel, drive, eventually, order, spawn, stream_events, stream_messages
 from tests.core.components import AlwaysFails, Echo, Flaky
 
 
@@ -46,8 +46,7 @@ async def test_handler_output_is_published_with_derived_ids(
     assert all(isinstance(s, SignalEvent) and s.strategy_id == "echo" for s in signals)
     # Same input, same output id: a second component instance reproduces them exactly.
     again = Echo()
-    again.begin(bars[0])
-    assert again.collect(again.on_data(bars[0]))[0].id == signals[0].id
+    assert drive(again, bars[0])[0].id == signals[0].id
 
 
 async def _events_if(nc: Client, settings: Settings, n: int) -> list[object] | None:

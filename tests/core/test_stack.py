@@ -85,6 +85,7 @@ def stop(up: subprocess.Popen[str], sig: signal.Signals = signal.SIGINT) -> str:
     return out
 
 
+@pytest.mark.servers  # `ingenium up` in a child process starts its own
 @pytest.mark.timeout(900)
 def test_second_up_refuses_and_every_command_finds_the_stack_from_any_directory(tmp_path: Path) -> None:
     env = user_env(tmp_path)
@@ -159,6 +160,7 @@ def test_second_up_refuses_and_every_command_finds_the_stack_from_any_directory(
     assert not (data_dir / "stack.json").exists()
 
 
+@pytest.mark.servers  # `ingenium up` in a child process starts its own
 @pytest.mark.timeout(900)
 def test_a_stack_whose_process_was_killed_is_taken_over(tmp_path: Path) -> None:
     env = user_env(tmp_path)

@@ -21,7 +21,7 @@ from ingenium.events import DataEvent, SignalEvent
 from ingenium.runtime import Runner
 from ingenium.strategy import Strategy
 from ingenium.streams import ensure_streams
-from ingenium.testing import bar, eventually, stream_events, stream_messages
+from ingenium.testing import bar, drive, eventually, stream_events, stream_messages
 
 
 class FirstBar(Strategy):
@@ -81,8 +81,7 @@ async def test_output_not_stored_is_sent_again_instead_of_handling_the_message_t
     assert strategy.calls == 1
     assert isinstance(stored, list) and len(stored) == 1
     probe = FirstBar()  # the signal is the one the first run emitted: same derived id
-    probe.begin(event)
-    assert stored[0].id == probe.collect(probe.on_data(event))[0].id
+    assert stored[0].id == drive(probe, event)[0].id
     info = await js.consumer_info(settings.subjects.stream("data"), "first_bar-data")
     assert info.num_ack_pending == 0 and info.num_pending == 0
 

@@ -6,7 +6,7 @@ import pytest
 
 from ingenium.errors import ConfigurationError
 from ingenium.events import DataEvent, SignalEvent, SignalType
-from ingenium.testing import bar
+from ingenium.testing import bar, drive
 from services.strategies import RsiReversion, SmaCross
 from tests.services.test_indicators import naive_rsi, prices
 
@@ -14,10 +14,7 @@ from tests.services.test_indicators import naive_rsi, prices
 def feed(strategy: SmaCross | RsiReversion, events: list[DataEvent]) -> list[tuple[int, SignalEvent]]:
     out = []
     for i, event in enumerate(events):
-        strategy.begin(event)
-        signal = strategy.on_data(event)
-        if signal is not None:
-            out.append((i, signal))
+        out.extend((i, signal) for signal in drive(strategy, event) if isinstance(signal, SignalEvent))
     return out
 
 

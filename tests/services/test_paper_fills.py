@@ -2,11 +2,11 @@
 
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from ingenium.clock import SimulatedClock
-from ingenium.events import DataEvent, ExecutionEvent, ExecutionUpdate, OrderEvent, OrderType, Side
-from ingenium.testing import T0, bar, order
+from ingenium.events import DataEvent, Event, ExecutionEvent, ExecutionUpdate, OrderEvent, OrderType, Side
+from ingenium.testing import T0, bar, drive, drive_async, order
 from services.executor import PaperExecutor
 from services.executor.paper import stale_orders
 
@@ -17,13 +17,16 @@ def executor_at_t0(**params: Any) -> PaperExecutor:
 
 
 async def submit(executor: PaperExecutor, event: OrderEvent) -> list[ExecutionEvent]:
-    executor.begin(event)
-    return await executor.on_order(event)
+    return executions(await drive_async(executor, event))
 
 
 def tick(executor: PaperExecutor, event: DataEvent) -> list[ExecutionEvent]:
-    executor.begin(event)
-    return executor.on_data(event) or []
+    return executions(drive(executor, event))
+
+
+def executions(emitted: list[Event]) -> list[ExecutionEvent]:
+    assert all(isinstance(e, ExecutionEvent) for e in emitted), emitted
+    return cast(list[ExecutionEvent], emitted)
 
 
 def updates(executions: list[ExecutionEvent]) -> list[str]:

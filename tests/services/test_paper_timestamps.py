@@ -6,20 +6,18 @@ The factories stamp orders at ``T0``, minutes before these clocks: ``max_order_a
 from datetime import UTC, datetime, timedelta
 
 from ingenium.clock import SimulatedClock
-from ingenium.events import DataEvent, ExecutionEvent, OrderEvent, OrderType
-from ingenium.testing import T0, bar, order
+from ingenium.events import DataEvent, Event, OrderEvent, OrderType
+from ingenium.testing import T0, bar, drive, drive_async, order
 from services.executor import PaperExecutor
 
 
-async def submit(executor: PaperExecutor, event: OrderEvent) -> list[ExecutionEvent]:
-    executor.begin(event)
-    return await executor.on_order(event)
+async def submit(executor: PaperExecutor, event: OrderEvent) -> list[Event]:
+    return await drive_async(executor, event)
 
 
-def tick(executor: PaperExecutor, clock: SimulatedClock, event: DataEvent) -> list[ExecutionEvent]:
+def tick(executor: PaperExecutor, clock: SimulatedClock, event: DataEvent) -> list[Event]:
     clock.advance_to(event.timestamp)  # the bar's end, when it became known (as in a backtest)
-    executor.begin(event)
-    return executor.on_data(event) or []
+    return drive(executor, event)
 
 
 async def test_next_open_fill_carries_the_next_bars_label() -> None:
@@ -47,7 +45,6 @@ async def test_close_fill_carries_the_deciding_bars_label_and_limit_fills_their_
 async def test_live_fills_at_the_last_price_are_dated_now() -> None:
     clock = SimulatedClock(datetime(2024, 3, 1, 15, tzinfo=UTC))
     executor = PaperExecutor(clock=clock, max_order_age="1h")  # fill_at="last", the live default
-    executor.begin(bar(close="100"))
-    executor.on_data(bar(close="100"))
+    drive(executor, bar(close="100"))
     [fill] = await submit(executor, order(quantity="1"))
     assert fill.execution_timestamp == clock.now()

@@ -9,7 +9,7 @@ import pytest
 from ingenium.clock import SimulatedClock
 from ingenium.errors import ConfigurationError
 from ingenium.events import ExecutionUpdate, OrderEvent, OrderType, Side, SignalType
-from ingenium.testing import T0, fill, order, signal
+from ingenium.testing import T0, drive, fill, order, signal
 from services.executor import PaperExecutor
 from services.portfolio import Book, RiskLimits, RiskPortfolio, check, target_size
 from services.portfolio.portfolio import stale_signals
@@ -24,9 +24,8 @@ def portfolio_at_t0(**params: Any) -> RiskPortfolio:
 def decide(
     portfolio: RiskPortfolio, direction: SignalType, symbol: str = "acme", price: str = "100"
 ) -> OrderEvent | None:
-    event = signal(symbol, direction, price=price)
-    portfolio.begin(event)
-    return portfolio.on_signal(event)
+    orders = [e for e in drive(portfolio, signal(symbol, direction, price=price)) if isinstance(e, OrderEvent)]
+    return orders[0] if orders else None
 
 
 def fill_all(portfolio: RiskPortfolio, order_event: OrderEvent, price: str, commission: str = "0") -> None:
@@ -80,9 +79,7 @@ def test_target_position_logic_and_derived_ids() -> None:
     assert decide(portfolio, SignalType.SHORT) is None
     again = portfolio_at_t0(quantity=10, name="pf")
     event = signal(event_id="sig-1", price="100")
-    portfolio.begin(event)
-    again.begin(event)
-    assert portfolio.on_signal(event).id == again.on_signal(event).id  # type: ignore[union-attr]
+    assert drive(portfolio, event)[0].id == drive(again, event)[0].id
 
 
 def test_short_side_and_limit_orders() -> None:
@@ -113,8 +110,7 @@ def test_risk_limits_reject_with_reasons() -> None:
     assert decide(portfolio, SignalType.LONG) is None
     assert portfolio.rejected == {"size_zero": 1}
     no_price = signal("zzz")
-    portfolio.begin(no_price)
-    assert portfolio.on_signal(no_price) is None and portfolio.rejected["no_price"] == 1
+    assert drive(portfolio, no_price) == [] and portfolio.rejected["no_price"] == 1
 
 
 def test_open_buys_reserve_cash_and_reductions_always_pass() -> None:
@@ -143,9 +139,8 @@ def test_signal_older_than_max_signal_age_is_dropped_counted_and_not_priced() ->
     assert stale_signals.total(**{"ingenium.component": name}) == before + 1
     assert portfolio.rejected == {} and not portfolio.book.open_orders and "acme" not in portfolio.book.marks
     recent = signal("acme", price="100").model_copy(update={"timestamp": T0 + timedelta(minutes=6)})
-    portfolio.begin(recent)
-    placed = portfolio.on_signal(recent)  # four minutes old: still acted on
-    assert placed is not None and placed.quantity == 10
+    [placed] = drive(portfolio, recent)  # four minutes old: still acted on
+    assert isinstance(placed, OrderEvent) and placed.quantity == 10
     assert stale_signals.total(**{"ingenium.component": name}) == before + 1
 
 
