@@ -17,16 +17,17 @@ import gc
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
+from itertools import chain
 
 from ingenium.backtest.account import Account
 from ingenium.backtest.assembly import build
-from ingenium.backtest.bars import Bars
 from ingenium.backtest.bus import InMemoryBus
-from ingenium.backtest.calendars import load_calendar, periods_per_year
 from ingenium.backtest.config import BacktestConfig
 from ingenium.backtest.results import BacktestResult
 from ingenium.backtest.stats import compute_stats
 from ingenium.backtest.trusted import trusted_bar
+from ingenium.bars import BarBatch, Bars
+from ingenium.calendars import load_calendar, periods_per_year
 from ingenium.clock import SimulatedClock
 from ingenium.component import ComponentContext
 from ingenium.config import Settings
@@ -98,16 +99,30 @@ class Engine:
             await component.on_stop()
 
     async def feed(self, bars: Bars, progress: Progress | None = None, every: int = 10_000) -> None:
-        """Hand every bar to the components, in order (the hot path: rows become events without re-validation)."""
+        """Hand every bar to the components, in order (the hot path: rows become events without re-validation).
+
+        The bars are built into Python values one batch at a time (``Bars.batches``), so no more than a batch
+        of them is alive beyond what the components keep.
+        """
         if not self._started:
             raise ConfigurationError("call Engine.start() before feeding bars")
         n = len(bars)
         if n == 0:
             return
         if self._first is None:
-            self._first = bars.starts[0]
+            self._first = bars.first_start
         self._symbols.update(bars.symbol_names)
-        self._prices.append((bars.symbols, bars.starts, bars.closes))
+        done = 0
+        for batch in bars.batches():
+            self._prices.append((batch.symbols, batch.starts, batch.closes))
+            await self._feed_batch(batch, done, progress, every)
+            done += len(batch)
+        if self.bus.data_is_sync:
+            self.bus.sequences["data"] += n
+        if progress is not None:
+            progress(n)
+
+    async def _feed_batch(self, bars: BarBatch, done: int, progress: Progress | None, every: int) -> None:
         bus, clock, account = self.bus, self.clock, self.account
         advance, dispatch, drain, deliver = clock.advance_to, bus.dispatch_data, bus.drain, bus.deliver
         sync = bus.data_is_sync
@@ -126,7 +141,7 @@ class Engine:
         freeze = gc.get_freeze_count() == 0 and gc.isenabled()
         # The hot path: one iteration per bar, everything it touches bound to a local.
         try:
-            for i, (event_id, symbol, start, end, period, open_, high, low, close, volume) in enumerate(rows):
+            for i, (event_id, symbol, start, end, period, open_, high, low, close, volume) in enumerate(rows, done):
                 if end != now:
                     if label is not None:
                         times_append(label)
@@ -148,10 +163,6 @@ class Engine:
             self._now, self._label = now, label
             if freeze:
                 gc.unfreeze()
-        if sync:
-            bus.sequences["data"] += n
-        if progress is not None:
-            progress(n)
 
     async def feed_event(self, event: DataEvent) -> None:
         """Hand one validated data event (from a replayed stream) to the components."""
@@ -208,6 +219,10 @@ class Engine:
         if len(parts) == 1 and len(set(parts[0][0])) == 1:
             symbols, starts, closes = parts[0]  # one file of one symbol: its columns, as they are
             return {symbols[0]: (starts, closes)} if symbols else {}
+        names = {symbol for part in parts for symbol in set(part[0])}
+        if len(names) == 1:  # one symbol fed in batches: the batches' columns joined
+            return {names.pop(): (list(chain.from_iterable(p[1] for p in parts)),
+                                  list(chain.from_iterable(p[2] for p in parts)))}
         lines: dict[str, tuple[list[datetime], list[Decimal]]] = {}
         for symbols, starts, closes in parts:
             for symbol, start, close in zip(symbols, starts, closes, strict=True):
@@ -233,8 +248,8 @@ async def backtest_async(
     await engine.feed(bars, progress)
     await engine.stop()
     if run_id is None:
-        run_id = default_run_id("backtest", config, bars.source, bars.ids[0] if len(bars) else "",
-                                bars.ids[-1] if len(bars) else "")
+        run_id = default_run_id("backtest", config, bars.source, bars.id_at(0) if len(bars) else "",
+                                bars.id_at(len(bars) - 1) if len(bars) else "")
     return engine.result(run_id=run_id, kind="backtest", source=bars.source, warnings=bars.warnings,
                          gaps=bars.gaps, missing_bars=bars.missing_bars)
 
@@ -246,7 +261,7 @@ def backtest(
 
     Example::
 
-        bars = load_bars("aapl.csv")
+        bars = read_bars("aapl.csv")
         result = backtest(BacktestConfig(strategy="services.strategies:SmaCross",
                                          strategy_params={"fast": 10, "slow": 20}), bars)
         print(result.stats.sharpe)
