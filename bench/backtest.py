@@ -30,9 +30,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ingenium.bars import bars_from_columns
-
 from ingenium.backtest import BacktestConfig, Bars, backtest_async
+from ingenium.bars import bars_from_columns
 
 FAST, SLOW = 10, 20
 T0 = datetime(2020, 1, 6, tzinfo=UTC)

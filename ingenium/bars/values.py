@@ -83,9 +83,8 @@ def number_view(values: pa.ChunkedArray, column: str, rows: Rows) -> pa.ChunkedA
         BarFileError: naming the first row whose value is empty, not a number or not finite.
 
     """
-    empty = first_true(_empty(values))
-    if empty is not None:
-        raise _fail(rows, empty, column, "is empty; give every bar a value")
+    if values.null_count:
+        raise _fail(rows, first_true(pc.is_null(values)) or 0, column, "is empty; give every bar a value")
     kind = values.type
     if pa.types.is_floating(kind):
         bad = first_true(pc.invert(pc.is_finite(values)))
@@ -93,6 +92,13 @@ def number_view(values: pa.ChunkedArray, column: str, rows: Rows) -> pa.ChunkedA
             raise _fail(rows, bad, column, f"{shown(values, bad)} is not a number; write a finite decimal")
         return values.cast(pa.float64())
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        try:
+            return pc.cast(values, EXACT)  # the common case: clean decimal text
+        except (pa.ArrowInvalid, OverflowError):
+            pass
+        empty = first_true(_empty(values))
+        if empty is not None:
+            raise _fail(rows, empty, column, "is empty; give every bar a value")
         text = pc.utf8_trim_whitespace(values)
 
         def convert(part: Any) -> Any:
@@ -119,9 +125,8 @@ def utc_times(values: pa.ChunkedArray, zone: str, rows: Rows) -> pa.ChunkedArray
         BarFileError: naming the first row whose timestamp is empty or cannot be read.
 
     """
-    empty = first_true(_empty(values))
-    if empty is not None:
-        raise _fail(rows, empty, "timestamp", "is empty; give every bar its start time")
+    if values.null_count:
+        raise _fail(rows, first_true(pc.is_null(values)) or 0, "timestamp", "is empty; give every bar its start time")
     kind = values.type
     if pa.types.is_timestamp(kind):
         return _utc(values if kind.tz is not None else _localised(values, zone))
@@ -132,6 +137,13 @@ def utc_times(values: pa.ChunkedArray, zone: str, rows: Rows) -> pa.ChunkedArray
     if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
         raise BarFileError(rows.file, f"column timestamp holds {kind}; store ISO 8601 text, epoch numbers or "
                                       "timestamps", column="timestamp")
+    try:
+        return _utc(values.cast(pa.timestamp("ns", "UTC")))  # the common case: ISO 8601 with a zone
+    except (pa.ArrowInvalid, OverflowError):
+        pass
+    empty = first_true(_empty(values))
+    if empty is not None:
+        raise _fail(rows, empty, "timestamp", "is empty; give every bar its start time")
     text = pc.utf8_trim_whitespace(values)
     digits = pc.match_substring_regex(text, _DIGITS)
     zoned = pc.match_substring_regex(text, _ZONED)
