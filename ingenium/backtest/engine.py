@@ -17,7 +17,6 @@ import gc
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
-from itertools import chain
 
 from ingenium.backtest.account import Account
 from ingenium.backtest.assembly import build
@@ -75,7 +74,9 @@ class Engine:
         self._last_end: datetime | None = None
         self._first: datetime | None = None
         #: (symbols, starts, closes) of what was fed, for the price and buy-and-hold lines of the report.
-        self._prices: list[tuple[Sequence[str], Sequence[datetime], Sequence[Decimal]]] = []
+        #: The bars fed, as their Arrow tables: the report's price lines are built from them at the end, so a
+        #: run holds no Python objects per bar for them.
+        self._fed: list[Bars] = []
         self._replayed: tuple[list[str], list[datetime], list[Decimal]] = ([], [], [])
         self._symbols: set[str] = set()
         self._periods: dict[str, timedelta] = {}
@@ -112,9 +113,9 @@ class Engine:
         if self._first is None:
             self._first = bars.first_start
         self._symbols.update(bars.symbol_names)
+        self._fed.append(bars)
         done = 0
         for batch in bars.batches():
-            self._prices.append((batch.symbols, batch.starts, batch.closes))
             await self._feed_batch(batch, done, progress, every)
             done += len(batch)
         if self.bus.data_is_sync:
@@ -215,22 +216,16 @@ class Engine:
 
     def _price_lines(self) -> dict[str, tuple[Sequence[datetime], Sequence[Decimal]]]:
         """Per symbol, the (bar start, close) series that was fed: the report's price and buy-and-hold lines."""
-        parts = [*self._prices, self._replayed] if self._replayed[0] else self._prices
-        if len(parts) == 1 and len(set(parts[0][0])) == 1:
-            symbols, starts, closes = parts[0]  # one file of one symbol: its columns, as they are
-            return {symbols[0]: (starts, closes)} if symbols else {}
-        names = {symbol for part in parts for symbol in set(part[0])}
-        if len(names) == 1:  # one symbol fed in batches: the batches' columns joined
-            return {names.pop(): (list(chain.from_iterable(p[1] for p in parts)),
-                                  list(chain.from_iterable(p[2] for p in parts)))}
         lines: dict[str, tuple[list[datetime], list[Decimal]]] = {}
-        for symbols, starts, closes in parts:
-            for symbol, start, close in zip(symbols, starts, closes, strict=True):
-                line = lines.get(symbol)
-                if line is None:
-                    line = lines[symbol] = ([], [])
-                line[0].append(start)
-                line[1].append(close)
+        for bars in self._fed:
+            for symbol, (starts, closes) in bars.price_lines().items():
+                line = lines.setdefault(symbol, ([], []))
+                line[0].extend(starts)
+                line[1].extend(closes)
+        for symbol, start, close in zip(*self._replayed, strict=True):
+            line = lines.setdefault(symbol, ([], []))
+            line[0].append(start)
+            line[1].append(close)
         return dict(lines)
 
 

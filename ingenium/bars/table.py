@@ -48,8 +48,18 @@ class BarBatch:
 
 
 def _datetimes(values: pa.Array | pa.ChunkedArray) -> list[datetime]:
-    naive = values.cast(pa.int64()).to_numpy(zero_copy_only=False).astype("datetime64[us]").tolist()
-    return [moment.replace(tzinfo=UTC) for moment in naive]
+    micros = np.asarray(values.cast(pa.int64()).to_numpy(zero_copy_only=False))
+    if not (micros % 1_000_000).any():  # whole seconds (most bars): exact and twice as fast from the seconds
+        at = datetime.fromtimestamp
+        return [at(seconds, UTC) for seconds in (micros // 1_000_000).tolist()]
+    return [moment.replace(tzinfo=UTC) for moment in micros.astype("datetime64[us]").tolist()]
+
+
+def _strings(values: pa.ChunkedArray) -> list[str]:
+    """The column's text values, one shared ``str`` per distinct value (symbols and periods repeat)."""
+    encoded = values.combine_chunks().dictionary_encode()
+    distinct = encoded.dictionary.to_pylist()
+    return [distinct[i] for i in encoded.indices.to_numpy(zero_copy_only=False).tolist()]
 
 
 class Bars:
@@ -135,14 +145,20 @@ class Bars:
 
     @staticmethod
     def _convert(part: pa.Table) -> BarBatch:
-        symbols = part.column("symbol").to_pylist()
+        symbols = _strings(part.column("symbol"))
         starts = _datetimes(part.column("start"))
-        periods = part.column("period").to_pylist()
+        periods = _strings(part.column("period"))
         ids = [derive_id("data", symbol, period, start.isoformat())
                for symbol, period, start in zip(symbols, periods, starts, strict=True)]
         opens, highs, lows, closes, volumes = (to_decimals(part.column(name).combine_chunks()) for name in PRICES)
-        return BarBatch(ids, symbols, starts, _datetimes(part.column("end")), periods, opens, highs, lows, closes,
-                        volumes)
+        spans = np.unique(np.asarray(part.column("end").cast(pa.int64()).to_numpy(zero_copy_only=False))
+                          - np.asarray(part.column("start").cast(pa.int64()).to_numpy(zero_copy_only=False)))
+        if len(spans) == 1:  # one bar length: each end is its start plus it
+            length = timedelta(microseconds=int(spans[0]))
+            ends = [start + length for start in starts]
+        else:
+            ends = _datetimes(part.column("end"))
+        return BarBatch(ids, symbols, starts, ends, periods, opens, highs, lows, closes, volumes)
 
     ids = property(lambda self: self.materialise().ids, doc="Event ids, derived from (symbol, period, start).")
     symbols = property(lambda self: self.materialise().symbols, doc="Symbol of each bar.")
@@ -154,6 +170,19 @@ class Bars:
     lows = property(lambda self: self.materialise().lows, doc="Low prices.")
     closes = property(lambda self: self.materialise().closes, doc="Close prices.")
     volumes = property(lambda self: self.materialise().volumes, doc="Volumes.")
+
+    def price_lines(self) -> dict[str, tuple[list[datetime], list[Decimal]]]:
+        """Per symbol, its bars' starts and closes (the report's price lines), built from the columns."""
+        table = self.table
+        done = self.__dict__.get("_all")
+        if len(self.symbol_names) == 1 and done is not None:  # built already: the same lists, not a copy
+            return {self.symbol_names[0]: (done.starts, done.closes)}
+        if len(self.symbol_names) == 1:
+            parts = {self.symbol_names[0]: table}
+        else:
+            parts = {name: table.filter(pc.equal(table.column("symbol"), name)) for name in self.symbol_names}
+        return {name: (_datetimes(part.column("start")), to_decimals(part.column("close").combine_chunks()))
+                for name, part in parts.items()}
 
     def id_at(self, index: int) -> str:
         """The event id of bar ``index``, without building the others."""
