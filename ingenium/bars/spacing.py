@@ -108,7 +108,8 @@ def _local_days(starts: np.ndarray, zone_name: str) -> np.ndarray:
 def _period_of(name: str, members: np.ndarray, starts: np.ndarray, rows: np.ndarray, labels: Rows,
                periods: pa.ChunkedArray | None, period: str | None) -> timedelta | None:
     if periods is not None:
-        texts = np.asarray(pc.utf8_trim_whitespace(periods.take(pa.array(members))).to_numpy(zero_copy_only=False),
+        texts = np.asarray(pc.utf8_trim_whitespace(periods.take(pa.array(members)).cast(pa.string()))
+                           .to_numpy(zero_copy_only=False),
                            dtype=object)
         odd = np.flatnonzero(texts != texts[0])
         if len(odd):
