@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 
 from ingenium.bars.files import Rows
 from ingenium.bars.values import to_decimals
-from ingenium.events import DataEvent
+from ingenium.events import DataEvent, Ohlc
 from ingenium.ids import derive_id
 
 #: Bars per batch: large enough that per-batch costs vanish, small enough to keep Python objects few.
@@ -189,12 +189,14 @@ class Bars:
         return self._convert(self.table.slice(index, 1)).ids[0]
 
     def event(self, index: int) -> DataEvent:
-        """Build the ``DataEvent`` for one bar: ``Timestamp`` is the bar's end, ``Ohlc.Timestamp`` its start."""
-        from ingenium.backtest.trusted import trusted_bar  # here: the backtest package imports this module
+        """Build the ``DataEvent`` for one bar: ``Timestamp`` is the bar's end, ``Ohlc.Timestamp`` its start.
 
+        Validated as any event is; the backtest's hot path builds the same events with ``trusted_bar`` instead.
+        """
         one = self._convert(self.table.slice(index, 1))
-        return trusted_bar(one.ids[0], one.symbols[0], one.starts[0], one.ends[0], one.periods[0], one.opens[0],
-                           one.highs[0], one.lows[0], one.closes[0], one.volumes[0])
+        bar = Ohlc(open=one.opens[0], high=one.highs[0], low=one.lows[0], close=one.closes[0], volume=one.volumes[0],
+                   period=one.periods[0], timestamp=one.starts[0])
+        return DataEvent(id=one.ids[0], timestamp=one.ends[0], symbol=one.symbols[0], ohlc=bar)
 
     def label(self, index: int) -> str:
         """Where bar ``index`` is in its source: ``line 17`` of a CSV file, ``row 16`` otherwise."""
