@@ -43,6 +43,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bus.py
 	$(BIN)/python bench/ledger.py
 	$(BIN)/python bench/loop.py
+	$(BIN)/python bench/bars.py
 	$(BIN)/python bench/backtest.py
 	$(BIN)/python bench/sync.py
 	$(BIN)/python bench/telemetry.py

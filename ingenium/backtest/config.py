@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ingenium.backtest.calendars import calendar_code
+from ingenium.calendars import calendar_code
 from ingenium.component import Component
 from ingenium.errors import ConfigurationError
 from ingenium.loader import load_class, resolve

@@ -22,14 +22,13 @@ from typing import Any
 
 from ingenium.backtest.account import Account
 from ingenium.backtest.assembly import build
-from ingenium.backtest.bars import Bars
 from ingenium.backtest.bus import InMemoryBus
-from ingenium.backtest.calendars import load_calendar, periods_per_year
 from ingenium.backtest.config import BacktestConfig
-from ingenium.backtest.datafile import load_bars
 from ingenium.backtest.results import BacktestResult
 from ingenium.backtest.stats import compute_stats
 from ingenium.backtest.trusted import trusted_bar
+from ingenium.bars import BarBatch, Bars, read_bars
+from ingenium.calendars import load_calendar, periods_per_year
 from ingenium.clock import SimulatedClock
 from ingenium.component import Component, ComponentContext, Params
 from ingenium.config import Settings
@@ -81,7 +80,9 @@ class Engine:
         self._last_end: datetime | None = None
         self._first: datetime | None = None
         #: (symbols, starts, closes) of what was fed, for the price and buy-and-hold lines of the report.
-        self._prices: list[tuple[Sequence[str], Sequence[datetime], Sequence[Decimal]]] = []
+        #: The bars fed, as their Arrow tables: the report's price lines are built from them at the end, so a
+        #: run holds no Python objects per bar for them.
+        self._fed: list[Bars] = []
         self._replayed: tuple[list[str], list[datetime], list[Decimal]] = ([], [], [])
         self._symbols: set[str] = set()
         self._periods: dict[str, timedelta] = {}
@@ -105,16 +106,30 @@ class Engine:
             await component.on_stop()
 
     async def feed(self, bars: Bars, progress: Progress | None = None, every: int = 10_000) -> None:
-        """Hand every bar to the components, in order (the hot path: rows become events without re-validation)."""
+        """Hand every bar to the components, in order (the hot path: rows become events without re-validation).
+
+        The bars are built into Python values one batch at a time (``Bars.batches``), so no more than a batch
+        of them is alive beyond what the components keep.
+        """
         if not self._started:
             raise ConfigurationError("call Engine.start() before feeding bars")
         n = len(bars)
         if n == 0:
             return
         if self._first is None:
-            self._first = bars.starts[0]
+            self._first = bars.first_start
         self._symbols.update(bars.symbol_names)
-        self._prices.append((bars.symbols, bars.starts, bars.closes))
+        self._fed.append(bars)
+        done = 0
+        for batch in bars.batches():
+            await self._feed_batch(batch, done, progress, every)
+            done += len(batch)
+        if self.bus.data_is_sync:
+            self.bus.sequences["data"] += n
+        if progress is not None:
+            progress(n)
+
+    async def _feed_batch(self, bars: BarBatch, done: int, progress: Progress | None, every: int) -> None:
         bus, clock, account = self.bus, self.clock, self.account
         advance, dispatch, drain, deliver = clock.advance_to, bus.dispatch_data, bus.drain, bus.deliver
         sync = bus.data_is_sync
@@ -133,7 +148,7 @@ class Engine:
         freeze = gc.get_freeze_count() == 0 and gc.isenabled()
         # The hot path: one iteration per bar, everything it touches bound to a local.
         try:
-            for i, (event_id, symbol, start, end, period, open_, high, low, close, volume) in enumerate(rows):
+            for i, (event_id, symbol, start, end, period, open_, high, low, close, volume) in enumerate(rows, done):
                 if end != now:
                     if label is not None:
                         times_append(label)
@@ -155,10 +170,6 @@ class Engine:
             self._now, self._label = now, label
             if freeze:
                 gc.unfreeze()
-        if sync:
-            bus.sequences["data"] += n
-        if progress is not None:
-            progress(n)
 
     async def feed_event(self, event: DataEvent) -> None:
         """Hand one validated data event (from a replayed stream) to the components."""
@@ -211,18 +222,16 @@ class Engine:
 
     def _price_lines(self) -> dict[str, tuple[Sequence[datetime], Sequence[Decimal]]]:
         """Per symbol, the (bar start, close) series that was fed: the report's price and buy-and-hold lines."""
-        parts = [*self._prices, self._replayed] if self._replayed[0] else self._prices
-        if len(parts) == 1 and len(set(parts[0][0])) == 1:
-            symbols, starts, closes = parts[0]  # one file of one symbol: its columns, as they are
-            return {symbols[0]: (starts, closes)} if symbols else {}
         lines: dict[str, tuple[list[datetime], list[Decimal]]] = {}
-        for symbols, starts, closes in parts:
-            for symbol, start, close in zip(symbols, starts, closes, strict=True):
-                line = lines.get(symbol)
-                if line is None:
-                    line = lines[symbol] = ([], [])
-                line[0].append(start)
-                line[1].append(close)
+        for bars in self._fed:
+            for symbol, (starts, closes) in bars.price_lines().items():
+                line = lines.setdefault(symbol, ([], []))
+                line[0].extend(starts)
+                line[1].extend(closes)
+        for symbol, start, close in zip(*self._replayed, strict=True):
+            line = lines.setdefault(symbol, ([], []))
+            line[0].append(start)
+            line[1].append(close)
         return dict(lines)
 
 
@@ -240,8 +249,8 @@ async def backtest_async(
     await engine.feed(bars, progress)
     await engine.stop()
     if run_id is None:
-        run_id = default_run_id("backtest", config, bars.source, bars.ids[0] if len(bars) else "",
-                                bars.ids[-1] if len(bars) else "")
+        run_id = default_run_id("backtest", config, bars.source, bars.id_at(0) if len(bars) else "",
+                                bars.id_at(len(bars) - 1) if len(bars) else "")
     return engine.result(run_id=run_id, kind="backtest", source=bars.source, warnings=bars.warnings,
                          gaps=bars.gaps, missing_bars=bars.missing_bars)
 
@@ -284,7 +293,7 @@ def backtest(
     """Backtest a strategy class with its typed parameters over bars (a file, or bars already read); the results.
 
     It runs the engine ``ingenium backtest`` runs, with the live portfolio and paper executor unless ``settings``
-    name others (see ``run_config``). A path is read with ``load_bars``' defaults; read it yourself for more.
+    name others (see ``run_config``). A path is read with ``read_bars``' defaults; read it yourself for more.
 
     Example::
 
@@ -295,5 +304,5 @@ def backtest(
     A whole ``BacktestConfig`` works too: ``backtest(BacktestConfig(strategy="pkg.mod:Cls", ...), bars)``.
     """
     config = run_config(strategy, params, **settings)
-    data = bars if isinstance(bars, Bars) else load_bars(bars)
+    data = bars if isinstance(bars, Bars) else read_bars(bars)
     return asyncio.run(backtest_async(config, data, progress=progress, run_id=run_id))

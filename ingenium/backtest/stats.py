@@ -1,7 +1,7 @@
 """Performance statistics of a run: returns, risk, drawdowns and trades, from the equity curve and fills.
 
 Ratios are floats (statistics, not money). Annualisation follows the data's own calendar: the number of
-periods per year comes from the bars' spacing and days (``ingenium.backtest.calendars.periods_per_year``:
+periods per year comes from the bars' spacing and days (``ingenium.calendars.periods_per_year``:
 252 for daily equities, 365 for daily crypto, sessions × bars per session intraday) or from the exchange
 calendar the run names, so one-minute bars of a 24/7 market and of a 6.5-hour session are both annualised
 correctly.
@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from ingenium.backtest.account import RoundTrip
-from ingenium.backtest.calendars import periods_per_year as infer_periods_per_year
+from ingenium.calendars import periods_per_year as infer_periods_per_year
 
 YEAR = timedelta(days=365.25)
 

@@ -18,10 +18,10 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ingenium.backtest.bars import Bars
 from ingenium.backtest.bus import HandlerFailed
 from ingenium.backtest.config import BacktestConfig
 from ingenium.backtest.engine import backtest
+from ingenium.bars import Bars
 from ingenium.errors import ConfigurationError
 
 if TYPE_CHECKING:

@@ -59,7 +59,7 @@ def trusted_bar(
     close: Decimal,
     volume: Decimal,
 ) -> DataEvent:
-    """Build a ``DataEvent`` carrying one OHLC bar whose values passed ``ingenium.backtest.validation``.
+    """Build a ``DataEvent`` carrying one OHLC bar whose values passed ``ingenium.bars``' checks.
 
     Args:
         event_id: The event's ``Id``.

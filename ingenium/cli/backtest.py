@@ -15,12 +15,11 @@ from pydantic import ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ingenium.backtest import BacktestConfig, BacktestResult, backtest_async, load_bars
+from ingenium.backtest import BacktestConfig, BacktestResult, backtest_async, read_bars
 from ingenium.backtest.config import DEFAULT_EXECUTOR, DEFAULT_PORTFOLIO
 from ingenium.backtest.replay import ReplayRange, live_defaults, replay, symbols_of
 from ingenium.backtest.stats import display_rows
 from ingenium.backtest.sweep import METRICS, SweepResult, is_sweep, parse_grid, sweep
-from ingenium.backtest.validation import to_utc
 from ingenium.cli.console import console, err_console, fail, load_settings, run
 from ingenium.errors import IngeniumError
 from ingenium.loader import parse_params
@@ -58,9 +57,10 @@ def _time(name: str, value: str | None) -> datetime | None:
     if value is None:
         return None
     try:
-        return to_utc(value, UTC)
+        moment = datetime.fromisoformat(value.strip())
     except ValueError:
         fail(f"{name} {value!r} is not a time: use ISO 8601 such as 2024-03-01T14:30:00Z")
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 def _config(strategy: str, params: dict[str, Any], portfolio: str, portfolio_params: list[str] | None,
@@ -182,7 +182,8 @@ def backtest_command(
     calendar: Annotated[str | None, typer.Option(
         help="Exchange calendar (exchange-calendars code, e.g. XNYS): report bars missing inside its sessions "
         "and annualise by its sessions.")] = None,
-    column: Annotated[list[str] | None, typer.Option(help="Header of a column, e.g. timestamp=Date.")] = None,
+    column: Annotated[list[str] | None, typer.Option(
+        "--map", "--column", help="FIELD=COLUMN for a column without a standard header, e.g. timestamp=Date.")] = None,
     since: Since = None,
     until: Until = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the results.")] = Path("out/backtest"),
@@ -201,8 +202,8 @@ def backtest_command(
         config = _config(strategy, fixed, portfolio, portfolio_param, executor, executor_param, cash, commission,
                          commission_bps, slippage_bps, fill_at, calendar)
         with err_console.status(f"loading {data}"):
-            bars = load_bars(data, symbol=symbol, period=period, tz=tz, gaps=gaps,  # type: ignore[arg-type]
-                             calendar=calendar, columns=parse_params(column or []))
+            bars = read_bars(data, symbol=symbol, period=period, tz=tz, gaps=gaps,  # type: ignore[arg-type]
+                             calendar=calendar, mapping=column or [])
         bars = bars.between(_time("--since", since), _time("--until", until))
     except IngeniumError as exc:
         fail(str(exc))

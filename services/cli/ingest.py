@@ -21,23 +21,14 @@ def _symbols(value: str | None) -> list[str] | None:
     return [s.strip() for s in value.split(",") if s.strip()] if value else None
 
 
-def _mapping(pairs: list[str]) -> dict[str, str]:
-    mapping: dict[str, str] = {}
-    for pair in pairs:
-        column, sep, field = pair.partition("=")
-        if not sep or not column.strip() or not field.strip():
-            fail(f"--map {pair!r} is not COLUMN=FIELD (e.g. --map Date=timestamp)")
-        mapping[column.strip()] = field.strip().lower()
-    return mapping
-
-
 @ingest_app.command("file")
 def ingest_file(
     path: Annotated[Path, typer.Argument(help="CSV or Parquet file of OHLC bars.")],
     symbol: Annotated[str | None, typer.Option(help="Symbol of every row, for files without a symbol column.")] = None,
     symbols: Annotated[str | None, typer.Option(help="Load only these symbols (comma-separated).")] = None,
     map_: Annotated[
-        list[str] | None, typer.Option("--map", help="COLUMN=FIELD for a non-standard column (repeatable).")
+        list[str] | None, typer.Option(
+            "--map", help="FIELD=COLUMN for a non-standard column, e.g. timestamp=Date (repeatable).")
     ] = None,
     tz: Annotated[str, typer.Option(help="Time zone of timestamps without an offset (IANA name).")] = "UTC",
     period: Annotated[str | None, typer.Option(help="Bar length (1m, 1h, 1d); inferred when unset.")] = None,
@@ -49,7 +40,7 @@ def ingest_file(
     try:
         ingestor = HistoricalIngestor(
             name="historical_ingestor", symbols=_symbols(symbols), path=path, symbol=symbol,
-            columns=_mapping(map_ or []), tz=tz, period=period, skip_loaded=not reload,
+            columns=map_ or [], tz=tz, period=period, skip_loaded=not reload,
         )
         ingestor.read()  # a bad file or mapping fails here, before any server is contacted
         configure_logging()

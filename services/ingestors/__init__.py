@@ -2,13 +2,10 @@
 
 from services.ingestors.csv_parquet import HistoricalIngestor, HistoricalParams, LoadResult
 from services.ingestors.feed import BarFeed, FeedBar, FeedDisconnected
-from services.ingestors.reader import BarRow, DataFileError, read_bars
 from services.ingestors.synthetic import SyntheticFeed, SyntheticParams
 
 __all__ = [
     "BarFeed",
-    "BarRow",
-    "DataFileError",
     "FeedBar",
     "FeedDisconnected",
     "HistoricalIngestor",
@@ -16,5 +13,4 @@ __all__ = [
     "LoadResult",
     "SyntheticFeed",
     "SyntheticParams",
-    "read_bars",
 ]

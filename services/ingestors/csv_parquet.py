@@ -13,28 +13,14 @@ from itertools import groupby
 from pathlib import Path
 from typing import Annotated, Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import BeforeValidator, Field
 
+from ingenium.bars import BarFileError, Bars, fields_in, parse_mapping, read_bars
 from ingenium.component import Params
-from ingenium.errors import ConfigurationError
 from ingenium.events import DataEvent
 from ingenium.ingestor import Ingestor
-from ingenium.period import infer_period, parse_period
-from services.ingestors.reader import BarRow, read_bars
-
-
-def _mapping(value: Any) -> Any:
-    """Accept ``"Date=timestamp,Last=close"`` from ``--param`` as well as a dict."""
-    if isinstance(value, str):
-        pairs = [p for p in value.split(",") if p.strip()]
-        out: dict[str, str] = {}
-        for pair in pairs:
-            column, sep, field = pair.partition("=")
-            if not sep:
-                raise ValueError(f"{pair!r} is not COLUMN=FIELD")
-            out[column.strip()] = field.strip().lower()
-        return out
-    return value
 
 
 class HistoricalParams(Params):
@@ -42,8 +28,9 @@ class HistoricalParams(Params):
 
     path: Path = Field(description="CSV or Parquet file of OHLC bars.")
     symbol: str | None = Field(default=None, description="Symbol of every row, for files without a symbol column.")
-    columns: Annotated[dict[str, str], BeforeValidator(_mapping)] = Field(
-        default_factory=dict, description="File column → field (timestamp, symbol, open, high, low, close, volume)."
+    columns: Annotated[dict[str, str], BeforeValidator(parse_mapping)] = Field(
+        default_factory=dict,
+        description="Field → file column for non-standard headers: timestamp=Date,close=Last (or a dict).",
     )
     tz: str = Field(default="UTC", description="Time zone of naive timestamps (IANA name).")
     period: str | None = Field(default=None, description="Bar length such as 1m or 1d; inferred when unset.")
@@ -86,27 +73,23 @@ class HistoricalIngestor(Ingestor[HistoricalParams]):
         self.pace: Callable[[datetime], Awaitable[None]] | None = None
         self.result: LoadResult | None = None
 
-    def read(self) -> tuple[list[BarRow], str]:
-        """Read and validate the file; returns the bars in time order and their period."""
+    def read(self) -> Bars:
+        """Read and check the file (rows sorted by time per symbol); returns the bars in time order."""
         p = self.params
-        bars = read_bars(p.path, symbol=p.symbol, columns=p.columns, tz=p.tz, symbols=self.symbols)
-        if p.period is not None:
-            parse_period(p.period)
-            return bars, p.period
-        by_symbol: dict[str, list[datetime]] = {}
-        for bar in bars:
-            by_symbol.setdefault(bar.symbol, []).append(bar.start)
-        inferred = [q for times in by_symbol.values() if (q := infer_period(times)) is not None]
-        if not inferred:
-            raise ConfigurationError(f"{p.path}: cannot infer the bar period from one bar; pass --period (1m, 1d …)")
-        return bars, min(inferred, key=parse_period)
+        if p.symbol is None and "symbol" not in fields_in(p.path, p.columns):
+            # Live data is not named after a file: the symbol is said, or read from the file.
+            raise BarFileError(str(p.path), "no symbol column; pass --symbol AAPL, or map one (--map symbol=Ticker)")
+        return read_bars(p.path, mapping=p.columns, symbol=p.symbol, period=p.period, tz=p.tz,
+                         symbols=self.symbols, sort=True)
 
-    def events(self, bars: list[BarRow], period: str) -> list[DataEvent]:
+    def events(self, bars: Bars) -> list[DataEvent]:
         """The data events for ``bars``."""
         return [
-            self.bar(b.symbol, b.start, open=b.open, high=b.high, low=b.low, close=b.close, volume=b.volume,
-                     period=period)
-            for b in bars
+            self.bar(symbol, start, open=o, high=h, low=low, close=c, volume=v, period=period)
+            for batch in bars.batches()
+            for symbol, start, period, o, h, low, c, v in zip(batch.symbols, batch.starts, batch.periods, batch.opens,
+                                                               batch.highs, batch.lows, batch.closes, batch.volumes,
+                                                               strict=True)
         ]
 
     def _batches(self, events: list[DataEvent]) -> list[list[DataEvent]]:
@@ -117,13 +100,17 @@ class HistoricalIngestor(Ingestor[HistoricalParams]):
 
     async def run(self) -> None:
         """Read the file and publish its bars in batches; the result is kept in ``self.result``."""
-        bars, period = self.read()
-        symbols = {b.symbol for b in bars}
+        bars = self.read()
+        symbols = set(bars.symbol_names)
+        pairs = pc.unique(pc.binary_join_element_wise(bars.table.column("symbol"), bars.table.column("period"), " "))
+        periods = dict(pair.split(" ") for pair in pairs.to_pylist())
         read = len(bars)
         if self.params.skip_loaded:
-            loaded = await self.last_stored(symbols, period)
-            bars = [b for b in bars if (last := loaded.get(b.symbol)) is None or b.start > last]
-        events = self.events(bars, period)
+            loaded: dict[str, datetime] = {}
+            for period in set(periods.values()):
+                loaded.update(await self.last_stored([s for s, q in periods.items() if q == period], period))
+            bars = _after(bars, loaded)
+        events = self.events(bars)
         published = duplicates = 0
         for batch in self._batches(events):
             for outcome in await self.emit(batch):
@@ -141,8 +128,22 @@ class HistoricalIngestor(Ingestor[HistoricalParams]):
             published=published - duplicates,
             duplicates=duplicates,
             symbols=tuple(sorted(symbols)),
-            period=period,
-            first=bars[0].start if bars else None,
-            last=bars[-1].start if bars else None,
+            period=",".join(sorted(set(periods.values()))),
+            first=bars.first_start if len(bars) else None,
+            last=bars.last_start if len(bars) else None,
         )
         self.log.info("%s: %s", self.params.path, self.result)
+
+
+def _after(bars: Bars, loaded: dict[str, datetime]) -> Bars:
+    """The bars that start after the last one already stored for their symbol."""
+    if not loaded:
+        return bars
+    table = bars.table
+    lower = pc.utf8_lower(table.column("symbol"))
+    stored = pa.chunked_array([pa.array([False] * len(bars))])
+    for symbol, last in loaded.items():  # one pass per symbol, not per bar
+        older = pc.less_equal(table.column("start"), pa.scalar(last, pa.timestamp("us", "UTC")))
+        stored = pc.or_(stored, pc.and_(pc.equal(lower, symbol.lower()), older))
+    return Bars(table.filter(pc.invert(stored)), source=bars.source, rows=bars.rows, warnings=bars.warnings,
+                gaps=bars.gaps, missing_bars=bars.missing_bars, calendar=bars.calendar)

@@ -12,12 +12,13 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
+import pyarrow.compute as pc
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
-from ingenium.backtest import DataError, load_bars
+from ingenium.bars import BarFileError, Bars, read_bars
 from ingenium.cancel import cancel_request, send_cancel
 from ingenium.errors import IngeniumError
 from ledger import history, queries, runs
@@ -283,10 +284,11 @@ async def get_candles(run_id: str, state: State,
     if run is None:
         raise HTTPException(404, f"no run {run_id!r}")
     try:
-        bars = await asyncio.to_thread(load_bars, run.data_source, gaps="accept")
-    except (OSError, DataError) as exc:
+        bars = await asyncio.to_thread(read_bars, run.data_source, gaps="accept")
+    except (OSError, BarFileError) as exc:
         raise HTTPException(404, f"the run's data {run.data_source} cannot be read now: {exc}") from None
-    chosen = symbol or (run.symbols[0] if run.symbols else (bars.symbols[0] if len(bars) else ""))
-    rows = [i for i, s in enumerate(bars.symbols) if s == chosen][:limit]
-    return {"symbol": chosen, "time": [bars.starts[i].isoformat() for i in rows],
-            **{k: [format(getattr(bars, k + "s")[i], "f") for i in rows] for k in ("open", "high", "low", "close")}}
+    table = bars.table
+    chosen = symbol or (run.symbols[0] if run.symbols else (table.column("symbol")[0].as_py() if len(bars) else ""))
+    part = Bars(table.filter(pc.equal(table.column("symbol"), chosen)).slice(0, limit), source=bars.source)
+    return {"symbol": chosen, "time": [start.isoformat() for start in part.starts],
+            **{k: [format(value, "f") for value in getattr(part, k + "s")] for k in ("open", "high", "low", "close")}}

@@ -9,7 +9,8 @@ import asyncio
 import json
 import sys
 
-from ingenium.backtest import BacktestConfig, Engine, load_bars
+from ingenium.backtest import BacktestConfig, Engine
+from ingenium.bars import read_bars
 from ingenium.config import Settings
 from ingenium.connection import connect_nats
 from ledger import runs
@@ -40,7 +41,7 @@ async def work(run_id: str) -> int:
     try:
         await report("running", 0.0)
         config = BacktestConfig.model_validate(run.config)
-        bars = await asyncio.to_thread(load_bars, run.data_source, gaps="accept")
+        bars = await asyncio.to_thread(read_bars, run.data_source, gaps="accept")
         engine = Engine(config)
         await engine.start()
         total = max(1, len(bars))

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ingenium.backtest import BacktestConfig, Bars
-from ingenium.backtest.validation import RawTable, validate
+from ingenium.bars import bars_from_columns
 from ingenium.events import DataEvent
 from ingenium.ingestor import Ingestor
 from tests.backtest.components import EXECUTOR, PORTFOLIO, STRATEGY
@@ -30,7 +30,7 @@ def make_bars(closes: list[str | int], *, symbol: str = "acme", opens: list[str 
         "low": [min(a, b) for a, b in zip(o, c, strict=True)],
         "volume": [Decimal(100)] * n,
     }
-    return validate(RawTable(columns, "memory", lambda i: f"row {i + 1}"), symbol=symbol, period="1m")
+    return bars_from_columns(columns, symbol=symbol, period="1m", source="memory")
 
 
 def config(**overrides: Any) -> BacktestConfig:

@@ -1,6 +1,6 @@
 """Daily, weekly and session data load as they are; gaps are counted; an exchange calendar reports what is missing.
 
-Every test runs the real ``ingenium backtest`` command (or ``load_bars`` + ``backtest`` with the live SmaCross,
+Every test runs the real ``ingenium backtest`` command (or ``read_bars`` + ``backtest`` with the live SmaCross,
 RiskPortfolio and PaperExecutor) on a file written here.
 """
 
@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from typer.testing import CliRunner
 
-from ingenium.backtest import BacktestConfig, DataError, backtest, load_bars
+from ingenium.backtest import BacktestConfig, BarFileError, backtest, read_bars
 from ingenium.cli.main import app
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -85,7 +85,7 @@ def test_weekly_bars_labelled_by_their_last_trading_day_load_with_no_option(tmp_
     code, output, summary = run("--data", str(data), "--out", str(tmp_path / "out"))
     assert code == 0, output
     assert summary["data"]["gaps"] == 0 and summary["stats"]["periods_per_year"] == 52
-    bars = load_bars(data)
+    bars = read_bars(data)
     assert set(bars.periods) == {"1w"}
 
 
@@ -128,7 +128,7 @@ def test_a_bar_missing_inside_a_session_is_reported(tmp_path: Path) -> None:
     minutes += session_minutes(date(2024, 11, 29), close=time(13))
     lost = minutes.pop(500)  # 2024-11-27 at 11:20 New York
     data = write(tmp_path / "acme.csv", [t.isoformat() for t in minutes], header="timestamp")
-    bars = load_bars(data, calendar="XNYS")
+    bars = read_bars(data, calendar="XNYS")
     assert (bars.gaps, bars.missing_bars, bars.calendar) == (1, 1, "XNYS")
     assert bars.warnings == (f"{data}: acme has 1 of the 390 1m bar(s) XNYS expects in its session of 2024-11-27 "
                              f"missing, the first at {lost.isoformat()}",)
@@ -138,7 +138,7 @@ def test_a_bar_missing_inside_a_session_is_reported(tmp_path: Path) -> None:
     assert result.summary()["data"]["gaps"] == 1
     # Bars per year: NYSE's sessions in 2024 (252) times the mean length of the sessions spanned, in minutes.
     assert result.stats.periods_per_year == pytest.approx(252 * (390 + 390 + 210) / 3)
-    plain = load_bars(data)  # without the calendar, every night is a gap
+    plain = read_bars(data)  # without the calendar, every night is a gap
     assert plain.gaps == 3 and plain.warnings == ()
 
 
@@ -147,7 +147,7 @@ def test_bars_outside_the_sessions_are_reported(tmp_path: Path) -> None:
     minutes = session_minutes(day)
     early = [datetime.combine(day, time(9, 25), NEW_YORK).astimezone(UTC) + timedelta(minutes=m) for m in range(5)]
     data = write(tmp_path / "acme.csv", [t.isoformat() for t in early + minutes], header="timestamp")
-    bars = load_bars(data, calendar="XNYS")
+    bars = read_bars(data, calendar="XNYS")
     assert bars.gaps == 0
     assert bars.warnings == (f"{data}: 5 bar(s) of acme fall outside XNYS's sessions, the first at line 2 "
                              f"({early[0].isoformat()}); check --tz and that timestamps are bar starts",)
@@ -158,8 +158,8 @@ def test_an_unknown_calendar_is_one_line(tmp_path: Path) -> None:
     code, output, _ = run("--data", str(data), "--calendar", "MOON", "--out", str(tmp_path / "o"))
     assert code == 1 and len(output.strip().splitlines()) == 1
     assert "unknown exchange calendar 'MOON'; use an exchange-calendars code such as XNYS" in output
-    with pytest.raises(DataError, match="falls in the same day as line 2"):
-        load_bars(write(tmp_path / "twice.csv", ["2024-01-02", "2024-01-02T12:00:00"], header="timestamp"),
+    with pytest.raises(BarFileError, match="falls in the same day as line 2"):
+        read_bars(write(tmp_path / "twice.csv", ["2024-01-02", "2024-01-02T12:00:00"], header="timestamp"),
                   period="1d")
 
 
@@ -185,13 +185,13 @@ def test_a_lunch_break_and_weekly_bars_against_a_calendar(tmp_path: Path) -> Non
     morning = [datetime.combine(day, time(9, 30), hong_kong) + timedelta(minutes=m) for m in range(150)]
     afternoon = [datetime.combine(day, time(13), hong_kong) + timedelta(minutes=m) for m in range(180)]
     data = write(tmp_path / "hk.csv", [t.astimezone(UTC).isoformat() for t in morning + afternoon], header="timestamp")
-    bars = load_bars(data, calendar="XHKG")
+    bars = read_bars(data, calendar="XHKG")
     assert (bars.gaps, bars.warnings) == (0, ())  # no bar is expected during the lunch break
 
     mondays = [date(2024, 1, 1) + timedelta(weeks=n) for n in range(20)]
     del mondays[7]  # the week of 19 February had sessions (the Monday was a holiday), so it lacks a bar
     weekly = write(tmp_path / "weekly.csv", [d.isoformat() for d in mondays])
-    bars = load_bars(weekly, calendar="XNYS")
+    bars = read_bars(weekly, calendar="XNYS")
     assert (bars.gaps, bars.missing_bars) == (1, 1)
     [warning] = bars.warnings
     assert "1w bar(s) XNYS expects in its session of 2024-02-20 missing" in warning

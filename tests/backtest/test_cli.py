@@ -48,7 +48,7 @@ def test_sweep_from_the_command_line(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--data", "missing.csv"], "data file missing.csv does not exist"),
+        (["--data", "missing.csv"], "missing.csv: the file does not exist"),
         (["--param", "lwo=3"], "Band has no parameter 'lwo'; did you mean 'low'?"),
         (["--cash", "lots"], "--cash 'lots' is not a number"),
         (["--fill", "later"], "--fill 'later': use next_open or close"),

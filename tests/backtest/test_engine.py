@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ingenium.backtest import BacktestConfig, BacktestResult, Engine, HandlerFailed, backtest, backtest_async, load_bars
+from ingenium.backtest import BacktestConfig, BacktestResult, Engine, HandlerFailed, backtest, backtest_async, read_bars
 from ingenium.errors import ConfigurationError
 from ingenium.events import Side
 from ingenium.runmode import RunMode
@@ -96,7 +96,7 @@ def services_config(**overrides: object) -> BacktestConfig:
 
 
 def test_live_services_run_unchanged_and_twice_give_the_same_bytes(tmp_path: Path) -> None:
-    bars = load_bars(SAMPLE)
+    bars = read_bars(SAMPLE)
     assert len(bars.symbol_names) > 1
     first = backtest(services_config(), bars).write(tmp_path / "a")
     second = backtest(services_config(), bars).write(tmp_path / "b")
@@ -109,7 +109,7 @@ def test_live_services_run_unchanged_and_twice_give_the_same_bytes(tmp_path: Pat
 async def test_account_agrees_with_the_portfolios_own_book() -> None:
     engine = Engine(services_config())
     await engine.start()
-    await engine.feed(load_bars(SAMPLE))
+    await engine.feed(read_bars(SAMPLE))
     await engine.stop()
     book = engine.portfolio.book  # type: ignore[attr-defined]
     assert book.cash == engine.account.cash

@@ -146,10 +146,10 @@ def test_report_lists_round_trips_with_pnl_buy_and_hold_and_marked_fills(goog_ru
 
 
 def test_buy_and_hold_holds_the_cash_in_the_symbol(goog_run: Path) -> None:
-    from ingenium.backtest import BacktestConfig, backtest, load_bars
+    from ingenium.backtest import BacktestConfig, backtest, read_bars
     from ingenium.backtest.report import buy_and_hold
 
-    bars = load_bars(goog_run.parent / "GOOG.csv")
+    bars = read_bars(goog_run.parent / "GOOG.csv")
     result = backtest(BacktestConfig(strategy="services.strategies:SmaCross",
                                      strategy_params={"fast": 10, "slow": 20}), bars)
     line = buy_and_hold(result)

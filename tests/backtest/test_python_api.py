@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from ingenium.backtest import BacktestConfig, backtest, load_bars
+from ingenium.backtest import BacktestConfig, backtest
+from ingenium.bars import read_bars
 from ingenium.cli.main import app
 from ingenium.errors import ConfigurationError
 from services.strategies import RsiReversionParams, SmaCross, SmaCrossParams
@@ -34,7 +35,7 @@ def test_a_class_and_typed_params_run_what_the_cli_runs(tmp_path: Path) -> None:
 
 
 def test_bars_already_read_and_a_whole_config_give_the_same_run() -> None:
-    bars = load_bars(SAMPLE)
+    bars = read_bars(SAMPLE)
     typed = backtest(SmaCross, bars, params=SmaCrossParams(fast=5, slow=20))
     configured = backtest(BacktestConfig(strategy="services.strategies:SmaCross",
                                          strategy_params={"fast": 5, "slow": 20}), bars)

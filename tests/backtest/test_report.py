@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from ingenium.backtest import backtest, load_bars
+from ingenium.backtest import backtest, read_bars
 from ingenium.backtest.report import buy_and_hold
 from tests.backtest.test_engine import SAMPLE, services_config
 
 
 def test_report_and_summary_count_the_same_trades(tmp_path: Path) -> None:
-    bars = load_bars(SAMPLE)
+    bars = read_bars(SAMPLE)
     config = services_config(portfolio_params={"sizing": "quantity", "quantity": "10", "long_only": False})
     result = backtest(config, bars)
     out = result.write(tmp_path / "run")

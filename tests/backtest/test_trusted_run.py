@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ingenium.backtest import Engine, load_bars
+from ingenium.backtest import Engine, read_bars
 from ingenium.events import Event
 from tests.backtest.test_engine import SAMPLE, services_config
 
@@ -19,7 +19,7 @@ async def run(trusted: bool, **overrides: object) -> tuple[list[Event], Engine]:
     for key in ("signal", "order", "execution"):
         engine.bus.tap(key, events.append)  # type: ignore[arg-type]
     await engine.start()
-    await engine.feed(load_bars(SAMPLE))
+    await engine.feed(read_bars(SAMPLE))
     await engine.stop()
     return events, engine
 

@@ -8,10 +8,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from ingenium.bars import BarFileError, read_bars
 from ingenium.errors import ConfigurationError
 from ingenium.period import format_period, infer_period, parse_period
 from services.data import SAMPLE_FILE, SAMPLE_SEED, SAMPLE_SYMBOLS, sample_csv
-from services.ingestors import DataFileError, HistoricalIngestor, read_bars
+from services.ingestors import HistoricalIngestor
 
 
 def write(tmp_path: Path, text: str, name: str = "bars.csv") -> Path:
@@ -23,7 +24,7 @@ def write(tmp_path: Path, text: str, name: str = "bars.csv") -> Path:
 def test_shipped_sample_is_what_the_generator_makes() -> None:
     assert SAMPLE_FILE.read_text() == sample_csv(seed=SAMPLE_SEED)
     bars = read_bars(SAMPLE_FILE)
-    assert {b.symbol for b in bars} == set(SAMPLE_SYMBOLS)
+    assert set(bars.symbols) == set(SAMPLE_SYMBOLS)
     assert len(bars) == 390 * len(SAMPLE_SYMBOLS)
     assert sample_csv(seed=1) != sample_csv(seed=2)
 
@@ -32,11 +33,11 @@ def test_column_mapping_time_zone_and_sorting(tmp_path: Path) -> None:
     path = write(tmp_path, "Date,Px_Open,High,Low,Last,Vol\n"
                            "2024-03-01 10:01:00,10,11,9,10.5,100\n"
                            "2024-03-01 10:00:00,10,10,10,10,0\n")
-    bars = read_bars(path, symbol="ACME", columns={"Date": "timestamp", "Px_Open": "open", "Last": "close"},
-                     tz="America/New_York")
-    assert [b.start for b in bars] == [datetime(2024, 3, 1, 15, 0, tzinfo=UTC), datetime(2024, 3, 1, 15, 1, tzinfo=UTC)]
-    assert bars[1].close == Decimal("10.5") and bars[1].volume == 100 and bars[1].row == 2
-    assert bars[0].symbol == "ACME"
+    bars = read_bars(path, symbol="ACME", mapping={"timestamp": "Date", "open": "Px_Open", "close": "Last"},
+                     tz="America/New_York", sort=True)
+    assert bars.starts == [datetime(2024, 3, 1, 15, 0, tzinfo=UTC), datetime(2024, 3, 1, 15, 1, tzinfo=UTC)]
+    assert bars.closes[1] == Decimal("10.5") and bars.volumes[1] == 100 and bars.label(1) == "line 2"
+    assert bars.symbols[0] == "ACME"
 
 
 def test_epoch_timestamps_and_offsets(tmp_path: Path) -> None:
@@ -45,8 +46,8 @@ def test_epoch_timestamps_and_offsets(tmp_path: Path) -> None:
                            "a,1709287260000,1,1,1,1\n"
                            "b,2024-03-01T11:00:00+01:00,2,2,2,2\n")
     bars = read_bars(path)
-    assert {b.start for b in bars} == {datetime(2024, 3, 1, 10, 0, tzinfo=UTC), datetime(2024, 3, 1, 10, 1, tzinfo=UTC)}
-    assert read_bars(path, symbols=["B"])[0].symbol == "b"
+    assert set(bars.starts) == {datetime(2024, 3, 1, 10, 0, tzinfo=UTC), datetime(2024, 3, 1, 10, 1, tzinfo=UTC)}
+    assert read_bars(path, symbols=["B"], period="1m").symbols == ["b"]
 
 
 def test_parquet_with_nanosecond_timestamps(tmp_path: Path) -> None:
@@ -57,38 +58,38 @@ def test_parquet_with_nanosecond_timestamps(tmp_path: Path) -> None:
     path = tmp_path / "bars.parquet"
     pq.write_table(table, path)
     bars = read_bars(path, symbol="XYZ")
-    assert [b.close for b in bars] == [Decimal("1.6"), Decimal("1.65")]
-    assert bars[0].start == datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
+    assert bars.closes == [Decimal("1.6"), Decimal("1.65")]
+    assert bars.starts[0] == datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ("symbol,timestamp,open,high,low,close\na,2024-01-01,1,1,1,-1\n", "line 2: prices must be greater than zero"),
+        ("symbol,timestamp,open,high,low,close\na,2024-01-01,1,1,1,-1\n", "line 2: close -1 must be greater than zero"),
         ("symbol,timestamp,open,high,low,close\na,2024-01-01,1,1,1,1\na,2024-01-01,2,2,2,2\n", "line 3: a at"),
         ("symbol,timestamp,open,high,low,close\na,yesterday,1,1,1,1\n", "line 2: timestamp 'yesterday'"),
-        ("symbol,timestamp,open,high,low,close\na,2024-01-01,1,0.5,1,1\n", "do not bracket"),
+        ("symbol,timestamp,open,high,low,close\na,2024-01-01,1,0.5,1,1\n", "must bracket"),
         ("symbol,timestamp,open,high,low,close\na,2024-01-01,x,1,1,1\n", "open 'x' is not a number"),
         ("symbol,timestamp,open,high,low,close\na b,2024-01-01,1,1,1,1\n", "symbol 'a b' is not valid"),
-        ("symbol,when,open,high,low,close\n", "no column for timestamp"),
+        ("symbol,when,open,high,low,close\n", r"missing column\(s\) timestamp"),
     ],
 )
 def test_bad_rows_are_named(tmp_path: Path, body: str, message: str) -> None:
-    with pytest.raises(DataFileError, match=message):
+    with pytest.raises(BarFileError, match=message):
         read_bars(write(tmp_path, body))
 
 
 def test_bad_arguments(tmp_path: Path) -> None:
     path = write(tmp_path, "timestamp,open,high,low,close\n2024-01-01,1,1,1,1\n")
-    with pytest.raises(DataFileError, match="pass --symbol"):
-        read_bars(path)
+    with pytest.raises(BarFileError, match="pass --symbol"):
+        HistoricalIngestor(path=path).read()
     with pytest.raises(ConfigurationError, match="not a field"):
-        read_bars(path, symbol="a", columns={"open": "opening"})
+        read_bars(path, symbol="a", mapping={"opening": "open"})
     with pytest.raises(ConfigurationError, match="time zone 'Mars/Base'"):
         read_bars(path, symbol="a", tz="Mars/Base")
-    with pytest.raises(DataFileError, match="unknown file type"):
+    with pytest.raises(BarFileError, match="unknown format"):
         read_bars(write(tmp_path, "", "bars.txt"))
-    with pytest.raises(ConfigurationError, match="cannot infer the bar period"):
+    with pytest.raises(BarFileError, match="cannot infer the bar period"):
         HistoricalIngestor(path=path, symbol="a").read()
 
 
@@ -103,9 +104,9 @@ def test_periods() -> None:
 
 def test_historical_params_from_cli_strings(tmp_path: Path) -> None:
     path = write(tmp_path, "D,o,h,l,c\n2024-01-01,1,1,1,1\n2024-01-02,1,1,1,1\n")
-    ingestor = HistoricalIngestor(path=str(path), symbol="a", columns="D=timestamp")
-    bars, period = ingestor.read()
-    assert period == "1d" and len(bars) == 2
-    events = ingestor.events(bars, period)
-    again = HistoricalIngestor(path=str(path), symbol="a", columns="D=timestamp").events(bars, period)
+    ingestor = HistoricalIngestor(path=str(path), symbol="a", columns="timestamp=D")
+    bars = ingestor.read()
+    assert bars.periods == ["1d", "1d"] and len(bars) == 2
+    events = ingestor.events(bars)
+    again = HistoricalIngestor(path=str(path), symbol="a", columns="timestamp=D").events(bars)
     assert [e.id for e in events] == [e.id for e in again]
