@@ -62,7 +62,7 @@ def describe(cls: type[Component], module: str | None = None) -> StrategySpec:
         annotation = info.annotation
         type_name = getattr(annotation, "__name__", str(annotation))
         params.append(ParamSpec(name, type_name, info.get_default(call_default_factory=True), info.description or ""))
-    doc = (inspect.getdoc(cls) or "").split("\n", 1)[0]
+    doc = (inspect.getdoc(cls) or "").split("\n", 1)[0].replace("``", "")  # reST literals read as plain words
     return StrategySpec(f"{module or cls.__module__}:{cls.__qualname__}", cls.__qualname__, doc, params)
 
 

@@ -11,6 +11,12 @@
     clearTimeout(toast.timer); toast.timer = setTimeout(() => { el.hidden = true; }, 4000);
   }
 
+  // What an execution says in one line: a fill's quantity and price, otherwise what happened to the order.
+  function executionToast(d) {
+    const what = (d.Update || "fill").replaceAll("_", " "), symbol = String(d.Symbol || "").toUpperCase();
+    toast(Number(d.Quantity) > 0 ? `${what} ${symbol} ${d.Quantity} @ ${d.Price}` : `order ${what}: ${symbol}${d.Reason ? " (" + d.Reason + ")" : ""}`);
+  }
+
   async function refresh(el) {
     const response = await fetch(el.dataset.src, { headers: { "Accept": "text/html" } });
     if (!response.ok) return;
@@ -39,7 +45,7 @@
   if (channels.has("ledger")) {
     let first = true;
     subscribe("ledger", {
-      execution: d => toast(`${(d.Update || "fill").replace("_", " ")} ${String(d.Symbol || "").toUpperCase()} ${d.Quantity || ""} @ ${d.Price || ""}`),
+      execution: executionToast,
       ledger: () => { if (first) { first = false; return; } liveEls.filter(e => e.dataset.live === "ledger").forEach(refresh); drawEquity(); },
     });
   }
@@ -47,7 +53,7 @@
     let first = true;
     const again = () => { liveEls.filter(e => e.dataset.live === "portfolio").forEach(refresh); drawEquity(); };
     subscribe("portfolio", {
-      execution: d => toast(`${(d.Update || "fill").replace("_", " ")} ${String(d.Symbol || "").toUpperCase()} ${d.Quantity || ""} @ ${d.Price || ""}`),
+      execution: executionToast,
       ledger: () => { if (first) { first = false; return; } again(); },
       marks: again,
     });
@@ -109,6 +115,11 @@
     paper_bgcolor: "#fff", plot_bgcolor: "#fff", showlegend: false, hovermode: "x unified",
     xaxis: { gridcolor: "#eef1f5" }, yaxis: { gridcolor: "#eef1f5", tickformat: ",.2f" } }, extra || {});
   const config = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["toImage", "lasso2d", "select2d"] };
+  // A chart follows its box (a rotated phone, a narrowed window), not only window resize events.
+  if (window.ResizeObserver && window.Plotly) {
+    const watch = new ResizeObserver(entries => entries.forEach(e => { if (e.target.classList.contains("js-plotly-plot")) Plotly.Plots.resize(e.target); }));
+    document.querySelectorAll(".chart").forEach(el => watch.observe(el));
+  }
 
   async function drawEquity() {
     const el = document.getElementById("equity-chart");
@@ -119,9 +130,9 @@
       { x: t.time, y: t.equity.map(Number), type: "scatter", mode: "lines", name: "equity", line: { color: "#1f5fd1", width: 1.6, shape: "hv" } },
       { x: t.time, y: t.drawdown.map(v => Number(v) * 100), type: "scatter", mode: "lines", name: "drawdown", fill: "tozeroy",
         line: { color: "#c2271d", width: 1, shape: "hv" }, xaxis: "x2", yaxis: "y2", hovertemplate: "%{y:.2f}%" },
-    ], layout({ grid: { rows: 2, columns: 1, roworder: "top to bottom" }, xaxis: { showticklabels: false, gridcolor: "#eef1f5" },
-      yaxis: { domain: [0.35, 1], gridcolor: "#eef1f5", tickformat: ",.2f" }, yaxis2: { domain: [0, 0.28], gridcolor: "#eef1f5", ticksuffix: "%" },
-      xaxis2: { matches: "x", gridcolor: "#eef1f5" } }), config);
+    ], layout({ xaxis: { anchor: "y", showticklabels: false, gridcolor: "#eef1f5" },
+      yaxis: { domain: [0.35, 1], gridcolor: "#eef1f5", tickformat: ",.2f" }, yaxis2: { anchor: "x2", domain: [0, 0.28], gridcolor: "#eef1f5", ticksuffix: "%" },
+      xaxis2: { anchor: "y2", matches: "x", gridcolor: "#eef1f5" } }), config);
     const traces = [];
     curves.strategies.forEach((c, i) => {
       const color = PALETTE[i % PALETTE.length], name = c.strategy || "(none)";
@@ -130,9 +141,9 @@
         line: { color, width: 1, shape: "hv" }, xaxis: "x2", yaxis: "y2" });
     });
     Plotly.react("strategy-chart", traces, layout({ showlegend: true, legend: { orientation: "h", y: 1.1 },
-      grid: { rows: 2, columns: 1, roworder: "top to bottom" }, xaxis: { showticklabels: false, gridcolor: "#eef1f5" },
-      yaxis: { domain: [0.35, 1], gridcolor: "#eef1f5", tickformat: ",.2f" }, yaxis2: { domain: [0, 0.28], gridcolor: "#eef1f5", tickformat: ",.2f" },
-      xaxis2: { matches: "x", gridcolor: "#eef1f5" } }), config);
+      xaxis: { anchor: "y", showticklabels: false, gridcolor: "#eef1f5" },
+      yaxis: { domain: [0.35, 1], gridcolor: "#eef1f5", tickformat: ",.2f" }, yaxis2: { anchor: "x2", domain: [0, 0.28], gridcolor: "#eef1f5", tickformat: ",.2f" },
+      xaxis2: { anchor: "y2", matches: "x", gridcolor: "#eef1f5" } }), config);
     window.__ingenium.equity = { total: t.equity, strategies: curves.strategies.map(c => c.strategy) };
   }
   drawEquity();
@@ -146,23 +157,32 @@
     Plotly.newPlot("run-equity", [
       { x, y: run.equity.map(p => Number(p.equity)), type: "scatter", mode: "lines", name: "equity", line: { color: "#1f5fd1", width: 1.6 } },
       { x, y: run.equity.map(p => Number(p.drawdown) * 100), type: "scatter", mode: "lines", name: "drawdown %", fill: "tozeroy", line: { color: "#c2271d", width: 1 }, xaxis: "x2", yaxis: "y2" },
-    ], layout({ grid: { rows: 2, columns: 1, roworder: "top to bottom" }, xaxis: { showticklabels: false, gridcolor: "#eef1f5" },
+    ], layout({ xaxis: { anchor: "y", showticklabels: false, gridcolor: "#eef1f5" },
       yaxis: { domain: [0.35, 1], tickformat: ",.0f", gridcolor: "#eef1f5" },
-      yaxis2: { domain: [0, 0.28], ticksuffix: "%", gridcolor: "#eef1f5" }, xaxis2: { matches: "x" } }), config);
+      yaxis2: { anchor: "x2", domain: [0, 0.28], ticksuffix: "%", gridcolor: "#eef1f5" }, xaxis2: { anchor: "y2", matches: "x" } }), config);
     const trades = run.trades;
     Plotly.newPlot("run-trades-chart", [{ x: trades.map(t => t.seq + 1), y: trades.map(t => Number(t.pnl)), type: "bar",
       marker: { color: trades.map(t => Number(t.pnl) >= 0 ? "#11803d" : "#c2271d") }, hovertemplate: "trade %{x}: %{y:,.2f}<extra></extra>" }],
       layout({ hovermode: "closest" }), config);
-    const c = await (await fetch("/api/v1/runs/" + id + "/candles")).json();
-    const fills = run.fills.filter(f => f.symbol === c.symbol);
-    const marker = side => ({ x: fills.filter(f => f.side === side).map(f => f.executed_at), y: fills.filter(f => f.side === side).map(f => Number(f.price)),
-      type: "scatter", mode: "markers", name: side, marker: { symbol: side === "buy" ? "triangle-up" : "triangle-down", size: 10, color: side === "buy" ? "#11803d" : "#c2271d", line: { width: 1, color: "#fff" } },
-      hovertemplate: side + " %{y:,.4f}<extra></extra>" });
-    Plotly.newPlot("run-candles", [
-      { x: c.time, open: c.open.map(Number), high: c.high.map(Number), low: c.low.map(Number), close: c.close.map(Number), type: "candlestick", name: c.symbol,
-        increasing: { line: { color: "#11803d" } }, decreasing: { line: { color: "#c2271d" } } },
-      marker("buy"), marker("sell"),
-    ], layout({ xaxis: { rangeslider: { visible: false }, gridcolor: "#eef1f5" }, hovermode: "closest" }), config);
+    const picker = document.getElementById("candle-symbol");
+    const traded = [...new Set(run.fills.map(f => f.symbol))];
+    const symbols = [...new Set([...traded, ...(run.run.symbols || [])])];
+    picker.innerHTML = symbols.map(s => `<option value="${s}">${s.toUpperCase()}</option>`).join("");
+    picker.hidden = symbols.length < 2;
+    async function candles() {
+      const c = await (await fetch("/api/v1/runs/" + id + "/candles?symbol=" + encodeURIComponent(picker.value))).json();
+      const fills = run.fills.filter(f => f.symbol === c.symbol);
+      const marker = side => ({ x: fills.filter(f => f.side === side).map(f => f.executed_at), y: fills.filter(f => f.side === side).map(f => Number(f.price)),
+        type: "scatter", mode: "markers", name: side, marker: { symbol: side === "buy" ? "triangle-up" : "triangle-down", size: 13, color: side === "buy" ? "#1f5fd1" : "#111827", line: { width: 1.5, color: "#fff" } },
+        hovertemplate: side + " %{y:,.4f}<extra></extra>" });
+      Plotly.react("run-candles", [
+        { x: c.time, open: c.open.map(Number), high: c.high.map(Number), low: c.low.map(Number), close: c.close.map(Number), type: "candlestick", name: c.symbol.toUpperCase(),
+          increasing: { line: { color: "#11803d" } }, decreasing: { line: { color: "#c2271d" } } },
+        marker("buy"), marker("sell"),
+      ], layout({ xaxis: { rangeslider: { visible: false }, gridcolor: "#eef1f5" }, hovermode: "closest" }), config);
+    }
+    picker.addEventListener("change", candles);
+    await candles();
   }
   drawRun();
 
@@ -191,10 +211,10 @@
           legendgroup: ids[i], showlegend: false, line: { color, width: 1 }, xaxis: "x2", yaxis: "y2", hovertemplate: "%{y:.2f}%" });
       });
       Plotly.react("compare-equity", traces, layout({ showlegend: true, legend: { orientation: "h", y: 1.1 },
-        grid: { rows: 2, columns: 1, roworder: "top to bottom" }, xaxis: { showticklabels: false, gridcolor: "#eef1f5" },
+        xaxis: { anchor: "y", showticklabels: false, gridcolor: "#eef1f5" },
         yaxis: { domain: [0.35, 1], ticksuffix: "%", tickformat: ",.1f", gridcolor: "#eef1f5", title: { text: "return" } },
-        yaxis2: { domain: [0, 0.28], ticksuffix: "%", gridcolor: "#eef1f5", title: { text: "drawdown" } },
-        xaxis2: { matches: "x", gridcolor: "#eef1f5", title: { text: byTime ? "" : "bars since start" } } }), config);
+        yaxis2: { anchor: "x2", domain: [0, 0.28], ticksuffix: "%", gridcolor: "#eef1f5", title: { text: "drawdown" } },
+        xaxis2: { anchor: "y2", matches: "x", gridcolor: "#eef1f5", title: { text: byTime ? "" : "bars since start" } } }), config);
     }
     align.addEventListener("change", draw);
     draw();
