@@ -153,23 +153,3 @@ async def audit_trail(database_url: str, order_id: str) -> list[dict[str, Any]]:
     finally:
         await conn.close()
     return [dict(r) for r in rows]
-
-
-async def equity_points(database_url: str, *, strategy: str | None = None,
-                        limit: int = 2000) -> list[dict[str, Any]]:
-    """Cumulative realized PnL net of commissions after each fill (optionally one strategy's), downsampled."""
-    conn = await connect(database_url, application_name="ingenium-web")
-    try:
-        rows = await conn.fetch(
-            "WITH s AS (SELECT f.executed_at, f.stream_sequence, "
-            "sum(coalesce(f.realized_pnl, 0) - f.commission) OVER (ORDER BY f.stream_sequence) AS pnl, "
-            "row_number() OVER (ORDER BY f.stream_sequence) AS n, count(*) OVER () AS total "
-            "FROM ledger_fills f LEFT JOIN ledger_orders o USING (order_id) "
-            "WHERE ($1::text IS NULL OR o.strategy_id = $1)) "
-            "SELECT executed_at, pnl, max(pnl) OVER (ORDER BY stream_sequence) AS peak FROM s "
-            "WHERE n % greatest(1, total / $2) = 0 OR n = total ORDER BY stream_sequence",
-            strategy, limit,
-        )
-    finally:
-        await conn.close()
-    return [dict(r) for r in rows]

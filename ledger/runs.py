@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -19,7 +20,8 @@ from typing import Any
 
 import asyncpg
 
-from ingenium.backtest import BacktestConfig, BacktestResult
+from ingenium.backtest import BacktestConfig, BacktestResult, SweepResult
+from ingenium.config import Settings
 from ledger.database import connect, no_tables
 
 #: The tables migration 0003 creates.
@@ -77,15 +79,34 @@ async def _conn(database_url: str) -> asyncpg.Connection:
     return conn
 
 
-async def create_run(database_url: str, run_id: str, kind: str, config: BacktestConfig, data_source: str) -> None:
-    """Record a queued run (what it will run), before a worker starts it."""
+#: Key of a run's stored config that holds how its worker reads its data (a replay's range, a sweep's grid).
+PLAN = "plan"
+
+
+def run_config(run: Run) -> tuple[BacktestConfig, dict[str, Any]]:
+    """A stored run's backtest configuration, and its plan (``{}`` for a plain backtest)."""
+    stored = dict(run.config)
+    plan = stored.pop(PLAN, None) or {}
+    return BacktestConfig.model_validate(stored), dict(plan)
+
+
+async def create_run(database_url: str, run_id: str, kind: str, config: BacktestConfig, data_source: str, *,
+                     params: dict[str, Any] | None = None, plan: dict[str, Any] | None = None) -> None:
+    """Record a queued run (what it will run), before a worker starts it.
+
+    ``params`` are the strategy parameters to list (a sweep's grid; default the config's); ``plan`` says how the
+    worker reads its data, stored beside the config.
+    """
+    stored = config.model_dump(mode="json")
+    if plan:
+        stored[PLAN] = plan
     conn = await _conn(database_url)
     try:
         await conn.execute(
             "INSERT INTO runs (run_id, kind, strategy, params, config, data_source, code_version, status, created_at)"
             " VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8)",
-            run_id, kind, config.strategy, config.strategy_params, config.model_dump(mode="json"), data_source,
-            code_version(), datetime.now(UTC),
+            run_id, kind, config.strategy, config.strategy_params if params is None else params, stored,
+            data_source, code_version(), datetime.now(UTC),
         )
     except asyncpg.UndefinedTableError as exc:
         raise no_tables(database_url) from exc
@@ -139,9 +160,67 @@ async def save_result(database_url: str, run_id: str, result: BacktestResult) ->
             )
             await conn.execute(
                 "UPDATE runs SET status = 'done', progress = 1, stats = $2, bars = $3, symbols = $4, "
-                "finished_at = $5 WHERE run_id = $1",
-                run_id, result.stats.as_dict(), result.bars, list(result.symbols), datetime.now(UTC),
+                "finished_at = $5, data_source = $6 WHERE run_id = $1",
+                run_id, result.stats.as_dict(), result.bars, list(result.symbols), datetime.now(UTC), result.source,
             )
+    finally:
+        await conn.close()
+
+
+def sweep_stats(result: SweepResult) -> dict[str, Any]:
+    """A sweep's statistics: the best combination's figures, then every combination ranked.
+
+    The best one's figures are at the top level (what ``runs ls`` shows); ``ranked`` holds rank, params, stats and
+    error of each, queryable with ``jsonb_array_elements``.
+    """
+    best = next((row for row in result.rows if row.stats is not None), None)
+    return {**(best.stats if best is not None and best.stats else {}), "metric": result.metric,
+            "combinations": len(result.rows), "best_params": best.params if best is not None else None,
+            "ranked": [{"rank": rank, "params": row.params, "stats": row.stats, "error": row.error}
+                       for rank, row in enumerate(result.rows, 1)]}
+
+
+async def save_sweep(database_url: str, run_id: str, result: SweepResult, *, bars: int,
+                     symbols: list[str]) -> None:
+    """Store a finished sweep's ranked combinations and mark it done."""
+    conn = await _conn(database_url)
+    try:
+        await conn.execute(
+            "UPDATE runs SET status = 'done', progress = 1, stats = $2, bars = $3, symbols = $4, finished_at = $5 "
+            "WHERE run_id = $1", run_id, sweep_stats(result), bars, symbols, datetime.now(UTC),
+        )
+    finally:
+        await conn.close()
+
+
+async def record(settings: Settings, outcome: BacktestResult | SweepResult, *, config: BacktestConfig, source: str,
+                 bars: int, symbols: list[str], params: dict[str, Any] | None = None) -> str | None:
+    """Store a run the command line finished (the ``ingenium.run_recorders`` plugin of the ledger).
+
+    Returns the run's id, or ``None`` when no database is configured.
+    """
+    if not settings.database_url:
+        return None
+    url = settings.database_url
+    if isinstance(outcome, BacktestResult):
+        run_id = outcome.run_id
+        await delete_run(url, run_id)  # a rerun of the same range and config keeps its derived id: newest wins
+        await create_run(url, run_id, outcome.kind, config, source, params=params)
+        await mark(url, run_id, status="running")
+        await save_result(url, run_id, outcome)
+    else:
+        run_id = f"sweep-{uuid.uuid4().hex[:12]}"
+        await create_run(url, run_id, "sweep", config, source, params=params)
+        await mark(url, run_id, status="running")
+        await save_sweep(url, run_id, outcome, bars=bars, symbols=symbols)
+    return run_id
+
+
+async def delete_run(database_url: str, run_id: str) -> None:
+    """Forget a run and its series (they cascade)."""
+    conn = await _conn(database_url)
+    try:
+        await conn.execute("DELETE FROM runs WHERE run_id = $1", run_id)
     finally:
         await conn.close()
 

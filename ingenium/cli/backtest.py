@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +18,7 @@ from rich.table import Table
 
 from ingenium.backtest import BacktestConfig, BacktestResult, backtest_async, read_bars
 from ingenium.backtest.config import DEFAULT_EXECUTOR, DEFAULT_PORTFOLIO
+from ingenium.backtest.records import record_run
 from ingenium.backtest.replay import ReplayRange, live_defaults, replay, symbols_of
 from ingenium.backtest.stats import display_rows
 from ingenium.backtest.sweep import METRICS, SweepResult, is_sweep, parse_grid, sweep
@@ -161,6 +163,21 @@ def _show_sweep(result: SweepResult, out: Path, top: int = 20) -> None:
     console.print(f"wrote {out}", highlight=False)
 
 
+def _record(outcome: BacktestResult | SweepResult, *, config: BacktestConfig, source: str, bars: int,
+            symbols: list[str], params: dict[str, Any] | None = None) -> None:
+    """Store the run through the installed recorders (the ledger's: PostgreSQL, when a database is set)."""
+    settings = resolve_settings(load_settings())
+    try:
+        stored = asyncio.run(record_run(settings, outcome, config=config, source=source, bars=bars,
+                                        symbols=symbols, params=params))
+    except IngeniumError as exc:
+        err_console.print(f"[yellow]warning:[/] the run is in the output directory but was not stored: {exc}",
+                          highlight=False, markup=True, soft_wrap=True)
+        return
+    for run_id in stored:
+        console.print(f"stored as run {run_id} (`ingenium runs ls`)", highlight=False, markup=False)
+
+
 def backtest_command(
     strategy: Strategy,
     data: Annotated[Path, typer.Option("--data", "-d", help="Bars: a .csv, .csv.gz, .parquet or .pq file.")],
@@ -224,11 +241,14 @@ def backtest_command(
                 fail(str(exc))
             progress.stop()
             _show_sweep(ranked, ranked.write(out / "sweep.csv"))
+            _record(ranked, config=config, source=str(data), bars=len(bars), symbols=sorted(set(bars.symbols)),
+                    params={**fixed, **varying})
             return
         task = progress.add_task("backtesting", total=len(bars))
         result = run(backtest_async(config, bars, progress=lambda n: progress.update(task, completed=n)))
         progress.stop()
     _show(result, result.write(out))
+    _record(result, config=config, source=result.source, bars=result.bars, symbols=list(result.symbols))
 
 
 def replay_command(
@@ -285,6 +305,7 @@ def replay_command(
     console.print(f"replayed {result.bars} bars read from {result.source}", highlight=False, markup=False,
                   soft_wrap=True)
     _show(result, result.write(out or Path("out") / result.run_id))
+    _record(result, config=result.config, source=result.source, bars=result.bars, symbols=list(result.symbols))
 
 
 def register(app: typer.Typer) -> None:

@@ -25,6 +25,11 @@ def _qty(value: Any) -> str:
     return f"{Decimal(value).normalize():f}" if value is not None else "-"
 
 
+def web_command(namespace: str, database_url: str) -> str:
+    """The shell line that serves the web UI on the demo's namespace and ledger."""
+    return f"INGENIUM_NAMESPACE={namespace} INGENIUM_DATABASE_URL='{database_url}' ingenium web"
+
+
 def demo(verbose: Verbose = False) -> None:
     """Run ingestor, SMA strategy, portfolio, paper executor and ledger on the sample data; print a summary."""
     from services.demo import EXECUTOR_PARAMS, PORTFOLIO_PARAMS, STRATEGY_PARAMS, DemoResult, psql_command, run_demo
@@ -108,10 +113,6 @@ def demo(verbose: Verbose = False) -> None:
         "  SELECT status, count(*), sum(filled_quantity) FROM ledger_orders GROUP BY status;",
         "  SELECT symbol, quantity, average_price, realized_pnl FROM ledger_positions;",
         "",
-        "[bold]Open the demo's ledger in the web UI[/] (with [cyan]ingenium up[/] running), then browse "
-        "http://127.0.0.1:8080/:",
-        f"  INGENIUM_NAMESPACE={result.settings.namespace} INGENIUM_DATABASE_URL='{url}' ingenium web",
-        "",
         "[bold]Run the stack yourself[/], one command per terminal:",
         "  ingenium up",
         "  ingenium ledger serve",
@@ -122,6 +123,10 @@ def demo(verbose: Verbose = False) -> None:
         "",
         f"[dim]Each demo run first resets the namespace '{result.settings.namespace}' (its streams, consumers and "
         "executor bucket) and drops and recreates its database; live streams and other databases are untouched.[/]",
+        "",
+        "[bold]Open the demo's ledger in the web UI[/]: with [cyan]ingenium up[/] running in another terminal, run "
+        "the line below and browse http://127.0.0.1:8080/ (Transactions, Portfolio, Streams):",
+        f"  {web_command(result.settings.namespace, url)}",
     ]
     for line in lines:
         console.print(line, soft_wrap=True, highlight=False)

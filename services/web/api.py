@@ -6,6 +6,7 @@ Money and quantities are strings (exact decimals), times RFC 3339 UTC.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import re
 from datetime import UTC, datetime, timedelta
@@ -16,14 +17,16 @@ import pyarrow.compute as pc
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from ingenium.bars import BarFileError, Bars, read_bars
 from ingenium.cancel import cancel_request, send_cancel
 from ingenium.errors import IngeniumError
+from ingenium.events import DataEvent
 from ledger import history, queries, runs
 from ledger.history import FILL_SORTS, ORDER_SORTS, HistoryFilter
-from services.web import discovery, portfolio, streams
+from services.streamread import read_stream
+from services.web import discovery, equity, portfolio, streams
 from services.web.auth import operator, viewer
 from services.web.state import WebState, web_state
 
@@ -221,9 +224,19 @@ async def get_portfolio(state: State) -> dict[str, Any]:
 
 
 @router.get("/portfolio/equity", tags=["portfolio"])
-async def get_equity(state: State, strategy: Token = None) -> list[dict[str, Any]]:
-    """Realized PnL net of commissions after each fill, and its running peak (downsampled to 2000 points)."""
-    return list(jsonable(await history.equity_points(state.reader_url, strategy=strategy)))
+async def get_equity(state: State, limit: Annotated[int, Query(ge=2, le=5000)] = 2000) -> dict[str, Any]:
+    """Equity marked to market after each fill and now (at the latest bars), and each strategy's PnL curve.
+
+    The total's drawdown is a fraction of its peak, a strategy's is in money. Each curve has at most ``limit``
+    points.
+    """
+    total, strategies = await equity.curves(state.reader_url, state.nats(), state.settings, limit=limit)
+    return {
+        "total": {"time": jsonable(total.times), "equity": jsonable(total.values),
+                  "drawdown": jsonable(total.drawdown(relative=True))},
+        "strategies": [{"strategy": c.name, "time": jsonable(c.times), "pnl": jsonable(c.values),
+                        "drawdown": jsonable(c.drawdown(relative=False))} for c in strategies],
+    }
 
 
 @router.get("/components", tags=["components"])
@@ -279,16 +292,48 @@ async def get_run(run_id: str, state: State) -> dict[str, Any]:
 @router.get("/runs/{run_id}/candles", tags=["runs"], responses={404: {"description": "No such run."}})
 async def get_candles(run_id: str, state: State,
                       symbol: Token = None, limit: Annotated[int, Query(ge=1, le=20_000)] = 5000) -> dict[str, Any]:
-    """The run's bars of one symbol (its first by default) from its data file, for the candle chart."""
+    """The run's bars of one symbol (its first by default), for the candle chart.
+
+    They come from its data file, or for a replay from the recorded data stream.
+    """
     run = await runs.get_run(state.reader_url, run_id)
     if run is None:
         raise HTTPException(404, f"no run {run_id!r}")
+    chosen = symbol or (run.symbols[0] if run.symbols else "")
+    if run.kind == "replay":
+        _, plan = runs.run_config(run)
+        return await recorded_candles(state, chosen, plan.get("replay") or {}, limit)
     try:
         bars = await asyncio.to_thread(read_bars, run.data_source, gaps="accept")
     except (OSError, BarFileError) as exc:
         raise HTTPException(404, f"the run's data {run.data_source} cannot be read now: {exc}") from None
     table = bars.table
-    chosen = symbol or (run.symbols[0] if run.symbols else (table.column("symbol")[0].as_py() if len(bars) else ""))
+    chosen = chosen or (table.column("symbol")[0].as_py() if len(bars) else "")
     part = Bars(table.filter(pc.equal(table.column("symbol"), chosen)).slice(0, limit), source=bars.source)
     return {"symbol": chosen, "time": [start.isoformat() for start in part.starts],
             **{k: [format(value, "f") for value in getattr(part, k + "s")] for k in ("open", "high", "low", "close")}}
+
+
+async def recorded_candles(state: WebState, symbol: str, span: dict[str, Any], limit: int) -> dict[str, Any]:
+    """Bars of ``symbol`` on the recorded data stream within a replay's range."""
+    since = datetime.fromisoformat(span["since"]) if span.get("since") else None
+    until = datetime.fromisoformat(span["until"]) if span.get("until") else None
+    out: dict[str, Any] = {"symbol": symbol, "time": [], "open": [], "high": [], "low": [], "close": []}
+    subjects = state.settings.subjects
+    messages = read_stream(state.nats().jetstream(), subjects.stream("data"), subjects.data(symbol),
+                           start_time=since)
+    async with contextlib.aclosing(messages):  # type: ignore[type-var]  # an async generator, typed as an iterator
+        async for msg in messages:
+            try:
+                bar = DataEvent.from_json(msg.data).ohlc
+            except ValidationError:
+                continue  # the replay skipped it too, with a warning in its run
+            if bar is None or (since is not None and bar.timestamp < since) or (
+                    until is not None and bar.timestamp >= until):
+                continue
+            out["time"].append(bar.timestamp.isoformat())
+            for key in ("open", "high", "low", "close"):
+                out[key].append(format(getattr(bar, key), "f"))
+            if len(out["time"]) >= limit:
+                break
+    return out

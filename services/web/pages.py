@@ -8,11 +8,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from ingenium.backtest.sweep import METRICS
 from ledger import history, runs
 from ledger.history import HistoryFilter
 from services.web import api, discovery, portfolio, streams
@@ -24,6 +25,10 @@ templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 router = APIRouter(include_in_schema=False)
 State = Annotated[WebState, Depends(web_state)]
 PAGE = 50
+#: The statistics the compare page lines up: key, label, format filter.
+COMPARED = (("total_return", "Total return", "pct"), ("cagr", "CAGR", "pct"), ("sharpe", "Sharpe", "ratio"),
+            ("sortino", "Sortino", "ratio"), ("max_drawdown", "Max drawdown", "pct"), ("trades", "Trades", "count"),
+            ("win_rate", "Win rate", "pct"), ("exposure", "Exposure", "pct"), ("final_equity", "Final equity", "money"))
 
 
 def _money(value: Any, places: int = 2) -> str:
@@ -54,7 +59,16 @@ def _duration(seconds: float | None) -> str:
     return f"{s // 3600}h {s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m {s % 60:02d}s"
 
 
-templates.env.filters.update(money=_money, qty=_qty, when=_when, pct=_pct, duration=_duration)
+def _ratio(value: Any) -> str:
+    return "—" if value is None else f"{float(value):,.2f}"
+
+
+def _count(value: Any) -> str:
+    return "—" if value is None else f"{int(value):,}"
+
+
+templates.env.filters.update(money=_money, qty=_qty, when=_when, pct=_pct, duration=_duration, ratio=_ratio,
+                             count=_count)
 
 
 def render(request: Request, name: str, **context: Any) -> HTMLResponse:
@@ -126,20 +140,20 @@ async def components_fragment(request: Request, state: State) -> HTMLResponse:
 
 
 # ----------------------------------------------------------------------------- portfolio
-async def _portfolio_context(state: WebState, strategy: str | None) -> dict[str, Any]:
-    return {"p": await portfolio.portfolio(state.reader_url, state.nats(), state.settings), "strategy": strategy}
+async def _portfolio_context(state: WebState) -> dict[str, Any]:
+    return {"p": await portfolio.portfolio(state.reader_url, state.nats(), state.settings)}
 
 
 @router.get("/portfolio", dependencies=[Depends(viewer)])
-async def portfolio_page(request: Request, state: State, strategy: api.Token = None) -> HTMLResponse:
-    """Positions, PnL, cash, equity and drawdown."""
-    return render(request, "portfolio.html", **await _portfolio_context(state, strategy))
+async def portfolio_page(request: Request, state: State) -> HTMLResponse:
+    """Positions, PnL, cash, equity and drawdown, in total and per strategy."""
+    return render(request, "portfolio.html", **await _portfolio_context(state))
 
 
 @router.get("/fragments/portfolio", dependencies=[Depends(viewer)])
-async def portfolio_fragment(request: Request, state: State, strategy: api.Token = None) -> HTMLResponse:
+async def portfolio_fragment(request: Request, state: State) -> HTMLResponse:
     """The portfolio figures alone."""
-    return render(request, "_portfolio.html", **await _portfolio_context(state, strategy))
+    return render(request, "_portfolio.html", **await _portfolio_context(state))
 
 
 # ----------------------------------------------------------------------------- transactions
@@ -211,11 +225,20 @@ async def order_fragment(request: Request, state: State, order_id: str) -> HTMLR
 
 
 # ----------------------------------------------------------------------------- backtests
+async def _backtests(request: Request, state: WebState, *, error: str | None = None,
+                     form: dict[str, str] | None = None) -> HTMLResponse:
+    response = render(request, "backtests.html", strategies=web_runs.catalogue(), files=web_runs.data_files(),
+                      metrics=METRICS, runs=await runs.list_runs(state.reader_url, limit=100), error=error,
+                      form=form or {})
+    if error:
+        response.status_code = 422
+    return response
+
+
 @router.get("/backtests", dependencies=[Depends(viewer)])
-async def backtests_page(request: Request, state: State, error: str | None = None) -> HTMLResponse:
+async def backtests_page(request: Request, state: State) -> HTMLResponse:
     """The launch form and the history of runs."""
-    return render(request, "backtests.html", strategies=web_runs.catalogue(), files=web_runs.data_files(),
-                  runs=await runs.list_runs(state.reader_url, limit=100), error=error, form={})
+    return await _backtests(request, state)
 
 
 @router.post("/backtests", dependencies=[Depends(operator)])
@@ -223,21 +246,45 @@ async def launch_backtest(request: Request, state: State) -> Response:
     """Validate the form, record the run and start its worker; then show the run's page."""
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
     try:
-        config, data = web_runs.build_config(form)
+        what = web_runs.build_launch(form)
     except web_runs.FormError as exc:
-        response = render(request, "backtests.html", strategies=web_runs.catalogue(), files=web_runs.data_files(),
-                          runs=await runs.list_runs(state.reader_url, limit=100), error=str(exc), form=form)
-        response.status_code = 422
-        return response
-    run_id, process = await web_runs.launch(state.settings, state.writer_url, config, data,
+        return await _backtests(request, state, error=str(exc), form=form)
+    run_id, process = await web_runs.launch(state.settings, state.writer_url, what,
                                             state.settings.data_dir / "web-runs")
     state.workers[run_id] = process
     return RedirectResponse(f"/backtests/{run_id}", status_code=303)
 
 
+@router.get("/backtests/compare", dependencies=[Depends(viewer)])
+async def compare_page(request: Request, state: State,
+                       run: Annotated[list[str], Query(max_length=4)]) -> HTMLResponse:
+    """Two (or more) finished runs side by side: their statistics, and their equity curves overlaid."""
+    found = []
+    for run_id in dict.fromkeys(run):
+        one = await runs.get_run(state.reader_url, run_id)
+        if one is None:
+            raise HTTPException(404, f"no run {run_id!r}")
+        found.append(one)
+    if len(found) < 2:
+        raise HTTPException(422, "pick two runs to compare (tick them in the history)")
+    return render(request, "compare.html", runs=found, rows=compared(found))
+
+
+def compared(found: list[runs.Run]) -> list[dict[str, Any]]:
+    """Each compared statistic: its values per run and, for two runs, the second's minus the first's (exact)."""
+    out = []
+    for key, label, fmt in COMPARED:
+        values = [(r.stats or {}).get(key) for r in found]
+        delta = None
+        if len(values) == 2 and None not in values:
+            delta = Decimal(str(values[1])) - Decimal(str(values[0]))
+        out.append({"key": key, "label": label, "fmt": fmt, "cells": values, "delta": delta})
+    return out
+
+
 @router.get("/backtests/{run_id}", dependencies=[Depends(viewer)])
 async def run_page(request: Request, state: State, run_id: str) -> HTMLResponse:
-    """A run: live progress while it runs; statistics, charts and trades when done."""
+    """A run: live progress while it runs; statistics, charts and trades (a sweep: its ranking) when done."""
     run = await runs.get_run(state.reader_url, run_id)
     if run is None:
         raise HTTPException(404, f"no run {run_id!r}")

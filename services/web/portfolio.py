@@ -58,11 +58,41 @@ async def latest_close(nc: Client, settings: Settings, symbol: str) -> Decimal |
         return None
 
 
+async def last_trades(database_url: str) -> dict[str, Decimal]:
+    """The price of each symbol's latest fill in the ledger."""
+    conn = await connect(database_url, application_name="ingenium-web")
+    try:
+        rows = await conn.fetch("SELECT DISTINCT ON (symbol) symbol, price FROM ledger_fills "
+                                "ORDER BY symbol, stream_sequence DESC")
+    finally:
+        await conn.close()
+    return {r["symbol"]: r["price"] for r in rows}
+
+
+async def marks(database_url: str, nc: Client, settings: Settings, symbols: set[str]) -> dict[str, Decimal]:
+    """What each of ``symbols`` is worth now: its latest bar's close, or without a recorded bar its last trade.
+
+    The one marking rule of the Portfolio page: positions, per-strategy PnL and the equity curve's last point.
+    """
+    traded = await last_trades(database_url)
+    out = {}
+    for symbol in symbols:
+        mark = await latest_close(nc, settings, symbol)
+        mark = mark if mark is not None else traded.get(symbol)
+        if mark is not None:
+            out[symbol] = mark
+    return out
+
+
 async def portfolio(database_url: str, nc: Client, settings: Settings) -> PortfolioView:
     """Mark the ledger's positions and sum them up."""
     positions = []
-    for p in await queries.positions(database_url):
-        mark = await latest_close(nc, settings, p.symbol) if p.quantity else None
+    ledger_positions = await queries.positions(database_url)
+    held = await strategy_holdings(database_url)
+    prices = await marks(database_url, nc, settings, {p.symbol for p in ledger_positions if p.quantity} | {
+        s for quantities, _ in held.values() for s in quantities})
+    for p in ledger_positions:
+        mark = prices.get(p.symbol) if p.quantity else None
         value = p.quantity * mark if mark is not None else None
         unrealized = None
         if value is not None:
@@ -71,7 +101,7 @@ async def portfolio(database_url: str, nc: Client, settings: Settings) -> Portfo
                                       p.realized_pnl, p.commissions))
     cash = await queries.cash(database_url)
     balance = cash.balance if cash else Decimal(0)
-    # A position without a mark is valued at cost, so equity never counts it as lost.
+    # A position without a mark (no bar, no fill: not possible once it holds anything) is valued at cost.
     holdings = sum((p.market_value if p.market_value is not None else (p.cost_basis if p.quantity > 0
                     else -p.cost_basis)) for p in positions if p.quantity)
     return PortfolioView(
@@ -80,8 +110,53 @@ async def portfolio(database_url: str, nc: Client, settings: Settings) -> Portfo
         equity=balance + Decimal(holdings), realized_pnl=sum((p.realized_pnl for p in positions), Decimal(0)),
         unrealized_pnl=sum((p.unrealized_pnl for p in positions if p.unrealized_pnl is not None), Decimal(0)),
         commissions=cash.commissions if cash else Decimal(0),
-        strategies=await by_strategy(database_url),
+        strategies=await _marked_strategies(database_url, held, prices),
     )
+
+
+async def _marked_strategies(database_url: str, held: dict[str, tuple[dict[str, Decimal], Decimal]],
+                             prices: dict[str, Decimal]) -> list[dict[str, Any]]:
+    """``by_strategy`` with each strategy's unrealized and net PnL.
+
+    Its open quantities are marked at the latest bar's close; net PnL = its cash flows + holdings at mark, and
+    unrealized PnL is what of that is not realized yet.
+    """
+    rows = await by_strategy(database_url)
+    for row in rows:
+        holdings = held.get(row["strategy"], ({}, Decimal(0)))
+        value = Decimal(0)
+        complete = True
+        for symbol, quantity in holdings[0].items():
+            if symbol not in prices:
+                complete = False
+                continue
+            value += quantity * prices[symbol]
+        pnl = holdings[1] + value
+        row["unrealized_pnl"] = pnl - (row["realized_pnl"] - row["commissions"]) if complete else None
+        row["pnl"] = pnl if complete else None
+    return rows
+
+
+async def strategy_holdings(database_url: str) -> dict[str, tuple[dict[str, Decimal], Decimal]]:
+    """Per strategy: its open quantity per symbol (signed) and its net cash flow (sales − purchases − fees)."""
+    conn = await connect(database_url, application_name="ingenium-web")
+    try:
+        rows = await conn.fetch(
+            "SELECT coalesce(o.strategy_id, '') AS strategy, f.symbol, "
+            "sum(CASE WHEN f.side = 'buy' THEN f.quantity ELSE -f.quantity END) AS quantity, "
+            "sum(CASE WHEN f.side = 'buy' THEN -f.quantity * f.price ELSE f.quantity * f.price END - f.commission)"
+            " AS cash_flow FROM ledger_fills f JOIN ledger_orders o USING (order_id) WHERE f.side IS NOT NULL "
+            "GROUP BY 1, 2"
+        )
+    finally:
+        await conn.close()
+    out: dict[str, tuple[dict[str, Decimal], Decimal]] = {}
+    for r in rows:
+        quantities, flow = out.get(r["strategy"], ({}, Decimal(0)))
+        if r["quantity"]:
+            quantities[r["symbol"]] = r["quantity"]
+        out[r["strategy"]] = (quantities, flow + r["cash_flow"])
+    return out
 
 
 async def by_strategy(database_url: str) -> list[dict[str, Any]]:

@@ -5,6 +5,8 @@
 * ``ledger``: an ``execution`` event for each execution published on the bus (so a page can say "fill AAPL 10 @
   101" at once), then a ``ledger`` event when the ledger has projected it (its checkpoints moved): pages re-fetch
   their server-rendered fragments then, so what they show is always the ledger's.
+* ``portfolio``: the same, and a ``marks`` event (at most every two seconds) while new bars arrive on the data
+  stream, so marked-to-market figures follow the prices.
 * ``components``: a ``components`` event every two seconds with who answered discovery.
 * ``run:<id>``: a backtest's ``progress`` events, as its worker reports them on NATS.
 """
@@ -40,20 +42,32 @@ async def _checkpoints(state: WebState) -> dict[str, int]:
         return {}
 
 
-async def ledger_events(state: WebState) -> AsyncIterator[ServerSentEvent]:
-    """Bus executions as they happen, and ledger progress once they are projected."""
+async def ledger_events(state: WebState, *, marks: bool = False) -> AsyncIterator[ServerSentEvent]:
+    """Bus executions as they happen, and ledger progress once they are projected (with ``marks``: new bars)."""
     nc = state.nats()
     subjects = state.settings.subjects
     woken: asyncio.Queue[Msg] = asyncio.Queue()
+    priced = asyncio.Event()
 
     async def on_msg(msg: Msg) -> None:
         await woken.put(msg)
 
+    async def on_bar(msg: Msg) -> None:
+        priced.set()
+
     subs = [await nc.subscribe(subjects.execution, cb=on_msg), await nc.subscribe(subjects.order, cb=on_msg)]
+    if marks:
+        subs.append(await nc.subscribe(subjects.all_data, cb=on_bar))
+    loop = asyncio.get_running_loop()
+    marked_at = 0.0
     try:
         last = await _checkpoints(state)
         yield ServerSentEvent(event="ledger", data=last)
         while True:
+            if priced.is_set() and loop.time() - marked_at >= TICK_SECONDS:
+                priced.clear()
+                marked_at = loop.time()
+                yield ServerSentEvent(event="marks", data={})
             with contextlib.suppress(TimeoutError):
                 msg = await asyncio.wait_for(woken.get(), TICK_SECONDS)
                 if msg.subject == subjects.execution:
@@ -120,13 +134,13 @@ async def run_events(state: WebState, run_id: str) -> AsyncIterator[ServerSentEv
 @router.get("/api/v1/events", response_class=EventSourceResponse, tags=["live"],
             responses={401: {"description": "Not logged in."}})
 async def events(
-    channel: Annotated[str, Query(pattern=r"^(ledger|components|run:run-[0-9a-f]{12})$")] = "ledger",
+    channel: Annotated[str, Query(pattern=r"^(ledger|portfolio|components|run:run-[0-9a-f]{12})$")] = "ledger",
     state: WebState = Depends(web_state),  # noqa: B008
     _: str = Depends(viewer),
 ) -> AsyncIterator[ServerSentEvent]:
-    """Server-sent events of one channel: ``ledger``, ``components`` or ``run:<run id>``."""
-    if channel == "ledger":
-        source = ledger_events(state)
+    """Server-sent events of one channel: ``ledger``, ``portfolio``, ``components`` or ``run:<run id>``."""
+    if channel in ("ledger", "portfolio"):
+        source = ledger_events(state, marks=channel == "portfolio")
     elif channel == "components":
         source = component_events(state)
     else:

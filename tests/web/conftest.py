@@ -136,6 +136,9 @@ async def screenshot(page: Page, name: str) -> Path:
     await page.screenshot(path=str(path), full_page=True)
     size = page.viewport_size
     await page.set_viewport_size({"width": 390, "height": 844})
+    # Charts redraw at the new width before the picture is taken.
+    await page.wait_for_function("[...document.querySelectorAll('.js-plotly-plot .main-svg')].every("
+                                 "svg => svg.getBoundingClientRect().right <= document.documentElement.clientWidth)")
     await page.screenshot(path=str(SHOTS / f"{name}-phone.png"), full_page=True)
     if size:
         await page.set_viewport_size(size)

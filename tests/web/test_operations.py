@@ -56,6 +56,9 @@ async def test_components_backtests_streams(web: WebStack, bus: JetStreamBus, br
     await expect(page.locator("#run-status")).to_have_text("done")
     await expect(page.locator("#run-trades tbody tr").first).to_be_visible()
     await page.wait_for_function("document.querySelector('#run-candles .main-svg') !== null", timeout=30_000)
+    # The fills of the chosen symbol are marked on its candles.
+    await page.wait_for_function("document.querySelectorAll('#run-candles .scatterlayer .point').length > 0",
+                                 timeout=30_000)
     await screenshot(page, "backtest-report")
     await page.goto(web.url + "/backtests")
     await expect(page.locator("#runs")).to_contain_text(run_id)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from playwright.async_api import Browser, expect
 
 from ingenium.bus import JetStreamBus
@@ -52,11 +54,33 @@ async def test_a_published_fill_appears_in_transactions_without_a_reload(
     await expect(page.locator("#order-fills tbody tr")).to_have_count(2)
     await screenshot(page, "order")
 
-    # Portfolio: AAPL marked at the latest bar (101): 10 × (101 − 100) unrealized.
+    # Portfolio: AAPL marked at the latest bar (101): 10 × (101 − 100) unrealized, in total and for its strategy.
     await page.goto(web.url + "/portfolio")
     row = page.locator('#positions tr[data-symbol="aapl"]')
     await expect(row).to_contain_text("101.0000")
     await expect(row).to_contain_text("10.00")
-    await page.wait_for_function("document.querySelector('#equity-chart .main-svg') !== null")
+    sma = page.locator('#strategies tr[data-strategy="sma"]')
+    await expect(sma.locator("td").nth(5)).to_have_text("10.00")  # unrealized
+    await expect(sma.locator("td").nth(7)).to_have_text("9.00")  # net of the 1.00 commission
+    # MSFT has no recorded bar: it is marked at its last trade (51), 20 × 51 − (250 + 765) = 5 unrealized.
+    await expect(page.locator('#positions tr[data-symbol="msft"]')).to_contain_text("51.0000")
+    await expect(page.locator('#strategies tr[data-strategy="rsi"] td').nth(5)).to_have_text("5.00")
+    await page.wait_for_function("window.__ingenium && window.__ingenium.equity !== undefined")
+    assert sorted(await page.evaluate("window.__ingenium.equity.strategies")) == ["rsi", "sma"]
+    await page.evaluate("window.__marker = 'same page'")
+
+    # A new bar moves the marks live: AAPL at 103, so 30 unrealized; the equity curve's last point follows.
+    await bus.publish(bar("aapl", "103", minutes=1))
+    await expect(row).to_contain_text("103.0000", timeout=15_000)
+    await expect(sma.locator("td").nth(5)).to_have_text("30.00")
+    assert await page.evaluate("window.__marker") == "same page"
+    start = Decimal((await (await page.request.get(web.url + "/api/v1/portfolio")).json())["starting_cash"])
+    # Cash start − 1001 − 250 − 765; AAPL 10 × 103, MSFT 20 at its last trade (51: no MSFT bar was recorded).
+    await page.wait_for_function(f"window.__ingenium.equity.total.slice(-1)[0] == '{start + 34}'", timeout=15_000)
+    await expect(page.locator("#equity")).to_have_text(f"{start + 34:,.2f}")  # the figures and the curve agree
+    curves = await (await page.request.get(web.url + "/api/v1/portfolio/equity")).json()
+    assert [Decimal(v) for v in curves["total"]["equity"]] == [start - 1001 + 1000, start - 1251 + 1250,
+                                                              start - 2016 + 2020, start + 34]
+    await page.wait_for_function("document.querySelector('#strategy-chart .main-svg') !== null")
     await screenshot(page, "portfolio")
     assert requests.outside(web.url) == []
