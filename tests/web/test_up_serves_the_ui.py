@@ -18,6 +18,9 @@ import pytest
 
 from tests.core.test_stack import start_up
 
+#: `ingenium up` in a child process starts its own servers.
+pytestmark = pytest.mark.servers
+
 
 def _env(tmp_path: Path, web_port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("INGENIUM_", "OTEL_"))}
