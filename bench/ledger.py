@@ -41,12 +41,12 @@ from ingenium.embedded import EmbeddedNats, EmbeddedPostgres
 from ingenium.events import Event, Side
 from ingenium.streams import ensure_streams
 from ingenium.testing import fill, order, with_database
+from ledger.batch_sql import EVENT_COLUMNS, audit_row
 from ledger.config import LedgerConfig
 from ledger.messages import Message, parse
 from ledger.migrate import upgrade
 from ledger.projector import Projector, tune_garbage_collector
-from ledger.state import FillRow
-from ledger.store import EVENT_COLUMNS, audit_row
+from ledger.rows import FillRow
 
 SYMBOLS = [f"sym{i}" for i in range(50)]
 

@@ -47,8 +47,8 @@ from ledger.config import LedgerConfig
 from ledger.migrate import upgrade
 from ledger.projector import Projector
 from services.executor import PaperExecutor
-from services.pipeline import finish
 from services.portfolio import RiskPortfolio
+from services.settle import finish
 
 
 class Flip(Strategy):

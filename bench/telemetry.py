@@ -42,10 +42,10 @@ from nats.js import JetStreamContext
 from ingenium.config import Settings
 from ingenium.connection import connect_nats
 from ingenium.embedded import EmbeddedNats
-from ingenium.observability import setup_telemetry
 from ingenium.runtime import Runner
 from ingenium.streams import ensure_streams
 from ingenium.subjects import StreamKey
+from ingenium.telemetry import setup_telemetry
 from ingenium.testing import eventually
 from services.executor.paper import PaperExecutor
 from services.ingestors.csv_parquet import HistoricalIngestor

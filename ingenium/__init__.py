@@ -25,7 +25,9 @@ from ingenium.events import (
 )
 from ingenium.executor import Executor
 from ingenium.ingestor import Ingestor
+from ingenium.per_symbol import per_symbol
 from ingenium.portfolio import Portfolio
+from ingenium.runmode import RunMode
 from ingenium.strategy import Strategy
 
 __all__ = [
@@ -45,6 +47,7 @@ __all__ = [
     "OrderType",
     "Params",
     "Portfolio",
+    "RunMode",
     "Settings",
     "Side",
     "SignalEvent",
@@ -52,4 +55,5 @@ __all__ = [
     "SimulatedClock",
     "Strategy",
     "TimeInForce",
+    "per_symbol",
 ]

@@ -16,18 +16,23 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, cast, get_args
 
 from pydantic import BaseModel, ConfigDict, ValidationError
+from typing_extensions import TypeVar
 
 from ingenium.clock import Clock, LiveClock
 from ingenium.errors import ConfigurationError
 from ingenium.events import CancelRequest, DataEvent, Event, ExecutionEvent, OrderEvent, SignalEvent
 from ingenium.ids import derive_id, new_id
-from ingenium.subjects import StreamKey
+from ingenium.runmode import RunMode
+from ingenium.subjects import EVENT_STREAMS, StreamKey
 
 if TYPE_CHECKING:
+    from datetime import timedelta
+
     from nats.aio.client import Client
+    from nats.js import JetStreamContext
 
     from ingenium.bus import Bus
     from ingenium.config import Settings
@@ -38,18 +43,16 @@ E = TypeVar("E", bound=Event)
 Emitted = Event | Iterable[Event] | None
 Handler = Callable[[Any], Emitted | Awaitable[Emitted]]
 
-#: Which handler consumes which stream, and the event type on that stream.
+#: Which handler consumes which stream, and the event type on that stream (``ingenium.subjects.STREAMS``).
 HANDLERS: dict[StreamKey, tuple[str, type[Event]]] = {
-    "data": ("on_data", DataEvent),
-    "signal": ("on_signal", SignalEvent),
-    "order": ("on_order", OrderEvent),
-    "execution": ("on_execution", ExecutionEvent),
+    stream.key: (stream.kinds[0].handler, stream.kinds[0].event) for stream in EVENT_STREAMS
 }
 
 #: Events that travel on another kind's stream, on a subject of their own: (kind, handler, event type) per stream.
 #: A cancel request rides the order stream, so an executor reads it through its order consumer, after the order.
 SHARED_HANDLERS: dict[StreamKey, tuple[tuple[str, str, type[Event]], ...]] = {
-    "order": (("cancel", "on_cancel", CancelRequest),),
+    stream.key: tuple((kind.name, kind.handler, kind.event) for kind in stream.kinds[1:])
+    for stream in EVENT_STREAMS if len(stream.kinds) > 1
 }
 
 #: A handler the runtime calls: the event kind, the event type, the bound handler, whether it is async.
@@ -62,13 +65,48 @@ class Params(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+#: A component's parameter model: ``class SmaCross(Strategy[SmaCrossParams])`` declares it, once.
+ParamsT = TypeVar("ParamsT", bound=Params, default=Params, covariant=True)
+
+
 @dataclass(slots=True)
 class ComponentContext:
-    """What the runtime hands a component: settings, the bus, and the NATS connection when live."""
+    """What the runtime or the backtest engine hands a component: settings, the bus, and how it is run.
+
+    Live, ``nc`` is the runtime's connection, for what exists only live (a key-value bucket, a subject's last
+    message); a component reaches it through ``jetstream()``. Events are never published through it: handlers
+    return them, ``Component.schedules`` declares the ones emitted on a timer, and the runtime publishes both.
+    """
 
     settings: Settings
     bus: Bus
+    mode: RunMode
     nc: Client | None = None
+
+    @property
+    def live(self) -> bool:
+        """Whether the component runs live, on JetStream."""
+        return self.mode is RunMode.LIVE
+
+    def jetstream(self) -> JetStreamContext:
+        """JetStream, live only; raises ``RuntimeError`` in a replay or a backtest, where there is none."""
+        if self.nc is None:
+            raise RuntimeError(f"JetStream exists only live; this component runs in {self.mode.value} mode")
+        return self.nc.jetstream()
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """Events a component emits on the wall clock rather than in answer to a message (live only).
+
+    The runtime calls ``emit`` every ``every`` between handlers (never during one) and publishes what it returns,
+    stored before the next call; ``failed`` hears of events it could not store (a later call may return them
+    again: ids derived from what they are about make that the same event).
+    """
+
+    every: timedelta
+    emit: Callable[[], Emitted]
+    failed: Callable[[list[Event], Exception], None] | None = None
 
 
 def _snake(name: str) -> str:
@@ -79,8 +117,11 @@ def _snake(name: str) -> str:
 _TRUSTED: dict[type[Event], Callable[[dict[str, Any]], Event]] = {}
 
 
-class Component:
-    """Base of every component. Subclasses declare ``params_model`` and implement handlers.
+class Component(Generic[ParamsT]):
+    """Base of every component. Subclasses name their parameter model as the type argument and implement handlers.
+
+    ``class SmaCross(Strategy[SmaCrossParams])`` makes ``SmaCrossParams`` the class's ``params_model`` and types
+    ``self.params`` as ``SmaCrossParams``; a class without one takes no parameters.
 
     Args:
         name: Component id, also the durable consumer name; defaults to the class name in snake_case.
@@ -91,9 +132,25 @@ class Component:
     """
 
     params_model: ClassVar[type[Params]] = Params
+    params: ParamsT
+    #: What the component is (``strategy``, ``portfolio``, ``executor``, ``ingestor``; ``component`` for anything
+    #: else): its discovery metadata and NATS connection name (``ingenium-<kind>-<name>``) say so.
+    kind: ClassVar[str] = "component"
     #: Whether events built by the helpers skip validation of values already in canonical form. Only the
     #: in-process backtest sets this, for the components it runs; anything else is still validated (build_event).
     trusted_events: bool = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Take ``params_model`` from the type argument: ``Strategy[SmaCrossParams]`` → ``SmaCrossParams``."""
+        super().__init_subclass__(**kwargs)
+        declared = [arg for base in getattr(cls, "__orig_bases__", ()) for arg in get_args(base)
+                    if isinstance(arg, type) and issubclass(arg, Params)]
+        if not declared:
+            return
+        if "params_model" in cls.__dict__ and cls.__dict__["params_model"] is not declared[0]:
+            raise ConfigurationError(f"{cls.__name__} declares its parameters twice ({declared[0].__name__} and "
+                                     f"params_model = {cls.__dict__['params_model'].__name__}); keep the type argument")
+        cls.params_model = declared[0]
 
     def __init__(
         self,
@@ -108,7 +165,7 @@ class Component:
             raise ConfigurationError(f"component name {self.name!r} must be 1-64 letters, digits, _ or -")
         self.clock: Clock = clock or LiveClock()
         self.symbols: tuple[str, ...] | None = tuple(symbols) if symbols is not None else None
-        self.params = self.validate_params(params)
+        self.params = cast(ParamsT, self.validate_params(params))
         self.log = logging.getLogger(f"ingenium.component.{self.name}")
         self.context: ComponentContext | None = None
         self._outbox: list[Event] = []
@@ -138,6 +195,10 @@ class Component:
 
     async def on_stop(self) -> None:
         """Called once after the last message was handled."""
+
+    def schedules(self) -> list[Schedule]:
+        """What this component emits on a timer, live (after ``on_start``); none unless a subclass says so."""
+        return []
 
     # ----------------------------------------------------------------- wiring used by runtimes
     def _implements(self, method: str) -> bool:

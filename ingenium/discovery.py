@@ -17,25 +17,10 @@ from nats.aio.client import Client
 from nats.micro import add_service
 from nats.micro.service import Service
 
-from ingenium.component import Component
-from ingenium.executor import Executor
-from ingenium.ingestor import Ingestor
-from ingenium.portfolio import Portfolio
-from ingenium.strategy import Strategy
-
 log = logging.getLogger("ingenium.discovery")
 
 #: The version every component announces (the micro protocol requires a semantic version).
 VERSION = "0.1.0"
-
-
-def component_kind(component: Component) -> str:
-    """``strategy``, ``portfolio``, ``executor``, ``ingestor`` or ``component`` for anything else."""
-    for base, kind in ((Strategy, "strategy"), (Portfolio, "portfolio"), (Executor, "executor"),
-                       (Ingestor, "ingestor")):
-        if isinstance(component, base):
-            return kind
-    return "component"
 
 
 async def announce(

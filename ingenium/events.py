@@ -19,9 +19,10 @@ audit trail keeps the verbatim payload).
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar, Literal, Self
+from typing import Annotated, Any, ClassVar, Literal, Self, TypeVar
 
 from pydantic import (
     AliasGenerator,
@@ -151,6 +152,27 @@ def unknown_key_message(key: str, known: dict[str, str]) -> str:
     return f"unknown key {key!r} (known keys: {', '.join(sorted(set(known.values())))})"
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: The attribute ``keys_only`` sets on a validator.
+_KEYS_ONLY = "__ingenium_keys_only__"
+
+
+def keys_only(check: F) -> F:
+    """Mark a before-validator that only refuses keys, never reads or changes a value.
+
+    Builders that take field names alone (``ingenium.backtest.trusted``) have nothing left for such a check to
+    refuse, so they may build the model without it; any other before-validator makes them validate.
+    """
+    setattr(check, _KEYS_ONLY, True)
+    return check
+
+
+def is_keys_only(check: Any) -> bool:
+    """Whether ``check`` (a validator function, or a classmethod around one) was marked by ``keys_only``."""
+    return getattr(getattr(check, "__func__", check), _KEYS_ONLY, False) is True
+
+
 class StrictWireModel(WireModel):
     """A wire model that refuses keys it does not know, naming the nearest known one.
 
@@ -162,6 +184,7 @@ class StrictWireModel(WireModel):
 
     @model_validator(mode="before")
     @classmethod
+    @keys_only
     def _refuse_unknown_keys(cls, data: Any) -> Any:
         if isinstance(data, dict):
             known = _known_keys(cls)

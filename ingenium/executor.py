@@ -5,16 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from ingenium.component import Component
+from ingenium.component import Component, ParamsT
 from ingenium.events import ExecutionEvent, ExecutionUpdate, OrderEvent
 
 
-class Executor(Component):
+class Executor(Component[ParamsT]):
     """Subclass and implement ``on_order`` (and ``on_cancel``); return one ``ExecutionEvent`` per fill or status change.
 
     ``on_cancel`` answers a ``CancelRequest`` with a ``canceled`` report (fills kept, nothing left) or a
     ``cancel_rejected`` one when the order is final already, both carrying the request's id as ``CancelId``.
     """
+
+    kind = "executor"
 
     def execution(
         self,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from abc import abstractmethod
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -10,17 +10,19 @@ from decimal import Decimal
 from nats.js.errors import NotFoundError
 
 from ingenium.bus import Published
-from ingenium.component import Component
+from ingenium.component import Component, ParamsT
 from ingenium.errors import ConfigurationError
 from ingenium.events import DataEvent, DataType, Event, Ohlc
 from ingenium.ids import derive_id
 
 
-class Ingestor(Component):
+class Ingestor(Component[ParamsT], ABC):
     """Subclass and implement ``async run()``, which builds bars with ``bar(...)`` and sends them with ``emit``.
 
     Bar ids derive from (symbol, period, bar time), so loading the same bars again stores nothing new.
     """
+
+    kind = "ingestor"
 
     @abstractmethod
     async def run(self) -> None:
@@ -54,9 +56,9 @@ class Ingestor(Component):
         duplicate window stores no bar twice.
         """
         context = self.context
-        if context is None or context.nc is None:
+        if context is None or not context.live:
             return {}
-        js = context.nc.jetstream()
+        js = context.jetstream()
         subjects = context.settings.subjects
         found: dict[str, datetime] = {}
         for symbol in symbols:

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from ingenium.component import Component
+from ingenium.component import Component, ParamsT
 from ingenium.events import CancelRequest, OrderEvent, OrderType, Side, SignalEvent, TimeInForce
 from ingenium.ids import derive_id
 
 
-class Portfolio(Component):
+class Portfolio(Component[ParamsT]):
     """Subclass and implement ``on_signal`` (size, check risk, return orders) and ``on_execution``.
 
     Order ids derive from the signal being handled, so a redelivered signal yields the same order id
     and JetStream drops the duplicate.
     """
+
+    kind = "portfolio"
 
     def order(
         self,

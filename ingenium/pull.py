@@ -71,6 +71,8 @@ class PullConsumer:
         self._expected: int | None = None
         #: (expected, seen) delivery numbers of a loss not recovered from yet.
         self._gap: tuple[int, int] | None = None
+        #: The stream sequence of the last message handed out before a loss.
+        self._handed = 0
 
     async def start(self) -> None:
         """Subscribe the inbox that pulled messages are delivered to."""
@@ -143,9 +145,13 @@ class PullConsumer:
                             "them again in order", expected, delivered - 1, self.stream, self.consumer)
                 self._gap = (expected, delivered)
                 self._expected = None
+                if i:
+                    self._handed = msgs[i - 1].metadata.sequence.stream
                 return msgs[:i]
             expected = delivered + 1
         self._expected = expected
+        if msgs:
+            self._handed = msgs[-1].metadata.sequence.stream
         return msgs
 
     async def _recover(self) -> list[Msg]:
@@ -154,6 +160,7 @@ class PullConsumer:
         await self._last_request_ended()
         self._buffer.clear()
         self._outstanding = False
+        await self._acks_applied()
         try:
             await self.nc.jetstream(timeout=self.expires + 1.0).reset_consumer(self.stream, self.consumer)
         except (nats.errors.Error, TimeoutError) as exc:
@@ -168,6 +175,25 @@ class PullConsumer:
         self._gap = None
         self._expected = 1  # a reset numbers deliveries from 1 again; a late one from before it is another jump
         return []
+
+    async def _acks_applied(self) -> None:
+        """Wait (at most ``expires``) until the server has applied the acks of what was handed out before the loss.
+
+        The server applies acks apart from API requests, so a reset sent right after the last ack can find an ack
+        floor that misses it, and deliver that message a second time.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.expires
+        while loop.time() < deadline:
+            try:
+                info = await self.consumer_info()
+            except (nats.errors.Error, TimeoutError) as exc:
+                log.debug("consumer info of %s/%s before its reset failed: %r", self.stream, self.consumer, exc)
+                return
+            # A message the caller refused (nak) holds the floor below it for good: the deadline ends the wait.
+            if info.ack_floor is None or (info.ack_floor.stream_seq or 0) >= self._handed:
+                return
+            await asyncio.sleep(0.02)
 
     async def _last_request_ended(self) -> None:
         """Wait until the pull request in flight has ended (JetStream cannot cancel one), at most ``expires``."""

@@ -39,15 +39,16 @@ from pydantic import ValidationError
 
 from ingenium import telemetry
 from ingenium.bus import JetStreamBus, is_transient
-from ingenium.component import HANDLERS, Component, ComponentContext, Handler
+from ingenium.component import HANDLERS, Component, ComponentContext, Handler, Schedule
 from ingenium.config import Settings
 from ingenium.connection import connect_nats
 from ingenium.deadletter import dead_letter
-from ingenium.discovery import announce, component_kind, withdraw
+from ingenium.discovery import announce, withdraw
 from ingenium.errors import PermanentFailure, PublishFailed
 from ingenium.events import Event
 from ingenium.ingestor import Ingestor
 from ingenium.pull import PullConsumer
+from ingenium.runmode import RunMode
 from ingenium.streams import ensure_streams
 from ingenium.subjects import StreamKey
 
@@ -68,7 +69,7 @@ def describe_validation_error(exc: ValidationError) -> str:
 
 def connection_name(component: Component) -> str:
     """The NATS connection name a component runs under, ``ingenium-<kind>-<name>`` (``ingenium status`` shows it)."""
-    return f"ingenium-{component_kind(component)}-{component.name}"
+    return f"ingenium-{component.kind}-{component.name}"
 
 
 class Runner:
@@ -89,6 +90,10 @@ class Runner:
         self._own_connection = nc is None
         self._stopping = asyncio.Event()
         self._handler_lock = asyncio.Lock()
+        #: Held while one handler's output is put on the wire: outputs go out in the order their handlers
+        #: finished, even when a send waits (for nats-py's pending-ack slots), so an executor's fill from a bar
+        #: never overtakes the report of the order it fills.
+        self._send_lock = asyncio.Lock()
         self._handlers = {
             key: (HANDLERS[key][1], component.handler(key), component.handler_is_async(key))
             for key in component.consumes()
@@ -116,7 +121,7 @@ class Runner:
         self._nc = nc
         bus = JetStreamBus(nc, self.subjects, retry_for=self.settings.publish_retry_seconds)
         await ensure_streams(bus.js, self.settings)
-        self.component.context = ComponentContext(settings=self.settings, bus=bus, nc=nc)
+        self.component.context = ComponentContext(settings=self.settings, bus=bus, mode=RunMode.LIVE, nc=nc)
         try:
             subscriptions = [
                 (key, await self._subscribe(bus.js, key)) for key in self.component.consumes()
@@ -125,7 +130,7 @@ class Runner:
                 return  # stopped while starting (a recovery waiting for its database, say)
             component = self.component
             service = await announce(
-                nc, name=component.name, kind=component_kind(component),
+                nc, name=component.name, kind=component.kind,
                 cls=f"{type(component).__module__}:{type(component).__qualname__}",
                 params=component.params.model_dump(mode="json"), symbols=component.symbols,
                 consumers=[(self.subjects.stream(key), f"{component.name}-{key}") for key, _ in subscriptions],
@@ -133,7 +138,11 @@ class Runner:
             tasks = [asyncio.create_task(self._consume(bus, key, sub)) for key, sub in subscriptions]
             if isinstance(self.component, Ingestor):
                 tasks.append(asyncio.create_task(self._produce(self.component)))
-            lag = [asyncio.create_task(telemetry.watch_consumer_lag([s for _, s in subscriptions], self._stopping))]
+            # Beside the consumers until the stop: the lag gauge, and the component's scheduled outputs.
+            watchers = [
+                asyncio.create_task(telemetry.watch_consumer_lag([s for _, s in subscriptions], self._stopping)),
+                *(asyncio.create_task(self._scheduled(bus, schedule)) for schedule in component.schedules()),
+            ]
             self.ready.set()
             log.info("%s", self._started_line(subscriptions))
             stopper = asyncio.create_task(self._stopping.wait())
@@ -144,12 +153,12 @@ class Runner:
                 # producer stop too, before whoever owns the connection drains it under them.
                 self._stopping.set()
                 stopper.cancel()
-                await asyncio.gather(*tasks, *lag, return_exceptions=True)
+                await asyncio.gather(*tasks, *watchers, return_exceptions=True)
                 raise
             self._stopping.set()
             results = await asyncio.gather(*tasks, return_exceptions=True)
             stopper.cancel()
-            await asyncio.gather(*lag)
+            await asyncio.gather(*watchers)
             await withdraw(service)
             for _, sub in subscriptions:
                 # Nothing more is fetched: stop the inbox before the connection drains.
@@ -158,7 +167,7 @@ class Runner:
             await self.component.on_stop()
             failure = next((r for r in results if isinstance(r, BaseException)), None)
             counts = f": {self.handled} messages handled, {self.dead_lettered} dead-lettered" if subscriptions else ""
-            log.info("%s %s stopped%s%s", component_kind(self.component), self.component.name,
+            log.info("%s %s stopped%s%s", self.component.kind, self.component.name,
                      f" by {failure!r}" if failure else "", counts)
             if failure is not None:
                 raise failure
@@ -182,7 +191,7 @@ class Runner:
         return True
 
     def _started_line(self, subscriptions: Sequence[tuple[StreamKey, PullConsumer]]) -> str:
-        kind, name = component_kind(self.component), self.component.name
+        kind, name = self.component.kind, self.component.name
         consumes = ", ".join(f"{sub.stream} as consumer {sub.consumer}" for _, sub in subscriptions)
         line = f"{kind} {name} started: consumes {consumes or 'nothing'}"
         if isinstance(self.component, Ingestor):
@@ -333,7 +342,35 @@ class Runner:
             telemetry.handler_duration.record(
                 time.perf_counter() - started, {"ingenium.component": component.name, "stream": key}
             )
-        return emitted, [await bus.send(e) for e in emitted]
+        if not emitted:
+            return emitted, []
+        async with self._send_lock:
+            return emitted, [await bus.send(e) for e in emitted]
+
+    async def _scheduled(self, bus: JetStreamBus, schedule: Schedule) -> None:
+        """Emit a schedule's events every ``schedule.every`` until stopped, each batch stored before the next."""
+        component, every = self.component, schedule.every.total_seconds()
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(every):
+                    await self._stopping.wait()
+            if self._stopping.is_set():
+                return
+            emitted: list[Event] = []
+            try:
+                # Between handlers, never inside one: an async handler's ids and outbox stay its own.
+                async with self._handler_lock:
+                    component.begin(None)
+                    emitted = component.collect(schedule.emit())
+                if emitted:
+                    async with self._send_lock:
+                        futures = [await bus.send(e) for e in emitted]
+                    await bus.confirm(emitted, futures)
+            except Exception as exc:
+                log.exception("%s: scheduled output not stored (%d events); tried again next time",
+                              component.name, len(emitted))
+                if schedule.failed is not None:
+                    schedule.failed(emitted, exc)
 
     async def _store(
         self, bus: JetStreamBus, msg: Msg, emitted: list[Event], futures: list[asyncio.Future[PubAck]]

@@ -4,23 +4,23 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from ingenium.component import Component
+from ingenium.component import Component, ParamsT
 from ingenium.events import SignalEvent, SignalType
 
 
-class Strategy(Component):
+class Strategy(Component[ParamsT]):
     """Subclass and implement ``on_data(self, event)``; return ``self.long(...)``/``self.short(...)`` or nothing.
 
     Example::
 
-        class Breakout(Strategy):
-            params_model = BreakoutParams
-
+        class Breakout(Strategy[BreakoutParams]):
             def on_data(self, event: DataEvent) -> SignalEvent | None:
                 if event.bar.close > self.params.level:
                     return self.long(event.symbol, event.bar.close)
                 return None
     """
+
+    kind = "strategy"
 
     def signal(self, symbol: str, signal: SignalType, price: Decimal | None = None) -> SignalEvent:
         """A signal from this strategy, with an id derived from the data event being handled."""

@@ -12,9 +12,7 @@ from nats.js.errors import APIError, NotFoundError
 
 from ingenium.config import Settings
 from ingenium.errors import ConfigurationError
-from ingenium.subjects import StreamKey
-
-STREAM_KEYS: tuple[StreamKey, ...] = ("data", "signal", "order", "execution", "deadletter")
+from ingenium.subjects import STREAM_KEYS, StreamKey
 
 #: JetStream error codes that mean "this cluster cannot hold the stream as asked".
 _NOT_CLUSTERED = 10074  # replicas > 1 not supported in non-clustered mode

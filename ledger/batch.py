@@ -1,6 +1,6 @@
 """Projecting one batch of one stream: audit rows, projections and the stream's checkpoint, in one transaction.
 
-A batch is first planned (rows it touches loaded in bulk, or taken from ``LedgerMemory``; changed in memory by
+A batch is first planned (rows it touches loaded in bulk, or taken from ``ProjectorCache``; changed in memory by
 ``ledger.projection``; every row to write built), then written (COPY and array statements, then the checkpoint).
 Planning an execution batch only reads, so the projector plans the next one while the last one is written;
 an order batch may reconcile executions that came before it, which writes, so it is planned inside its own
@@ -20,8 +20,7 @@ import asyncpg
 
 from ingenium.config import Settings
 from ingenium.events import CancelRequest, ExecutionEvent, OrderEvent
-from ledger import cancels, store
-from ledger.memory import LedgerMemory
+from ledger import batch_sql, cancels
 from ledger.messages import Kind, Parsed, is_cancel
 from ledger.projection import (
     apply_cash,
@@ -33,8 +32,9 @@ from ledger.projection import (
     open_order,
     unknown_order,
 )
+from ledger.projector_cache import ProjectorCache
 from ledger.reconcile import reconcile
-from ledger.state import Anomaly, FillRow, OrderState, PositionState
+from ledger.rows import Anomaly, FillRow, OrderState, PositionState
 from ledger.tables import AnomalyKind
 
 #: Called with each message that cannot be parsed, before the batch commits (the dead-letter stream, live).
@@ -105,17 +105,17 @@ class Plan:
 
     async def write(self, conn: asyncpg.Connection) -> None:
         """Write the rows and move the checkpoint, in the caller's transaction."""
-        await store.write_events(conn, self.audit)
-        await store.insert_fills(conn, self.fills)
-        await store.insert_orders(conn, self.new_orders)
-        await store.update_orders(conn, self.changed_orders)
-        await store.save_positions(conn, self.positions)
+        await batch_sql.write_events(conn, self.audit)
+        await batch_sql.insert_fills(conn, self.fills)
+        await batch_sql.insert_orders(conn, self.new_orders)
+        await batch_sql.update_orders(conn, self.changed_orders)
+        await batch_sql.save_positions(conn, self.positions)
         if self.cash is not None:
-            await store.save_cash(conn, self.cash)
-        await store.insert_anomalies(conn, self.anomalies)
+            await batch_sql.save_cash(conn, self.cash)
+        await batch_sql.insert_anomalies(conn, self.anomalies)
         await cancels.save_requests(conn, self.cancel_requests)
         await cancels.save_outcomes(conn, self.cancel_outcomes)
-        await store.advance_checkpoint(conn, self.stream, self.checkpoint, self.result.last_sequence)
+        await batch_sql.advance_checkpoint(conn, self.stream, self.checkpoint, self.result.last_sequence)
 
 
 @dataclass
@@ -131,7 +131,7 @@ class _Changes:
     cancel_requests: list[Row] = field(default_factory=list)
     cancel_outcomes: list[Row] = field(default_factory=list)
 
-    def plan(self, result: BatchResult, stream: str, checkpoint: int, memory: LedgerMemory, *, new: bool) -> Plan:
+    def plan(self, result: BatchResult, stream: str, checkpoint: int, memory: ProjectorCache, *, new: bool) -> Plan:
         orders = [order.row() for order in self.orders.values()]
         return Plan(
             result, stream, checkpoint, self.audit, [f.row() for f in self.fills],
@@ -158,7 +158,7 @@ async def plan_batch(
     parsed: Sequence[Parsed],
     *,
     checkpoint: int,
-    memory: LedgerMemory,
+    memory: ProjectorCache,
     dead_letter: DeadLetter | None = None,
     reconcile_orders: bool = True,
 ) -> Plan:
@@ -195,13 +195,13 @@ async def project_batch(
     parsed: Sequence[Parsed],
     *,
     checkpoint: int,
-    memory: LedgerMemory,
+    memory: ProjectorCache,
     dead_letter: DeadLetter | None = None,
 ) -> BatchResult:
     """Plan and write one batch in the caller's transaction (nothing else in flight).
 
     ``memory`` is changed before the transaction commits: a caller whose transaction fails must drop it.
-    Raises ``store.CheckpointMoved`` if the stream's checkpoint is not at ``checkpoint`` any more.
+    Raises ``batch_sql.CheckpointMoved`` if the stream's checkpoint is not at ``checkpoint`` any more.
     """
     plan = await plan_batch(conn, streams, kind, parsed, checkpoint=checkpoint, memory=memory,
                             dead_letter=dead_letter)
@@ -211,16 +211,20 @@ async def project_batch(
 
 
 async def _plan_orders(
-    conn: asyncpg.Connection, streams: LedgerStreams, batch: list[Parsed], memory: LedgerMemory, reconcile_orders: bool
+    conn: asyncpg.Connection,
+    streams: LedgerStreams,
+    batch: list[Parsed],
+    memory: ProjectorCache,
+    reconcile_orders: bool,
 ) -> tuple[_Changes, int, set[str]]:
     changes = _Changes()
     ids = {item.event_id for item in batch if item.event_id is not None}
-    seen = await store.seen_event_ids(conn, streams.order, ids) | (ids & memory.unconfirmed_in(streams.order))
+    seen = await batch_sql.seen_event_ids(conn, streams.order, ids) | (ids & memory.unconfirmed_in(streams.order))
     duplicates = 0
     for item in batch:
         event = item.event
         duplicate = event is not None and event.id in seen
-        changes.audit.append(store.audit_row(item, "cancel" if is_cancel(item.message.subject) else "order",
+        changes.audit.append(batch_sql.audit_row(item, "cancel" if is_cancel(item.message.subject) else "order",
                                              duplicate))
         if event is None:
             continue
@@ -242,13 +246,13 @@ async def _plan_orders(
 
 
 async def _plan_executions(
-    conn: asyncpg.Connection, streams: LedgerStreams, batch: list[Parsed], memory: LedgerMemory
+    conn: asyncpg.Connection, streams: LedgerStreams, batch: list[Parsed], memory: ProjectorCache
 ) -> tuple[_Changes, int, set[str]]:
     changes = _Changes()
     stream = streams.execution
     events = [item.event for item in batch if isinstance(item.event, ExecutionEvent)]
     ids = {item.event_id for item in batch if item.event_id is not None}
-    seen = await store.seen_event_ids(conn, stream, ids) | (ids & memory.unconfirmed_in(stream))
+    seen = await batch_sql.seen_event_ids(conn, stream, ids) | (ids & memory.unconfirmed_in(stream))
     fills = {event.fill_id for event in events if is_fill(event)}
     orders = await memory.orders(conn, {event.order_id for event in events})
     positions = await memory.positions_of(conn, {event.symbol for event in events if is_fill(event)})
@@ -258,13 +262,13 @@ async def _plan_executions(
     for item in batch:
         event, fill_id = item.event, item.event_id
         if not isinstance(event, ExecutionEvent) or fill_id is None:
-            changes.audit.append(store.audit_row(item, "execution", False))
+            changes.audit.append(batch_sql.audit_row(item, "execution", False))
             continue
         if fill_id in seen:
-            changes.audit.append(store.audit_row(item, "execution", True))
+            changes.audit.append(batch_sql.audit_row(item, "execution", True))
             duplicates += 1
             continue
-        changes.audit.append(store.audit_row(item, "execution", False))
+        changes.audit.append(batch_sql.audit_row(item, "execution", False))
         seen.add(fill_id)
         new.add(fill_id)
         sequence = item.message.sequence

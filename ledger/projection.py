@@ -17,7 +17,7 @@ from datetime import datetime
 from ingenium import accounting
 from ingenium.events import ExecutionEvent, ExecutionUpdate, OrderEvent, Side
 from ledger.arithmetic import DECIMALS, ZERO, canonical
-from ledger.state import Anomaly, CashState, FillRow, OrderState, PositionState
+from ledger.rows import Anomaly, CashState, FillRow, OrderState, PositionState
 from ledger.tables import AnomalyKind, OrderStatus
 
 _CLOSING_UPDATES = {

@@ -32,13 +32,13 @@ from ingenium.deadletter import dead_letter
 from ingenium.discovery import announce, withdraw
 from ingenium.errors import ConnectionFailed
 from ingenium.streams import ensure_streams
-from ledger import store
+from ledger import batch_sql
 from ledger.batch import BatchResult, LedgerStreams
 from ledger.config import LedgerConfig
 from ledger.database import APPLICATION_NAME, connect, require_database_url
 from ledger.lock import pause, wait_for_lock
-from ledger.memory import LedgerMemory
 from ledger.messages import Kind, Message, Parsed, parse
+from ledger.projector_cache import ProjectorCache
 from ledger.reader import StreamReader
 from ledger.tracing import checkpointed, trace_batch
 from ledger.writer import Writer
@@ -57,7 +57,7 @@ _PARSE_SLICE = 50
 TRANSIENT: tuple[type[BaseException], ...] = (
     OSError,
     ConnectionFailed,
-    store.CheckpointMoved,
+    batch_sql.CheckpointMoved,
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
     asyncpg.exceptions.OperatorInterventionError,
@@ -126,8 +126,8 @@ class Projector:
             if not await wait_for_lock(conn, stop, self.config.lock_poll_seconds):
                 return
             async with conn.transaction():
-                await store.open_cash(conn, self.config.starting_cash)
-                self.checkpoints = await store.load_checkpoints(conn, [s for _, s in self.streams.kinds])
+                await batch_sql.open_cash(conn, self.config.starting_cash)
+                self.checkpoints = await batch_sql.load_checkpoints(conn, [s for _, s in self.streams.kinds])
             planner = await connect(self.database_url, application_name=f"{APPLICATION_NAME}-planner")
             self.role = "active"
             self.active.set()
@@ -162,7 +162,7 @@ class Projector:
         background = [
             *readers, asyncio.create_task(telemetry.watch_projection_lag(js, streams, over), name="ledger-lag")
         ]
-        writer = Writer(conn, planner, self.streams, self.checkpoints, LedgerMemory(self.config.order_cache),
+        writer = Writer(conn, planner, self.streams, self.checkpoints, ProjectorCache(self.config.order_cache),
                         DeadLetterSink(js, self.settings), self._committed)
         try:
             while not stop.is_set():

@@ -18,8 +18,8 @@ from sqlmodel import SQLModel
 from ingenium.config import Settings
 from ingenium.connection import connect_nats
 from ledger.batch import LedgerStreams
+from ledger.batch_sql import ACCOUNT
 from ledger.database import connect, no_tables
-from ledger.store import ACCOUNT
 from ledger.tables import (
     LedgerAnomaly,
     LedgerCancel,

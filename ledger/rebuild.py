@@ -20,13 +20,13 @@ from nats.js import JetStreamContext
 from ingenium.config import Settings
 from ingenium.connection import connect_nats
 from ingenium.errors import IngeniumError
-from ledger import store
+from ledger import batch_sql
 from ledger.batch import LedgerStreams, project_batch
 from ledger.config import LedgerConfig
 from ledger.database import connect, no_tables, require_database_url
 from ledger.lock import holder_pid, wait_for_lock
-from ledger.memory import LedgerMemory
 from ledger.messages import Kind, Message, parse
+from ledger.projector_cache import ProjectorCache
 from ledger.reader import StreamReader
 from ledger.tables import TABLE_NAMES, TABLES
 
@@ -104,7 +104,7 @@ async def rebuild(
         transaction = conn.transaction()
         await transaction.start()
         try:
-            starting = await store.starting_balance(conn) or config.starting_cash
+            starting = await batch_sql.starting_balance(conn) or config.starting_cash
             if nc is None:
                 await _snapshot_audit(conn, streams)
                 batches = _audit_batches(conn, streams, config.max_batch)
@@ -112,9 +112,9 @@ async def rebuild(
                 ends = await _stream_ends(nc.jetstream(), streams)
                 batches = _stream_batches(nc, settings, streams, ends, config.batch_size)
             await conn.execute(f"TRUNCATE {', '.join(TABLE_NAMES)}")
-            await store.open_cash(conn, starting)
+            await batch_sql.open_cash(conn, starting)
             # The memory lives in the rebuild's one transaction, which a failure rolls back with it.
-            events = await _replay(conn, streams, batches, LedgerMemory(config.order_cache))
+            events = await _replay(conn, streams, batches, ProjectorCache(config.order_cache))
             after = await dump(conn)
         except BaseException:
             await transaction.rollback()
@@ -143,10 +143,10 @@ async def _lock(conn: asyncpg.Connection, lock_wait: float) -> None:
 
 
 async def _replay(
-    conn: asyncpg.Connection, streams: LedgerStreams, batches: Batches, memory: LedgerMemory
+    conn: asyncpg.Connection, streams: LedgerStreams, batches: Batches, memory: ProjectorCache
 ) -> dict[str, int]:
     """Feed batches through ``project_batch`` from empty checkpoints; returns events per stream."""
-    checkpoints = await store.load_checkpoints(conn, [name for _, name in streams.kinds])
+    checkpoints = await batch_sql.load_checkpoints(conn, [name for _, name in streams.kinds])
     events = dict.fromkeys(checkpoints, 0)
     async for kind, messages in batches:
         name = streams.name(kind)
@@ -177,7 +177,7 @@ async def _audit_batches(conn: asyncpg.Connection, streams: LedgerStreams, size:
     for kind, name in streams.kinds:
         cursor = await conn.cursor("SELECT * FROM ledger_replay WHERE stream = $1 ORDER BY stream_sequence", name)
         while rows := await cursor.fetch(size):
-            yield kind, [store.audit_message(row) for row in rows]
+            yield kind, [batch_sql.audit_message(row) for row in rows]
 
 
 async def _stream_ends(js: JetStreamContext, streams: LedgerStreams) -> dict[str, int]:

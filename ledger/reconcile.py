@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 import asyncpg
 
 from ingenium.events import ExecutionEvent, Side
-from ledger import store
-from ledger.memory import LedgerMemory
+from ledger import batch_sql
 from ledger.messages import parse
 from ledger.projection import apply_cash, apply_execution, fold_position, is_fill
-from ledger.state import Anomaly, FillRow, OrderState, PositionState
+from ledger.projector_cache import ProjectorCache
+from ledger.rows import Anomaly, FillRow, OrderState, PositionState
 
 
 @dataclass
@@ -31,11 +31,11 @@ class Reconciled:
 
 
 async def reconcile(
-    conn: asyncpg.Connection, execution_stream: str, orders: Mapping[str, OrderState], memory: LedgerMemory
+    conn: asyncpg.Connection, execution_stream: str, orders: Mapping[str, OrderState], memory: ProjectorCache
 ) -> Reconciled:
     """Apply to newly arrived ``orders`` the executions that came before them (in the writing transaction)."""
     done = Reconciled()
-    waiting = await store.take_waiting_executions(conn, execution_stream, list(orders))
+    waiting = await batch_sql.take_waiting_executions(conn, execution_stream, list(orders))
     sided: dict[str, Side] = {}
     symbols: set[str] = set()
     for message in waiting:
@@ -51,7 +51,7 @@ async def reconcile(
         return done
     cash = await memory.cash_account(conn)
     by_symbol: dict[str, list[FillRow]] = {}
-    for fill in await store.fills_of_symbols(conn, symbols):
+    for fill in await batch_sql.fills_of_symbols(conn, symbols):
         if fill.exec_id in sided:
             fill.side = sided[fill.exec_id]
             apply_cash(cash, fill)
@@ -60,6 +60,6 @@ async def reconcile(
         position = fold_position(symbol, rows)
         if position is not None:
             done.positions[symbol] = memory.positions[symbol] = position
-        await store.refill(conn, [fill for fill in rows if fill.side is not None])
+        await batch_sql.refill(conn, [fill for fill in rows if fill.side is not None])
     done.cash_changed = True
     return done

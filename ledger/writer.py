@@ -1,7 +1,7 @@
 """Writing batches in stream order, one transaction each, planning the next while the last one is written.
 
 The writing connection holds the projector lock; planning reads through a second connection, which sees only
-what was committed, while ``LedgerMemory`` holds what the batch in flight changed. A batch of orders that
+what was committed, while ``ProjectorCache`` holds what the batch in flight changed. A batch of orders that
 executions recorded before them wait for waits until nothing is in flight, then is planned and written inside
 its own transaction (reconciling writes).
 """
@@ -15,10 +15,10 @@ from collections.abc import Callable
 
 import asyncpg
 
-from ledger import store
+from ledger import batch_sql
 from ledger.batch import BatchResult, DeadLetter, LedgerStreams, Plan, plan_batch, project_batch
-from ledger.memory import LedgerMemory
 from ledger.messages import Kind, Parsed
+from ledger.projector_cache import ProjectorCache
 
 #: Called after each commit, with the batch and when its work started (ns since the epoch).
 Committed = Callable[[BatchResult, int], None]
@@ -32,7 +32,7 @@ class Writer:
         planner: A second connection, for the reads of planning.
         streams: The ledger's streams.
         checkpoints: The committed checkpoint of each stream.
-        memory: The session's ``LedgerMemory``.
+        memory: The session's ``ProjectorCache``.
         dead_letter: Where unparseable messages go.
         committed: Called after each commit.
 
@@ -44,7 +44,7 @@ class Writer:
         planner: asyncpg.Connection,
         streams: LedgerStreams,
         checkpoints: dict[str, int],
-        memory: LedgerMemory,
+        memory: ProjectorCache,
         dead_letter: DeadLetter,
         committed: Committed,
     ) -> None:
@@ -82,7 +82,7 @@ class Writer:
     async def _waited_for(self, batch: list[Parsed]) -> bool:
         """Whether executions recorded before them wait for orders of this batch (committed or in flight)."""
         order_ids = {item.event_id for item in batch if item.event_id is not None}
-        return bool(order_ids & self.memory.waiting) or await store.any_waiting(self.planner, order_ids)
+        return bool(order_ids & self.memory.waiting) or await batch_sql.any_waiting(self.planner, order_ids)
 
     async def _write(self, plan: Plan, started: int) -> None:
         async with self.conn.transaction():

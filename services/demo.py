@@ -29,7 +29,8 @@ from ingenium.component import Component
 from ingenium.config import Settings
 from ingenium.connection import connect_nats
 from ingenium.runtime import Runner
-from ingenium.streams import STREAM_KEYS, ensure_streams
+from ingenium.streams import ensure_streams
+from ingenium.subjects import STREAM_KEYS
 from ledger.config import LedgerConfig
 from ledger.database import connect
 from ledger.migrate import upgrade
@@ -38,8 +39,8 @@ from services.data import SAMPLE_FILE
 from services.executor import PaperExecutor
 from services.executor.orderlog import bucket_name
 from services.ingestors import HistoricalIngestor
-from services.pipeline import busy_consumers, consumers_of, finish, ledger_lag, wait_until
 from services.portfolio import RiskPortfolio
+from services.settle import busy_consumers, consumers_of, finish, ledger_lag, wait_until
 from services.strategies import SmaCross
 
 NAMESPACE = "demo"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import time
 from collections.abc import Sequence
@@ -20,7 +21,7 @@ from typing import Literal, get_args
 from ingenium.embedded import EmbeddedNats
 from ledger.database import connect
 from ledger.lock import holder_pid
-from services.pipeline import LoopTimeout, wait_until
+from services.settle import LoopTimeout, wait_until
 from soak.config import SoakConfig
 from soak.loop import Cast
 
@@ -87,6 +88,13 @@ class Chaos:
     down: set[str] = field(default_factory=set)
     #: What each strike did, in order.
     done: list[str] = field(default_factory=list)
+    #: When (monotonic) the nats-server last came back; infinity while it is down.
+    nats_back: float = -math.inf
+
+    @property
+    def nats_was_down(self) -> bool:
+        """Whether NATS is down or came back in the last half minute (a component starting then may be refused)."""
+        return time.monotonic() - self.nats_back < 30
 
     async def run(self, started: float, stop: asyncio.Event) -> None:
         """Strike at each planned moment until the plan is done or ``stop`` is set (the feed ended)."""
@@ -126,9 +134,13 @@ class Chaos:
                 self.down.discard(name)
             return f"{name} killed and restarted"
         if strike.kind == "nats":
+            self.nats_back = math.inf
             self.nats.kill()
             await asyncio.sleep(strike.downtime)
-            await asyncio.to_thread(self.nats.start)
+            try:
+                await asyncio.to_thread(self.nats.start)
+            finally:
+                self.nats_back = time.monotonic()
             return f"nats-server back on {self.nats.url}"
         return await self.cut_ledger_connection()
 

@@ -22,7 +22,7 @@ from ingenium.config import Settings
 from ingenium.deadletter import COMPONENT, REASON
 from ingenium.events import DataEvent, ExecutionEvent, OrderEvent, SignalEvent, SignalType
 from ingenium.subjects import StreamKey
-from services.pipeline import busy_consumers, consumers_of, ledger_lag
+from services.settle import busy_consumers, consumers_of, ledger_lag
 from services.streamread import read_stream
 from soak.loop import QUANTITY, STARTING_CASH, components
 

@@ -44,6 +44,8 @@ EXECUTOR = Spec("services.executor.paper:PaperExecutor", "paper", {
 REPLICAS = ("sma-1", "sma-2")
 LEDGERS = ("ledger-a", "ledger-b")
 FEED = "feed"
+#: The one line a component exits with when NATS is unreachable at its start (ingenium.connection).
+_NATS_REFUSED = "error: cannot reach NATS at"
 
 
 def components() -> list[Component]:
@@ -80,6 +82,8 @@ class Member:
     kills: int = 0
     #: Exits nobody asked for (a crash), as ``exit code N: last log line``.
     crashes: list[str] = field(default_factory=list)
+    #: Starts refused because NATS was down (by design a component fails fast at start; a supervisor restarts it).
+    refusals: int = 0
 
     @property
     def alive(self) -> bool:
@@ -116,10 +120,11 @@ class Cast:
         process = self.members[FEED].process
         return process is not None and process.popen.poll() == 0
 
-    def watch(self, *, killed: set[str]) -> None:
-        """Restart every member that exited by itself (but the finished feed), noting it as a crash.
+    def watch(self, *, killed: set[str], nats_was_down: bool = False) -> None:
+        """Restart every member that exited by itself (but the finished feed), as a supervisor would.
 
-        ``killed`` are the members chaos has down on purpose right now.
+        ``killed`` are the members chaos has down on purpose right now. An exit is a crash unless it is a start
+        refused while NATS was down (``nats_was_down``: during or just after a NATS strike).
         """
         for name, member in self.members.items():
             if member.process is None or member.alive or name in killed:
@@ -127,9 +132,13 @@ class Cast:
             code = member.process.popen.returncode
             if name == FEED and code == 0:
                 continue
-            last = member.process.tail(3).splitlines()[-1:] or [""]
-            member.crashes.append(f"exit code {code}: {last[0]}")
-            log.error("%s exited by itself (code %s); restarting it", name, code)
+            last = (member.process.tail(3).splitlines()[-1:] or [""])[0]
+            if code == 1 and nats_was_down and _NATS_REFUSED in last:
+                member.refusals += 1
+                log.warning("%s could not start while NATS was down; restarting it", name)
+            else:
+                member.crashes.append(f"exit code {code}: {last}")
+                log.error("%s exited by itself (code %s); restarting it", name, code)
             self.start(name)
 
     def stop(self) -> dict[str, int]:

@@ -20,7 +20,7 @@ from ingenium.testing import with_database
 from ledger.database import connect
 from ledger.lock import holder_pid
 from ledger.migrate import upgrade
-from services.pipeline import busy_consumers, consumers_of, ledger_lag, wait_until
+from services.settle import busy_consumers, consumers_of, ledger_lag, wait_until
 from soak.chaos import Chaos, Strike, plan
 from soak.checks import Check, run_checks
 from soak.config import SoakConfig
@@ -130,7 +130,7 @@ async def _run(config: SoakConfig, settings: Settings, nats: EmbeddedNats, out: 
             while not cast.feed_done:
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"the feed did not finish within {deadline - started:.0f}s")
-                cast.watch(killed=chaos.down)
+                cast.watch(killed=chaos.down, nats_was_down=chaos.nats_was_down)
                 await asyncio.sleep(0.5)
         finally:
             stop.set()
@@ -139,7 +139,7 @@ async def _run(config: SoakConfig, settings: Settings, nats: EmbeddedNats, out: 
         log.info("feed done after %.0fs; waiting for the loop to settle", time.monotonic() - started)
 
         async def busy() -> list[str]:
-            cast.watch(killed=set())
+            cast.watch(killed=set(), nats_was_down=chaos.nats_was_down)
             return [*await busy_consumers(js, settings.subjects, consumers),
                     *await ledger_lag(js, settings.subjects, conn)]
 
@@ -156,8 +156,10 @@ async def _run(config: SoakConfig, settings: Settings, nats: EmbeddedNats, out: 
 
 def _processes(cast: Cast, codes: dict[str, int]) -> Check:
     kills = sum(m.kills for m in cast.members.values())
+    refused = sum(m.refusals for m in cast.members.values())
     check = Check("every process survived the chaos and stopped cleanly",
-                  f"{len(cast.members)} processes, {kills} SIGKILLs, exit codes {codes}")
+                  f"{len(cast.members)} processes, {kills} SIGKILLs, {refused} starts refused while NATS was down "
+                  f"(restarted), exit codes {codes}")
     for name, member in cast.members.items():
         check.problems += [f"{name} exited by itself: {crash}" for crash in member.crashes]
     check.problems += [f"{name} stopped with exit code {code}" for name, code in codes.items() if code != 0]

@@ -21,12 +21,13 @@ from ingenium.clock import Clock, LiveClock
 from ingenium.component import Component, Handler
 from ingenium.errors import IngeniumError
 from ingenium.events import DataEvent, Event
-from ingenium.subjects import StreamKey, Subjects
+from ingenium.subjects import EVENT_STREAMS, StreamKey, Subjects
 
-KINDS: tuple[StreamKey, ...] = ("data", "signal", "order", "execution")
-#: Event kinds that travel on another kind's stream (numbered in its sequence), as live.
-_SHARED: dict[str, StreamKey] = {"cancel": "order"}
-_ALL_KINDS: tuple[str, ...] = (*KINDS, *_SHARED)
+#: The streams of events, each numbered in its own sequence.
+KINDS: tuple[StreamKey, ...] = tuple(stream.key for stream in EVENT_STREAMS)
+#: Every event kind, and the stream it travels on (a cancel on the order stream, numbered in its sequence), as live.
+_STREAM_OF: dict[str, StreamKey] = {kind.name: stream.key for stream in EVENT_STREAMS for kind in stream.kinds}
+_ALL_KINDS: tuple[str, ...] = tuple(_STREAM_OF)
 
 
 class HandlerFailed(IngeniumError):
@@ -64,7 +65,7 @@ class InMemoryBus:
         self.clock: Clock = clock or LiveClock()
         self._window = duplicate_window
         self._max_cascade = max_cascade
-        self._stream_of: dict[str, StreamKey] = {**{key: key for key in KINDS}, **_SHARED}
+        self._stream_of: dict[str, StreamKey] = dict(_STREAM_OF)
         self._streams: dict[str, str] = {kind: self.subjects.stream(key) for kind, key in self._stream_of.items()}
         self._routes: dict[str, list[_Route]] = {kind: [] for kind in _ALL_KINDS}
         self._taps: dict[str, list[Callable[[Event], None]]] = {kind: [] for kind in _ALL_KINDS}

@@ -34,6 +34,7 @@ from ingenium.errors import ConfigurationError
 from ingenium.events import DataEvent
 from ingenium.ids import derive_id
 from ingenium.period import parse_period
+from ingenium.runmode import RunMode
 
 #: Called with the number of bars handled so far.
 Progress = Callable[[int], None]
@@ -50,10 +51,13 @@ class Engine:
     Args:
         config: What to run.
         namespace: Names the run's streams (``Published`` results); it never reaches a server.
+        mode: What the components are told they run in: a backtest, or a replay of recorded streams.
 
     """
 
-    def __init__(self, config: BacktestConfig, *, namespace: str = "backtest") -> None:
+    def __init__(
+        self, config: BacktestConfig, *, namespace: str = "backtest", mode: RunMode = RunMode.BACKTEST
+    ) -> None:
         self.config = config
         self.clock = SimulatedClock()
         self.settings = isolated_settings(namespace)
@@ -64,7 +68,7 @@ class Engine:
         self.account = Account(config.cash)
         self.strategy, self.portfolio, self.executor = build(config, self.clock)
         self.components = (self.executor, self.portfolio, self.strategy)
-        context = ComponentContext(settings=self.settings, bus=self.bus, nc=None)
+        context = ComponentContext(settings=self.settings, bus=self.bus, mode=mode)
         for component in self.components:
             component.context = context
             self.bus.attach(component)

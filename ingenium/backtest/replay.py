@@ -37,6 +37,7 @@ from ingenium.config import Settings
 from ingenium.connection import connect_nats
 from ingenium.errors import ConfigurationError, ConnectionFailed
 from ingenium.events import DataEvent
+from ingenium.runmode import RunMode
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +152,7 @@ async def replay(
     config = live_defaults(config)
     own = nc is None
     client = nc or await connect_nats(settings, name="ingenium-replay")
-    engine = Engine(config, namespace="replay")
+    engine = Engine(config, namespace="replay", mode=RunMode.REPLAY)
     warnings: list[str] = []
     try:
         stream, sub = await _subscribe(client, settings, span)

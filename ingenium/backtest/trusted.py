@@ -37,7 +37,7 @@ from pydantic.functional_serializers import PlainSerializer
 from pydantic.functional_validators import AfterValidator, BeforeValidator
 
 from ingenium import fields as fields_module
-from ingenium.events import DataEvent, DataType, Ohlc
+from ingenium.events import DataEvent, DataType, Ohlc, is_keys_only
 
 _new = object.__new__
 _set = object.__setattr__
@@ -46,11 +46,6 @@ _DATA_FIELDS = frozenset(DataEvent.model_fields)
 _OHLC_TYPE = DataType.OHLC
 
 M = TypeVar("M", bound=BaseModel)
-
-#: Before-validators that only check which keys were given: the builder takes field names alone (anything else
-#: goes to validation), so they have nothing left to refuse on the trusted path.
-KEYS_ONLY = frozenset({"_refuse_unknown_keys"})
-
 
 def trusted_bar(
     event_id: str,
@@ -219,7 +214,9 @@ class TrustedBuilder(Generic[M]):
         self._usable = (not model.__pydantic_post_init__ and model.model_config.get("extra") != "allow"
                         and not decorators.field_validators and not decorators.validators
                         and not decorators.root_validators
-                        and all(d.info.mode == "after" or d.cls_var_name in KEYS_ONLY
+                        # A before-validator that only checks which keys were given (marked ``keys_only``) has
+                        # nothing to refuse here: the builder takes field names alone, anything else is validated.
+                        and all(d.info.mode == "after" or is_keys_only(d.func)
                                 for d in decorators.model_validators.values()))
         self._after: tuple[Callable[[Any], Any], ...] = tuple(
             d.func for d in decorators.model_validators.values() if d.info.mode == "after")

@@ -24,8 +24,8 @@ from ingenium.backtest.validation import to_utc
 from ingenium.cli.console import console, err_console, fail, load_settings, run
 from ingenium.errors import IngeniumError
 from ingenium.loader import parse_params
-from ingenium.observability import setup_telemetry
 from ingenium.stack import resolve_settings
+from ingenium.telemetry import setup_telemetry
 
 Strategy = Annotated[str, typer.Option("--strategy", "-s", help="Strategy class, package.module:ClassName.")]
 Params = Annotated[list[str] | None, typer.Option(

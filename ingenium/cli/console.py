@@ -14,6 +14,7 @@ from rich.markup import escape
 
 from ingenium.config import Settings
 from ingenium.errors import IngeniumError
+from ingenium.stack import resolve_settings
 
 # Piped output (scripts, tests, CI logs) gets wide tables instead of rich's 80-column default and its ellipses.
 console = Console(width=None if sys.stdout.isatty() else 200)
@@ -36,6 +37,14 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         fail(f"setting INGENIUM_{str(first['loc'][0]).upper()}: {first['msg']}")
+
+
+def nats_settings() -> Settings:
+    """Settings of the running stack (or the environment's servers); a one-line error when there is no NATS."""
+    settings = resolve_settings(load_settings())
+    if not settings.nats_url:
+        fail("no NATS server: set INGENIUM_NATS_URL=nats://host:4222, or start one with `ingenium up`")
+    return settings
 
 
 #: What a command says when Ctrl-C stopped it (then it exits 0: the user asked for it).

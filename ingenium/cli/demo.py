@@ -13,9 +13,8 @@ from rich.table import Table
 
 from ingenium.cli.console import Verbose, console, fail, load_settings, run
 from ingenium.errors import IngeniumError
-from ingenium.logs import configure_logging
-from ingenium.observability import setup_telemetry
 from ingenium.stack import start_stack
+from ingenium.telemetry import configure_logging, setup_telemetry
 
 
 def _money(value: Any) -> str:

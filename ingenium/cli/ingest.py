@@ -9,22 +9,12 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ingenium.cli.console import console, fail, load_settings, run
-from ingenium.config import Settings
+from ingenium.cli.console import console, fail, load_settings, nats_settings, run
 from ingenium.errors import IngeniumError
-from ingenium.logs import configure_logging
-from ingenium.observability import setup_telemetry
 from ingenium.runtime import run_until_signalled
-from ingenium.stack import resolve_settings
+from ingenium.telemetry import configure_logging, setup_telemetry
 
 ingest_app = typer.Typer(help="Load historical bars or run a live feed into the data stream.", no_args_is_help=True)
-
-
-def _settings() -> Settings:
-    settings = resolve_settings(load_settings())
-    if not settings.nats_url:
-        fail("no NATS server: set INGENIUM_NATS_URL=nats://host:4222, or start one with `ingenium up`")
-    return settings
 
 
 def _symbols(value: str | None) -> list[str] | None:
@@ -66,7 +56,7 @@ def ingest_file(
         setup_telemetry("ingenium-ingest")
     except IngeniumError as exc:
         fail(str(exc))
-    settings = _settings()
+    settings = nats_settings()
     published = [0]
 
     def advance(done: int, total: int) -> None:
@@ -117,7 +107,7 @@ def ingest_synthetic(
     except IngeniumError as exc:
         fail(str(exc))
     console.print(f"Publishing {symbols} every {period} at speed {speed}; Ctrl-C to stop.", highlight=False)
-    run(run_until_signalled(feed, _settings()))
+    run(run_until_signalled(feed, nats_settings()))
 
 
 def sample_data(

@@ -20,9 +20,8 @@ from sqlmodel import SQLModel
 from ingenium.cli.console import Verbose, console, fail, load_settings, run
 from ingenium.config import Settings
 from ingenium.errors import IngeniumError
-from ingenium.logs import configure_logging
-from ingenium.observability import setup_telemetry
 from ingenium.stack import resolve_settings
+from ingenium.telemetry import configure_logging, setup_telemetry
 from ledger import queries
 from ledger.batch import LedgerStreams
 from ledger.config import LedgerConfig

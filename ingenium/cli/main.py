@@ -8,7 +8,8 @@ import sys
 import typer
 from rich.markup import escape
 
-from ingenium.cli import backtest, demo, ingest, ledger, order, stack
+from ingenium.cli import backtest, demo, ingest, ledger, order, publish, status, streams, up
+from ingenium.cli import run as run_command
 from ingenium.cli.console import INTERRUPTED, err_console
 from ingenium.errors import IngeniumError
 
@@ -20,7 +21,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for module in (stack, ledger, ingest, backtest, demo, order):
+for module in (up, run_command, publish, status, streams, ledger, ingest, backtest, demo, order):
     module.register(app)
 
 #: Entry-point group through which installed packages add commands: each value is a ``register(app)`` callable.

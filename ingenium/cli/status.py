@@ -25,7 +25,8 @@ from ingenium.config import Settings
 from ingenium.connection import connect_nats
 from ingenium.errors import IngeniumError
 from ingenium.stack import StackState, resolve_settings, running_stack
-from ingenium.streams import STREAM_KEYS, list_streams
+from ingenium.streams import list_streams
+from ingenium.subjects import STREAM_KEYS
 
 #: The connection ``ingenium status`` itself opens, left out of the components it lists.
 OWN_CONNECTION = "ingenium-status"
@@ -174,3 +175,8 @@ def status(
                                                     "in_msgs", "out_msgs", "subscriptions"]),
     ):
         console.print(item, highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``status`` to the root app."""
+    app.command("status")(status)

@@ -103,7 +103,7 @@ class WorkingOrder:
         return ExecutionUpdate.EXPIRED if self.expired else ExecutionUpdate.FILLED
 
 
-class PaperExecutor(Executor):
+class PaperExecutor(Executor[PaperParams]):
     """Fills market and limit orders against the bars it receives.
 
     * Market orders fill at the reference price of ``fill_at``, moved by ``slippage_bps``; limit orders when a
@@ -122,9 +122,6 @@ class PaperExecutor(Executor):
       is answered ``cancel_rejected``, saying how the order ended; for an order never received it is
       dead-lettered. The answer is recorded, so a redelivered request gets the same one.
     """
-
-    params_model = PaperParams
-    params: PaperParams
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -199,26 +196,19 @@ class PaperExecutor(Executor):
         if working is None and executions:
             self.endings.record(event.id, WorkingOrder(event, None, date.min, *filled_by(executions)),
                                 executions[-1].update)
-        context = self.context
-        if context is None or context.nc is None:
-            if working is not None:
+        if working is not None:
+            # The order joins the book only now: bars that arrived while its report was being recorded (the
+            # bar consumer runs on) are worked here, so its fills follow the report in what this handler returns,
+            # and the runtime sends a handler's output before a later handler's (fills from the next bars).
+            key = event.symbol.lower()
+            bar = self._bars.get(key)
+            if bar is not None:
+                executions = [*executions, *self._work_order(key, working, bar)]
+            if working.done:
+                self.endings.record(event.id, working, working.ending)
+            else:
                 self.resume(working)
-            return executions
-        # Live, the order joins the book only once its report is stored, so fills from later bars always follow
-        # the report on the execution stream; bars that arrived while it was being stored are worked here first.
-        bus = context.bus
-        if executions:
-            await bus.publish_many(executions)
-        while working is not None and not working.done:
-            bar = self._bars.get(event.symbol.lower())
-            caught_up = self._work_order(event.symbol.lower(), working, bar) if bar is not None else []
-            if not caught_up:
-                self.resume(working)  # no await since the last look at the latest bar: none can be missed
-                break
-            await bus.publish_many(caught_up)
-        if working is not None and working.done:
-            self.endings.record(event.id, working, working.ending)
-        return []
+        return executions
 
     async def on_cancel(self, event: CancelRequest) -> list[ExecutionEvent]:
         """Cancel a working order, or say why it cannot be; a redelivered request gets its first answer again."""

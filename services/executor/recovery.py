@@ -25,12 +25,12 @@ _FINAL = (ExecutionUpdate.CANCELED, ExecutionUpdate.REJECTED, ExecutionUpdate.EX
 async def restore(executor: PaperExecutor) -> None:
     """Open the KV order log, seed the latest bar per symbol, and resume orders that were working.
 
-    Does nothing in an in-process run (no NATS connection), where the in-memory log stays in place.
+    Does nothing unless live (a replay or a backtest keeps the in-memory log).
     """
     context = executor.context
-    if context is None or context.nc is None:
+    if context is None or not context.live:
         return
-    js = context.nc.jetstream()
+    js = context.jetstream()
     settings = context.settings
     log = await KvOrderLog.open(js, bucket_name(settings.subjects, executor.name), replicas=settings.stream_replicas)
     executor.order_log = log

@@ -65,11 +65,8 @@ class VenueParams(Params):
                                        "ledger to project the executions before comparing.")
 
 
-class VenueExecutor(Executor):
+class VenueExecutor(Executor[VenueParams]):
     """Base of executors that trade at a real venue; subclasses say which venue in ``make_venue``."""
-
-    params_model = VenueParams
-    params: VenueParams
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -89,10 +86,10 @@ class VenueExecutor(Executor):
     async def on_start(self) -> None:
         """Open the KV bucket and the venue, reconcile, then follow the venue's update stream."""
         context = self.context
-        if context is None or context.nc is None:
-            return  # in-process runs have no venue: on_order rejects
+        if context is None or not context.live:
+            return  # a replay or a backtest has no venue: on_order rejects
         settings = context.settings
-        log = await KvOrderLog.open(context.nc.jetstream(), bucket_name(settings.subjects, self.name),
+        log = await KvOrderLog.open(context.jetstream(), bucket_name(settings.subjects, self.name),
                                     replicas=settings.stream_replicas)
         self.kv = log.kv
         self.venue = self.make_venue()

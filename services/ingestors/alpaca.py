@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from ingenium.component import Params
+from ingenium.component import Params, ParamsT
 from ingenium.errors import ConfigurationError
 from ingenium.fields import PositiveDuration
 from ingenium.ingestor import Ingestor
@@ -28,7 +28,7 @@ Feed = Literal["iex", "sip"]
 Adjustments = Literal["raw", "split", "dividend", "all"]
 
 
-class _AlpacaIngestor(Ingestor):
+class _AlpacaIngestor(Ingestor[ParamsT]):
     """What both ingestors share: the symbols, the last stored bar per symbol, publishing Alpaca's bars."""
 
     period: str = "1m"
@@ -100,11 +100,8 @@ class HistoricalResult:
     resumed_at: dict[str, datetime | None]
 
 
-class AlpacaHistoricalBars(_AlpacaIngestor):
+class AlpacaHistoricalBars(_AlpacaIngestor[AlpacaHistoryParams]):
     """Loads historical bars from Alpaca, symbol by symbol, one REST page at a time, then stops."""
-
-    params_model = AlpacaHistoryParams
-    params: AlpacaHistoryParams
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -144,15 +141,12 @@ class AlpacaLiveParams(Params):
                                           "tried again; live bars wait until it succeeds.")
 
 
-class AlpacaLiveBars(_AlpacaIngestor):
+class AlpacaLiveBars(_AlpacaIngestor[AlpacaLiveParams]):
     """Publishes Alpaca's live minute bars; after every (re)connection, first backfills what it missed over REST.
 
     Live bars that arrive while a backfill runs wait for it (in the websocket's buffer), and a bar the backfill
     published already is not published again, so the stream holds every bar once, in order.
     """
-
-    params_model = AlpacaLiveParams
-    params: AlpacaLiveParams
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)

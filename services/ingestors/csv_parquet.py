@@ -69,16 +69,13 @@ class LoadResult:
     last: datetime | None
 
 
-class HistoricalIngestor(Ingestor):
+class HistoricalIngestor(Ingestor[HistoricalParams]):
     """Publishes every bar of a file, in time order, then stops.
 
     Bar ids derive from (symbol, period, bar time), so JetStream drops a bar published twice inside its
     duplicate window; with ``skip_loaded`` bars already in the stream are not even sent, so a re-run long
     after the window stores nothing new either.
     """
-
-    params_model = HistoricalParams
-    params: HistoricalParams
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)

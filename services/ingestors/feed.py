@@ -4,9 +4,7 @@
 with a growing delay when the source drops (raise ``FeedDisconnected``). The synthetic feed is the reference
 implementation; an exchange adapter has the same shape::
 
-    class MyExchangeFeed(BarFeed):
-        params_model = MyExchangeParams
-
+    class MyExchangeFeed(BarFeed[MyExchangeParams]):
         async def bars(self) -> AsyncIterator[list[FeedBar]]:
             async with connect(self.params.url) as socket:      # the exchange's client
                 async for message in socket:
@@ -22,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from ingenium.component import ParamsT
 from ingenium.errors import IngeniumError
 from ingenium.ingestor import Ingestor
 
@@ -44,7 +43,7 @@ class FeedBar:
     period: str
 
 
-class BarFeed(Ingestor):
+class BarFeed(Ingestor[ParamsT]):
     """Base of long-running feeds. Subclasses implement ``bars()``; ``run()`` publishes until cancelled."""
 
     #: First reconnect delay in seconds; doubles per failed attempt up to ``max_reconnect_delay``.

@@ -48,7 +48,7 @@ class SyntheticParams(Params):
         return value
 
 
-class SyntheticFeed(BarFeed):
+class SyntheticFeed(BarFeed[SyntheticParams]):
     """Publishes one bar per symbol per period, as a market feed would once each bar closes.
 
     With a fixed ``start`` and ``seed`` the feed is fully reproducible, and a restart resumes it: the walk is
@@ -56,9 +56,6 @@ class SyntheticFeed(BarFeed):
     killed mid-run continues where it stopped, storing no bar twice even after the stream's duplicate window.
     Set the symbols with the component's ``symbols`` (``--symbols`` on the CLI).
     """
-
-    params_model = SyntheticParams
-    params: SyntheticParams
 
     async def bars(self) -> AsyncIterator[list[FeedBar]]:
         """Yield one tick of bars per period, paced by ``speed``."""

@@ -5,8 +5,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -14,8 +12,8 @@ from typing import Any
 from pydantic import Field
 
 from ingenium import telemetry
-from ingenium.component import Params
-from ingenium.events import CancelRequest, ExecutionEvent, OrderEvent, OrderType, Side, SignalEvent, SignalType
+from ingenium.component import Params, Schedule
+from ingenium.events import CancelRequest, Event, ExecutionEvent, OrderEvent, OrderType, Side, SignalEvent, SignalType
 from ingenium.fields import PositiveDuration
 from ingenium.portfolio import Portfolio
 from services.portfolio.book import Book
@@ -70,7 +68,7 @@ class RiskPortfolioParams(Params):
     )
 
 
-class RiskPortfolio(Portfolio):
+class RiskPortfolio(Portfolio[RiskPortfolioParams]):
     """Turns each signal into the order that brings the symbol to its target position.
 
     A long signal targets ``+size``; a short one ``-size``, or flat when ``long_only``. The order is the
@@ -87,9 +85,6 @@ class RiskPortfolio(Portfolio):
     the stream messages the ledger has not projected yet) before any message is consumed.
     """
 
-    params_model = RiskPortfolioParams
-    params: RiskPortfolioParams
-
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         p = self.params
@@ -105,39 +100,29 @@ class RiskPortfolio(Portfolio):
         self.rejected: dict[str, int] = {}
         #: Signals recovery found already decided before a restart; their redelivery is skipped.
         self.handled_signals: set[str] = set()
-        self._sweeper: asyncio.Task[None] | None = None
 
     async def on_start(self) -> None:
-        """Recover the book from the ledger (or the streams) before consuming anything; start the age check."""
+        """Recover the book from the ledger (or the streams) before consuming anything."""
         from services.portfolio.recovery import recover  # database and NATS code stays out of the backtest path
 
         await recover(self)
         self.report_gauges()
-        context = self.context
-        if context is not None and context.nc is not None and self.params.max_working_age is not None:
-            self._sweeper = asyncio.create_task(self._sweep(self.params.max_working_age))
 
-    async def on_stop(self) -> None:
-        """Stop the age check."""
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
+    def schedules(self) -> list[Schedule]:
+        """Live, with ``max_working_age``: cancel requests for orders that outlive a quiet market.
 
-    async def _sweep(self, age: timedelta) -> None:
-        # Signals and executions check ages too; this catches orders that outlive a quiet market.
-        every = min(age.total_seconds() / 4, 60.0)
-        while True:
-            await asyncio.sleep(every)
-            requests = self.too_old()
-            if requests and self.context is not None:
-                try:
-                    await self.context.bus.publish_many(requests)
-                except Exception:
-                    self.log.exception("%s: sending cancels for old orders failed; retried next time", self.name)
-                    for request in requests:
-                        if (still := self.book.open_orders.get(request.order_id)) is not None:
-                            still.cancel_requested = False
+        Signals and executions check ages too; this catches orders no event comes for.
+        """
+        age = self.params.max_working_age
+        if age is None:
+            return []
+        return [Schedule(every=min(age / 4, timedelta(seconds=60)), emit=self.too_old, failed=self._cancels_failed)]
+
+    def _cancels_failed(self, requests: list[Event], exc: Exception) -> None:
+        """Cancel requests that were not stored are asked for again at the next check."""
+        for request in requests:
+            if isinstance(request, CancelRequest) and (still := self.book.open_orders.get(request.order_id)):
+                still.cancel_requested = False
 
     def too_old(self) -> list[CancelRequest]:
         """Cancel requests for open orders older than ``max_working_age`` (each asked for once)."""

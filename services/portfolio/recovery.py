@@ -55,11 +55,11 @@ class Recovered:
 async def recover(portfolio: RiskPortfolio) -> Recovered | None:
     """Replace ``portfolio.book`` with the recovered one; a no-op in an in-process run."""
     context = portfolio.context
-    if context is None or context.nc is None:
+    if context is None or not context.live:
         return None
     settings = context.settings
     subjects = settings.subjects
-    js = context.nc.jetstream()
+    js = context.jetstream()
     order_stream, exec_stream = subjects.stream("order"), subjects.stream("execution")
     book = Book(portfolio.params.cash)
     checkpoints = {order_stream: 0, exec_stream: 0}

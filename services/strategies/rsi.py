@@ -6,12 +6,13 @@ Run it live with ``ingenium run services.strategies.rsi:RsiReversion --param win
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Self
+from typing import Self
 
 from pydantic import Field, model_validator
 
 from ingenium.component import Params
 from ingenium.events import DataEvent, SignalEvent
+from ingenium.per_symbol import per_symbol
 from ingenium.strategy import Strategy
 from services.indicators import RelativeStrength
 
@@ -30,35 +31,34 @@ class RsiReversionParams(Params):
         return self
 
 
-class RsiReversion(Strategy):
+class RsiReversion(Strategy[RsiReversionParams]):
     """Emits ``long`` when a symbol's RSI falls below ``lower`` and ``short`` when it rises above ``upper``.
 
     A signal is emitted when the RSI *enters* a zone, not on every bar it stays there, so a long oversold
     stretch gives one signal.
     """
 
-    params_model = RsiReversionParams
-    params: RsiReversionParams
+    @per_symbol
+    def rsi(self) -> RelativeStrength:
+        """A symbol's RSI, made on its first bar."""
+        return RelativeStrength(self.params.window)
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._rsi: dict[str, RelativeStrength] = {}
-        self._zone: dict[str, int] = {}
+    @per_symbol
+    def zone(self) -> int:
+        """Where a symbol's RSI was last: -1 oversold, 1 overbought, 0 between (also before the first value)."""
+        return 0
 
     def on_data(self, event: DataEvent) -> SignalEvent | None:
         """Update the symbol's RSI with the bar's close and signal when it enters a zone."""
         bar = event.ohlc
         if bar is None:
             return None
-        rsi = self._rsi.get(event.symbol)
-        if rsi is None:
-            rsi = self._rsi[event.symbol] = RelativeStrength(self.params.window)
-        value = rsi.update(bar.close)
+        value = self.rsi[event.symbol].update(bar.close)
         if value is None:
             return None
         zone = -1 if value < self.params.lower else 1 if value > self.params.upper else 0
-        previous = self._zone.get(event.symbol, 0)
-        self._zone[event.symbol] = zone
+        previous = self.zone[event.symbol]
+        self.zone[event.symbol] = zone
         if zone == previous or zone == 0:
             return None
         return self.long(event.symbol, bar.close) if zone < 0 else self.short(event.symbol, bar.close)

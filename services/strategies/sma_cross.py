@@ -5,12 +5,13 @@ Run it live with ``ingenium run services.strategies.sma_cross:SmaCross --param f
 
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import Self
 
 from pydantic import Field, model_validator
 
 from ingenium.component import Params
 from ingenium.events import DataEvent, SignalEvent
+from ingenium.per_symbol import per_symbol
 from ingenium.strategy import Strategy
 from services.indicators import MovingAverageCross
 
@@ -28,7 +29,7 @@ class SmaCrossParams(Params):
         return self
 
 
-class SmaCross(Strategy):
+class SmaCross(Strategy[SmaCrossParams]):
     """Emits ``ingenium.signal.long`` when SMA(fast) crosses above SMA(slow), ``short`` when it crosses below.
 
     Each symbol has its own pair of averages. The averages are compared through their exact running sums
@@ -36,12 +37,10 @@ class SmaCross(Strategy):
     both averages are full and the relation has actually changed.
     """
 
-    params_model = SmaCrossParams
-    params: SmaCrossParams
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._crosses: dict[str, MovingAverageCross] = {}
+    @per_symbol
+    def cross(self) -> MovingAverageCross:
+        """A symbol's pair of averages, made on its first bar."""
+        return MovingAverageCross(self.params.fast, self.params.slow)
 
     def on_data(self, event: DataEvent) -> SignalEvent | None:
         """Update the symbol's averages with the bar's close and signal on a crossing."""
@@ -49,10 +48,7 @@ class SmaCross(Strategy):
         if bar is None:
             return None
         symbol = event.symbol
-        cross = self._crosses.get(symbol)
-        if cross is None:
-            cross = self._crosses[symbol] = MovingAverageCross(self.params.fast, self.params.slow)
-        direction = cross.update(bar.close)
+        direction = self.cross[symbol].update(bar.close)
         if not direction:
             return None
         return self.long(symbol, bar.close) if direction > 0 else self.short(symbol, bar.close)

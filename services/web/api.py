@@ -18,7 +18,9 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from ingenium.backtest import DataError, load_bars
-from ledger import history, runs
+from ingenium.cancel import cancel_request, send_cancel
+from ingenium.errors import IngeniumError
+from ledger import history, queries, runs
 from ledger.history import FILL_SORTS, ORDER_SORTS, HistoryFilter
 from services.web import discovery, portfolio, streams
 from services.web.auth import operator, viewer
@@ -27,10 +29,12 @@ from services.web.state import WebState, web_state
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(viewer)],
                    responses={401: {"description": "Not logged in."}})
 
-#: Whether this build has an order-cancel event (``ingenium.portfolio.cancel``); until then cancel is refused.
-CANCEL_AVAILABLE = False
-CANCEL_NOTE = ("this build has no order-cancel event yet (ingenium.portfolio.cancel is being added); "
-               "cancel the order at the executor")
+#: Whether this build can cancel an order (a ``CancelRequest`` on ``ingenium.portfolio.cancel``).
+CANCEL_AVAILABLE = True
+CANCEL_NOTE = ("publishes a cancel request on ingenium.portfolio.cancel; the executor answers canceled (what filled "
+               "stays filled) or cancel_rejected")
+#: Order statuses that can still be canceled.
+OPEN_STATUSES = ("new", "partially_filled")
 
 Token = Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 Side = Annotated[Literal["buy", "sell"] | None, Query()]
@@ -147,30 +151,65 @@ async def export(kind: Literal["orders", "fills"], state: State, f: Filter, desc
     )
 
 
-async def order_detail(state: WebState, order_id: str) -> tuple[dict[str, Any], list[Any], list[Any]]:
-    """One order's row, its fills (oldest first) and its audit trail; 404 when the ledger has no such order."""
+@dataclasses.dataclass(frozen=True, slots=True)
+class OrderDetail:
+    """One order as its page shows it: the row, its fills (oldest first), audit trail and cancel requests."""
+
+    order: dict[str, Any]
+    fills: list[Any]
+    events: list[Any]
+    cancels: list[Any]
+
+    @property
+    def is_open(self) -> bool:
+        """Whether the order may still fill, so may be canceled."""
+        return self.order["status"] in OPEN_STATUSES
+
+
+async def order_detail(state: WebState, order_id: str) -> OrderDetail:
+    """One order's row, fills, audit trail and cancel requests; 404 when the ledger has no such order."""
     row = await history.order(state.reader_url, order_id)
     if row is None:
         raise HTTPException(404, f"no order {order_id!r} in the ledger")
     fills = await history.page(state.reader_url, "fills", HistoryFilter(order_id=order_id), sort="executed_at",
                                descending=False, limit=500)
-    return row, fills.rows, await history.audit_trail(state.reader_url, order_id)
+    return OrderDetail(row, fills.rows, await history.audit_trail(state.reader_url, order_id),
+                       [c.model_dump() for c in await queries.cancels(state.reader_url, order_id=order_id)])
 
 
 @router.get("/orders/{order_id}", tags=["transactions"], responses={404: {"description": "No such order."}})
 async def get_order(order_id: str, state: State) -> dict[str, Any]:
-    """One order with its fills and its audit trail (every raw event about it)."""
-    row, fills, trail = await order_detail(state, order_id)
-    return {"order": jsonable(row), "fills": jsonable(fills), "events": jsonable(trail),
-            "cancel": {"available": CANCEL_AVAILABLE, "note": CANCEL_NOTE}}
+    """One order with its fills, its audit trail (every raw event about it) and its cancel requests."""
+    detail = await order_detail(state, order_id)
+    return {"order": jsonable(detail.order), "fills": jsonable(detail.fills), "events": jsonable(detail.events),
+            "cancels": jsonable(detail.cancels), "cancel": {"available": CANCEL_AVAILABLE, "note": CANCEL_NOTE}}
 
 
-@router.post("/orders/{order_id}/cancel", tags=["actions"], dependencies=[Depends(operator)],
+class CancelOut(BaseModel):
+    """A published cancel request: its id and where the bus stored it; the executor answers on the bus."""
+
+    cancel_id: str
+    order_id: str
+    stream: str
+    sequence: int
+
+
+@router.post("/orders/{order_id}/cancel", tags=["actions"], dependencies=[Depends(operator)], status_code=202,
+             response_model=CancelOut,
              responses={403: {"description": "Not the operator, or no CSRF token."},
-                        501: {"description": "No cancel mechanism in this build."}})
-async def cancel_order(order_id: str) -> dict[str, str]:
-    """Ask for an open order to be canceled (refused: this build has no cancel event)."""
-    raise HTTPException(501, CANCEL_NOTE)
+                        404: {"description": "No such order."},
+                        409: {"description": "The order is final already."}})
+async def cancel_order(order_id: Annotated[str, Path(min_length=1, max_length=200)], state: State) -> CancelOut:
+    """Ask the executor to cancel an open order; its answer (canceled or cancel_rejected) reaches the ledger."""
+    detail = await order_detail(state, order_id)
+    if not detail.is_open:
+        raise HTTPException(409, f"order {order_id} is {detail.order['status']} already: nothing left to cancel")
+    try:
+        request = cancel_request(order_id, requested_by="web", reason="canceled from the web UI")
+    except IngeniumError as exc:
+        raise HTTPException(422, str(exc)) from None
+    sent = await send_cancel(state.nats(), state.settings, request)
+    return CancelOut(cancel_id=request.id, order_id=order_id, stream=sent.stream, sequence=sent.sequence)
 
 
 @router.get("/portfolio", tags=["portfolio"])

@@ -193,10 +193,9 @@ async def transactions_fragment(request: Request, state: State, f: PageFilter, k
 
 
 async def _order_context(state: WebState, order_id: str) -> dict[str, Any]:
-    row, fills, trail = await api.order_detail(state, order_id)
-    return {"order": row, "fills": fills, "events": trail,
-            "cancel_available": api.CANCEL_AVAILABLE, "cancel_note": api.CANCEL_NOTE,
-            "is_open": row["status"] in ("new", "partially_filled")}
+    detail = await api.order_detail(state, order_id)
+    return {"order": detail.order, "fills": detail.fills, "events": detail.events, "cancels": detail.cancels,
+            "cancel_available": api.CANCEL_AVAILABLE, "cancel_note": api.CANCEL_NOTE, "is_open": detail.is_open}
 
 
 @router.get("/orders/{order_id}", dependencies=[Depends(viewer)])

@@ -27,11 +27,8 @@ class BandParams(Params):
     high: Decimal = Decimal(105)
 
 
-class Band(Strategy):
+class Band(Strategy[BandParams]):
     """Long when the close falls below ``low``, short when it rises above ``high`` (once per crossing)."""
-
-    params_model = BandParams
-    params: BandParams
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -58,11 +55,8 @@ class FixedParams(Params):
     cash: Decimal = Decimal(10_000)
 
 
-class Fixed(Portfolio):
+class Fixed(Portfolio[FixedParams]):
     """Goes long ``quantity`` on a long signal when flat, back to flat on a short signal (long only)."""
-
-    params_model = FixedParams
-    params: FixedParams
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -93,11 +87,8 @@ class BrokerParams(Params):
     commission_per_share: Decimal = Decimal(0)
 
 
-class Broker(Executor):
+class Broker(Executor[BrokerParams]):
     """Fills market orders whole: at the next bar's open, or at the last close; dated by that bar's label."""
-
-    params_model = BrokerParams
-    params: BrokerParams
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -141,11 +132,8 @@ class FlawedParams(Params):
     flaw: Literal["float_price", "bad_symbol", "naive_time"] = "float_price"
 
 
-class Flawed(Strategy):
+class Flawed(Strategy[FlawedParams]):
     """Builds, on its first bar, a signal live validation refuses: a float price, a bad symbol or a naive time."""
-
-    params_model = FlawedParams
-    params: FlawedParams
 
     def on_data(self, event: DataEvent) -> SignalEvent:
         flaw = self.params.flaw

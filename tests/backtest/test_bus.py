@@ -137,10 +137,11 @@ class Publisher(Component):
 
 async def test_publishing_from_a_handler_joins_the_queue() -> None:
     from ingenium.component import ComponentContext
+    from ingenium.runmode import RunMode
 
     bus = InMemoryBus()
     component = Publisher()
-    component.context = ComponentContext(settings=Settings(nats_url=None), bus=bus)
+    component.context = ComponentContext(settings=Settings(nats_url=None), bus=bus, mode=RunMode.BACKTEST)
     bus.attach(component)
     executions: list[Event] = []
     bus.tap("execution", executions.append)

@@ -12,6 +12,7 @@ import pytest
 from ingenium.backtest import BacktestConfig, BacktestResult, Engine, HandlerFailed, backtest, backtest_async, load_bars
 from ingenium.errors import ConfigurationError
 from ingenium.events import Side
+from ingenium.runmode import RunMode
 from tests.backtest.helpers import T0, config, make_bars
 
 SAMPLE = Path(__file__).resolve().parents[2] / "services" / "data" / "sample_bars.csv"
@@ -150,3 +151,12 @@ def test_results_and_bars_have_short_reprs() -> None:
     result = backtest(config(), bars)
     assert len(repr(result)) < 200 and "500 bars" in repr(result)
     assert len(repr(bars)) < 200 and repr(bars).startswith("Bars(500 bars of acme")
+
+
+def test_the_engine_tells_its_components_how_they_run() -> None:
+    for mode in (RunMode.BACKTEST, RunMode.REPLAY):
+        engine = Engine(config(), mode=mode)
+        for component in engine.components:
+            assert component.context is not None and component.context.mode is mode and not component.context.live
+            with pytest.raises(RuntimeError, match=f"JetStream exists only live; this component runs in {mode}"):
+                component.context.jetstream()

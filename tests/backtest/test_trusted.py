@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
-from ingenium.backtest.trusted import trusted_bar
-from ingenium.events import DataEvent, Ohlc
+from pydantic import model_validator
+
+from ingenium.backtest.trusted import TrustedBuilder, trusted_bar
+from ingenium.events import DataEvent, Ohlc, OrderEvent, StrictWireModel, keys_only
 from ingenium.testing import T0
 
 
@@ -32,3 +35,30 @@ def test_trusted_events_stay_frozen() -> None:
     event = trusted_bar("d", "acme", T0, T0, "1m", Decimal(1), Decimal(1), Decimal(1), Decimal(1), Decimal(0))
     with pytest.raises(ValidationError, match="frozen"):
         event.symbol = "other"  # type: ignore[misc]
+
+
+def test_the_unknown_key_check_is_recognised_by_its_marker_not_its_name() -> None:
+    """A strict model's keys-only check is skipped on the trusted path; any other before-validator forces validation."""
+    assert TrustedBuilder(OrderEvent)._usable
+
+    class Renamed(StrictWireModel):
+        value: int
+
+        @model_validator(mode="before")
+        @classmethod
+        @keys_only
+        def _only_some_keys(cls, data: Any) -> Any:
+            return data
+
+    class Unmarked(StrictWireModel):
+        value: int
+
+        @model_validator(mode="before")
+        @classmethod
+        def _refuse_unknown_keys(cls, data: Any) -> Any:  # the old name, without the marker: it may change values
+            return {"value": data["value"] + 1} if isinstance(data, dict) else data
+
+    assert TrustedBuilder(Renamed)._usable
+    assert not TrustedBuilder(Unmarked)._usable
+    assert TrustedBuilder(Unmarked)({"value": 1}) == Unmarked(value=1)
+    assert Unmarked(value=1).value == 2

@@ -29,7 +29,7 @@ from ingenium.streams import cluster_nodes, ensure_streams
 from ingenium.subjects import StreamKey
 from ingenium.testing import with_database
 from services.ingestors import SyntheticFeed
-from services.pipeline import busy_consumers, consumers_of, ledger_lag, wait_until
+from services.settle import busy_consumers, consumers_of, ledger_lag, wait_until
 from tests.cluster.harness import NatsCluster, move_leader, stream_leader
 from tests.cluster.trading import (
     COMPONENTS,

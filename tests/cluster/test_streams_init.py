@@ -10,7 +10,7 @@ from nats.aio.client import Client
 
 from ingenium.config import Settings
 from ingenium.connection import connect_nats
-from ingenium.streams import STREAM_KEYS
+from ingenium.subjects import STREAM_KEYS
 from tests.cluster.harness import NatsCluster
 from tests.cluster.trading import cli
 

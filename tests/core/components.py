@@ -15,11 +15,8 @@ class EchoParams(Params):
     record: str = ""
 
 
-class Echo(Strategy):
+class Echo(Strategy[EchoParams]):
     """Emits a long signal per bar; records each call so tests can count handler runs."""
-
-    params_model = EchoParams
-    params: EchoParams
 
     def on_data(self, event: DataEvent) -> SignalEvent:
         if self.params.record:
@@ -34,11 +31,8 @@ class FlakyParams(Params):
     failures: int = 2
 
 
-class Flaky(Strategy):
+class Flaky(Strategy[FlakyParams]):
     """Fails the first ``failures`` attempts at each bar, then signals."""
-
-    params_model = FlakyParams
-    params: FlakyParams
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]

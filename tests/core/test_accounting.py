@@ -18,7 +18,7 @@ from ingenium.events import Side
 from ingenium.testing import T0, fill, order
 from ledger.projection import apply_cash, empty_position, fill_row
 from ledger.projection import apply_fill as ledger_apply_fill
-from ledger.state import CashState, PositionState
+from ledger.rows import CashState, PositionState
 from services.portfolio.book import Book
 from tests.core.reference_book import ReferenceBook
 

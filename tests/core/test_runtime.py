@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from datetime import timedelta
 from pathlib import Path
 
 from nats.aio.client import Client
 
 from ingenium.bus import JetStreamBus
-from ingenium.component import Component
+from ingenium.component import Component, Schedule
 from ingenium.config import Settings
 from ingenium.deadletter import COMPONENT, ORIGINAL_SEQUENCE, ORIGINAL_STREAM, REASON
 from ingenium.errors import PermanentFailure
-from ingenium.events import CancelRequest, OrderEvent, SignalEvent
+from ingenium.events import CancelRequest, OrderEvent, SignalEvent, SignalType
+from ingenium.runmode import RunMode
 from ingenium.runtime import Runner
 from ingenium.testing import bar, cancel, eventually, order, spawn, stream_events, stream_messages
 from tests.core.components import AlwaysFails, Echo, Flaky
@@ -212,3 +214,33 @@ async def test_cancels_come_through_the_order_consumer_in_stream_order_and_an_ol
     # A PermanentFailure is dead-lettered at once (no retries), with its message as the reason.
     [letter] = await stream_messages(nc, settings, "deadletter")
     assert (letter.headers or {})[REASON] == "cancel c3: nothing to cancel"
+
+
+class Ticker(Component):
+    """Emits three signals on a timer, then nothing; consumes no stream."""
+
+    def __init__(self) -> None:
+        super().__init__(name="ticker")
+        self.ticks = 0
+
+    def schedules(self) -> list[Schedule]:
+        return [Schedule(every=timedelta(milliseconds=50), emit=self.tick)]
+
+    def tick(self) -> SignalEvent | None:
+        self.ticks += 1
+        if self.ticks > 3:
+            return None
+        return SignalEvent(id=f"tick-{self.ticks}", timestamp=self.clock.now(), symbol="acme",
+                           signal=SignalType.LONG, strategy_id=self.name)
+
+
+async def test_scheduled_outputs_are_published_by_the_runtime_live(nc: Client, settings: Settings) -> None:
+    ticker = Ticker()
+    runner = Runner(ticker, settings, nc=nc)
+    task = await _start(runner)
+    assert ticker.context is not None and ticker.context.mode is RunMode.LIVE
+    signals = await eventually(lambda: _events_if(nc, settings, 3))
+    await eventually(lambda: ticker.ticks > 4)
+    await _stop(runner, task)
+    assert [s.id for s in signals] == ["tick-1", "tick-2", "tick-3"]  # type: ignore[attr-defined]
+    assert len(await stream_events(nc, settings, "signal")) == 3

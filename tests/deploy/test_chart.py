@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from ingenium.config import Settings
-from ingenium.observability import TelemetryConfig
+from ingenium.telemetry import TelemetryConfig
 from tests.deploy.chart import CHART, CI_VALUES, NAMESPACE, by_kind, containers, env_of, helm, render
 from tests.deploy.cli import check_command, has_command, parse
 from tests.deploy.natsconf import users

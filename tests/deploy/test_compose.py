@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from ingenium.config import Settings
-from ingenium.observability import TelemetryConfig
+from ingenium.telemetry import TelemetryConfig
 from tests.deploy.cli import check_command, has_command
 
 pytestmark = pytest.mark.deploy

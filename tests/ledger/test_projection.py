@@ -18,7 +18,7 @@ from ledger.projection import (
     fold_position,
     open_order,
 )
-from ledger.state import CashState, FillRow
+from ledger.rows import CashState, FillRow
 from ledger.tables import AnomalyKind, OrderStatus
 from tests.ledger.support import closing
 

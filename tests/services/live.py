@@ -21,7 +21,7 @@ from ingenium.testing import settings_env
 from ledger.config import LedgerConfig
 from ledger.migrate import upgrade
 from ledger.projector import Projector
-from services.pipeline import LoopTimeout, busy_consumers, consumers_of, finish, ledger_lag, wait_until
+from services.settle import LoopTimeout, busy_consumers, consumers_of, finish, ledger_lag, wait_until
 
 E = TypeVar("E", bound=Event)
 

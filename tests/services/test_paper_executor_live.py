@@ -9,7 +9,8 @@ from nats.aio.client import Client
 
 from ingenium.bus import JetStreamBus
 from ingenium.config import Settings
-from ingenium.events import ExecutionEvent, ExecutionUpdate
+from ingenium.events import ExecutionEvent, ExecutionUpdate, OrderType
+from ingenium.runmode import RunMode
 from ingenium.testing import bar, eventually, order, spawn, stream_events
 from services.executor import PaperExecutor
 from tests.services.live import fresh, running
@@ -100,3 +101,40 @@ async def test_orders_for_unknown_symbols_are_rejected_live(settings: Settings, 
     stored = await executions(nc, settings)
     assert [e.update for e in stored] == [ExecutionUpdate.REJECTED, ExecutionUpdate.REJECTED]
     assert "unknown symbol other" in (stored[0].reason or "") and "no price yet" in (stored[1].reason or "")
+
+
+async def test_live_the_order_handler_returns_its_report_and_fills_for_the_runtime_to_publish(
+    settings: Settings, nc: Client, bus: JetStreamBus
+) -> None:
+    """Live as in a backtest, ``on_order`` returns what it executed; nothing is published from inside it."""
+    async with running(settings, nc) as loop:
+        runner = await loop.start(PaperExecutor(name="paper", max_fill_quantity=3))
+        executor = runner.component
+        assert isinstance(executor, PaperExecutor) and executor.context is not None
+        assert executor.context.mode is RunMode.LIVE
+        await bus.publish(bar("acme", "50"))
+        await eventually(lambda: executor._bars)
+
+        direct = fresh(order("acme", quantity="7"))
+        executor.begin(direct)
+        returned = executor.collect(await executor.on_order(direct))
+        assert [(e.update, e.quantity, e.cum_quantity) for e in returned] == [
+            (ExecutionUpdate.PARTIAL_FILL, Decimal(3), Decimal(3)),
+            (ExecutionUpdate.PARTIAL_FILL, Decimal(3), Decimal(6)),
+            (ExecutionUpdate.FILLED, Decimal(1), Decimal(7)),
+        ]
+        assert await executions(nc, settings) == []  # the handler only returned them
+
+        # Through its consumer, the runtime publishes what the handler returns, report first.
+        resting = fresh(order("acme", quantity="4", order_type=OrderType.LIMIT, limit_price="45"))
+        await bus.publish(resting)
+        await eventually(lambda: _count(nc, settings, 1))
+        await bus.publish(bar("acme", "44", minutes=1))
+        await eventually(lambda: _count(nc, settings, 3))
+        await loop.settle([executor])
+    stored = await executions(nc, settings)
+    assert [(e.order_id, e.update, e.quantity) for e in stored] == [
+        (resting.id, ExecutionUpdate.ACCEPTED, Decimal(0)),
+        (resting.id, ExecutionUpdate.PARTIAL_FILL, Decimal(3)),
+        (resting.id, ExecutionUpdate.FILLED, Decimal(1)),
+    ]

@@ -12,7 +12,7 @@ from ingenium.events import OrderEvent, SignalType
 from ingenium.subjects import StreamKey
 from ingenium.testing import bar, eventually, signal, spawn, stream_events
 from services.executor import PaperExecutor
-from services.pipeline import busy_consumers, wait_until
+from services.settle import busy_consumers, wait_until
 from tests.services.live import fresh, running
 
 SYMBOLS = ("acme", "globex", "initech", "umbrella")

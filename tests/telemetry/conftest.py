@@ -15,7 +15,7 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from ingenium.observability import Telemetry, setup_telemetry
+from ingenium.telemetry import Telemetry, setup_telemetry
 
 
 class RecordingSwitch(SpanProcessor):

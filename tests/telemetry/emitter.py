@@ -17,9 +17,8 @@ from ingenium import telemetry
 from ingenium.bus import JetStreamBus
 from ingenium.config import Settings
 from ingenium.connection import connect_nats
-from ingenium.logs import configure_logging
-from ingenium.observability import setup_telemetry
 from ingenium.streams import ensure_streams
+from ingenium.telemetry import configure_logging, setup_telemetry
 from ingenium.testing import bar, fill, order
 from services.portfolio import RiskPortfolio
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from ingenium.errors import ConfigurationError
-from ingenium.export_queue import QueueLimits
-from ingenium.observability import SIGNALS, TelemetryConfig, describe_telemetry
+from ingenium.telemetry.export_queue import QueueLimits
+from ingenium.telemetry.sdk import SIGNALS, TelemetryConfig, describe_telemetry
 
 
 def test_nothing_is_exported_without_otel_variables() -> None:

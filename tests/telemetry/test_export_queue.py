@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from ingenium.export_queue import ExportQueue, QueueLimits
+from ingenium.telemetry.export_queue import ExportQueue, QueueLimits
 
 
 class Collector:

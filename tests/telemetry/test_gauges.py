@@ -11,12 +11,13 @@ from opentelemetry.metrics import CallbackOptions
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
-from ingenium import gauges, telemetry
+from ingenium import telemetry
 from ingenium.bus import JetStreamBus
 from ingenium.config import Settings
 from ingenium.events import DataEvent, SignalEvent, SignalType
 from ingenium.runtime import Runner
 from ingenium.strategy import Strategy
+from ingenium.telemetry import gauges
 from ingenium.testing import bar, eventually, order, signal
 from services.executor import PaperExecutor
 from services.portfolio import RiskPortfolio
@@ -141,6 +142,8 @@ async def test_risk_portfolio_feeds_the_portfolio_gauges_live(
         assert points(reader, "ingenium.portfolio.realized_pnl")[component] == 0
 
         await bus.publish(bar("acme", "110", minutes=1))
+        # Both have marked 110 before the signal: otherwise, on a loaded machine, the fill may come at 100.
+        await loop.settle([portfolio, executor])
         await bus.publish(fresh(signal("acme", SignalType.SHORT, price="110")))  # sell 20 at 110: short 10
         await loop.settle([portfolio, executor])
         assert points(reader, "ingenium.portfolio.position")[acme] == -10
@@ -153,7 +156,7 @@ async def test_risk_portfolio_feeds_the_portfolio_gauges_live(
 
 
 def test_tally_sums_per_attribute_set_whatever_the_key_order() -> None:
-    tally = gauges.Tally("ingenium.test.tally", unit="{event}", description="test")
+    tally = telemetry.Tally("ingenium.test.tally", unit="{event}", description="test")
     tally.add(1, {"a": "x", "b": 1})
     tally.add(2, {"b": 1, "a": "x"})
     tally.add(5)

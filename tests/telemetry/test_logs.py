@@ -12,8 +12,8 @@ from opentelemetry.trace import format_span_id, format_trace_id
 
 from ingenium import telemetry
 from ingenium.errors import ConfigurationError
-from ingenium.logs import RepeatFilter, TraceContextFilter, configure_logging
-from ingenium.observability import Telemetry
+from ingenium.telemetry import Telemetry
+from ingenium.telemetry.logs import RepeatFilter, TraceContextFilter, configure_logging
 
 log = logging.getLogger("ingenium.test.logs")
 

@@ -14,10 +14,10 @@ from ingenium import telemetry
 from ingenium.bus import JetStreamBus
 from ingenium.config import Settings
 from ingenium.events import DataEvent, OrderEvent, Side, SignalEvent
-from ingenium.observability import Telemetry
 from ingenium.portfolio import Portfolio
 from ingenium.runtime import Runner
 from ingenium.strategy import Strategy
+from ingenium.telemetry import Telemetry
 from ingenium.testing import bar, eventually, signal
 
 

@@ -113,9 +113,12 @@ async def test_sigkill_at_random_points_leaves_one_order_and_each_fill_once(
 
     state = alpaca.state
     assert set(kills) == {"before_place", "after_place", "mid_fills"}, kills
-    # Each order exists once at the venue; a second placement was attempted and refused for every kill after it.
+    # Each order exists once at the venue: every second placement was refused. (After a kill that follows the
+    # placement, the restarted executor either places again and is refused, or finds the order first in its
+    # start-up reconciliation and places nothing.)
     assert set(state.orders) == {o.id for o in sent}
-    assert state.placements - state.duplicates == len(sent) and state.duplicates >= kills["after_place"]
+    assert state.placements - state.duplicates == len(sent) and state.duplicates <= kills["after_place"] + kills[
+        "before_place"]
     fills = await queries.fills(settings.database_url)
     venue_fills = sorted((f.order.client_order_id, f.qty, f.price) for f in state.fills)
     assert sorted((f.order_id, f.quantity, f.price) for f in fills) == venue_fills, tail(log)

@@ -40,12 +40,12 @@ async def test_a_published_fill_appears_in_transactions_without_a_reload(
     lines = (await csv.text()).strip().splitlines()
     assert lines[0].startswith("exec_id,executed_at") and len(lines) == 2 and ",aapl," in lines[1]
 
-    # The partially filled order's page: its fill, its audit trail, and cancel.
+    # The partially filled order's page: its fill, its audit trail, and cancel (tests/web/test_cancel.py uses it).
     await page.goto(web.url + f"/orders/{second.id}")
     await expect(page.locator("#order-status")).to_have_text("partially filled")
     await expect(page.locator("#order-fills tbody tr")).to_have_count(1)
     await expect(page.locator("#audit tbody tr")).to_have_count(2)
-    await expect(page.locator("#cancel")).to_be_disabled()
+    await expect(page.locator("#cancel")).to_be_enabled()
     await expect(page.locator("#cancel-note")).to_contain_text("ingenium.portfolio.cancel")
     await bus.publish(fill(second, "15", "51", cum_quantity="20"))
     await expect(page.locator("#order-status")).to_have_text("filled")

@@ -66,7 +66,7 @@
     e.preventDefault();
     const response = await fetch(form.action, { method: "POST", headers: { "X-CSRF-Token": csrf } });
     const body = await response.json().catch(() => ({}));
-    toast(response.ok ? "done" : (body.detail || response.statusText));
+    toast(response.ok ? (form.dataset.done || "done") : (body.detail || response.statusText));
   }));
   document.querySelectorAll("[data-autosubmit]").forEach(el => el.addEventListener("change", () => el.form.submit()));
 

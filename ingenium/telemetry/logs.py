@@ -2,7 +2,7 @@
 
 ``configure_logging`` installs one handler on the root logger. Inside a span (a handled message, a publish)
 each record carries ``trace_id`` and ``span_id``, so a log line leads to its trace and back. When logs are
-exported over OTLP (``ingenium.observability``), ``OtelLogHandler`` forwards records to the OpenTelemetry
+exported over OTLP (``ingenium.telemetry.sdk``), ``OtelLogHandler`` forwards records to the OpenTelemetry
 log pipeline as well.
 """
 

@@ -14,11 +14,11 @@ from collections.abc import Collection, Iterable
 
 import asyncpg
 
-from ledger import store
-from ledger.state import CashState, OrderState, PositionState
+from ledger import batch_sql
+from ledger.rows import CashState, OrderState, PositionState
 
 
-class LedgerMemory:
+class ProjectorCache:
     """Orders (the ``order_cache`` most recently used), positions and cash, as planned so far.
 
     Args:
@@ -48,7 +48,7 @@ class LedgerMemory:
             else:
                 self._orders.move_to_end(order_id)
                 found[order_id] = order
-        found.update(await store.load_orders(conn, missing))
+        found.update(await batch_sql.load_orders(conn, missing))
         return found
 
     def keep(self, orders: Iterable[OrderState]) -> None:
@@ -71,11 +71,11 @@ class LedgerMemory:
     async def positions_of(self, conn: asyncpg.Connection, symbols: Collection[str]) -> dict[str, PositionState]:
         """Return the positions of ``symbols`` that exist, loading those not in memory yet."""
         missing = [symbol for symbol in symbols if symbol not in self.positions]
-        self.positions.update(await store.load_positions(conn, missing))
+        self.positions.update(await batch_sql.load_positions(conn, missing))
         return {symbol: self.positions[symbol] for symbol in symbols if symbol in self.positions}
 
     async def cash_account(self, conn: asyncpg.Connection) -> CashState:
         """Return the cash account, loading it the first time."""
         if self.cash is None:
-            self.cash = await store.load_cash(conn)
+            self.cash = await batch_sql.load_cash(conn)
         return self.cash

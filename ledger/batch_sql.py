@@ -1,4 +1,4 @@
-"""The ledger's reads and writes in PostgreSQL (asyncpg), each inside the caller's transaction.
+"""The SQL a projection batch runs (asyncpg): its reads and writes, each inside the caller's transaction.
 
 Bulk loads of what a batch touches; COPY and ``executemany`` for what it changes.
 """
@@ -14,7 +14,7 @@ import asyncpg
 
 from ledger.arithmetic import canonical
 from ledger.messages import Message, Parsed
-from ledger.state import ZERO, Anomaly, CashState, FillRow, OrderState, PositionState
+from ledger.rows import ZERO, Anomaly, CashState, FillRow, OrderState, PositionState
 
 #: The one cash account the ledger keeps.
 ACCOUNT = "default"

@@ -1,63 +1,23 @@
-"""OpenTelemetry glue: spans around publishes and handled messages, W3C trace context in NATS headers, metrics.
+"""Tracing: spans around publishes and handled messages, W3C trace context in NATS headers.
 
 Only the OpenTelemetry *API* is used here, so everything is a cheap no-op until an SDK is installed
-(``ingenium.observability.setup_telemetry`` installs one, with exporters configured from ``OTEL_*`` variables).
-
-Besides the counters the runtime and bus record, the state behind the observable gauges (consumer lag,
-ledger projection lag, portfolio figures) lives in ``ingenium.gauges`` and is re-exported here, so components
-need only ``from ingenium import telemetry``.
+(``ingenium.telemetry.setup_telemetry`` installs one, with exporters configured from ``OTEL_*`` variables).
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import Iterator, Mapping
 
 from nats.aio.msg import Msg
 from opentelemetry import context as otel_context
-from opentelemetry import metrics, propagate, trace
+from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind
 
 from ingenium.events import DataEvent, Event, ExecutionEvent, OrderEvent, SignalEvent
-from ingenium.gauges import (
-    LAG_INTERVAL_SECONDS,
-    ConsumerLag,
-    PortfolioGauges,
-    PortfolioSnapshot,
-    ProjectionLag,
-    Tally,
-    consumer_lag,
-    portfolio_gauges,
-    projection_lag,
-    watch_consumer_lag,
-    watch_projection_lag,
-)
-
-log = logging.getLogger("ingenium.telemetry")
 
 tracer = trace.get_tracer("ingenium")
-meter = metrics.get_meter("ingenium")
-
-events_published = Tally(
-    "ingenium.events.published", unit="{event}", description="Events published, by subject"
-)
-events_consumed = Tally(
-    "ingenium.events.consumed", unit="{event}", description="Messages handled, by subject and outcome"
-)
-handler_duration = meter.create_histogram(
-    "ingenium.handler.duration", unit="s", description="Time a component's handler took per message"
-)
-handler_errors = Tally(
-    "ingenium.handler.errors", unit="{error}", description="Handler calls that raised, by component and stream"
-)
-handler_retries = Tally(
-    "ingenium.handler.retries", unit="{message}", description="Messages negatively acked for a retry"
-)
-dead_lettered = Tally(
-    "ingenium.events.dead_lettered", unit="{message}", description="Messages sent to the dead-letter stream"
-)
 
 
 def inject(headers: dict[str, str]) -> dict[str, str]:
@@ -153,10 +113,3 @@ def tracing_enabled() -> bool:
     """
     return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider | trace.NoOpTracerProvider)
 
-
-__all__ = [
-    "LAG_INTERVAL_SECONDS", "ConsumerLag", "PortfolioGauges", "PortfolioSnapshot", "ProjectionLag", "Tally",
-    "consume_span", "consumer_lag", "dead_lettered", "event_attributes", "events_consumed", "events_published",
-    "extract", "handler_duration", "handler_errors", "handler_retries", "inject", "meter", "portfolio_gauges",
-    "projection_lag", "publish_attributes", "tracer", "tracing_enabled", "watch_consumer_lag", "watch_projection_lag",
-]

@@ -10,7 +10,7 @@ from their usual variables, ``OTEL_SDK_DISABLED=true`` turns everything off.
 
 A tracer provider is installed even when traces are not exported: spans then still get ids, so logs carry
 trace ids and the context propagated to the next component is valid. Spans and logs wait for export in
-bounded queues (``ingenium.export_queue``); what is dropped is counted and exported as the
+bounded queues (``ingenium.telemetry.export_queue``); what is dropped is counted and exported as the
 ``ingenium.telemetry.dropped`` metric, so a missing collector costs telemetry, never trading.
 """
 
@@ -39,12 +39,12 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SpanExporter
 
-from ingenium import telemetry
 from ingenium.errors import ConfigurationError
-from ingenium.export_queue import LogQueueProcessor, QueueLimits, SpanQueueProcessor
-from ingenium.logs import OtelLogHandler
+from ingenium.telemetry.counters import meter
+from ingenium.telemetry.export_queue import LogQueueProcessor, QueueLimits, SpanQueueProcessor
+from ingenium.telemetry.logs import OtelLogHandler
 
-log = logging.getLogger("ingenium.observability")
+log = logging.getLogger("ingenium.telemetry.sdk")
 
 Signal = Literal["traces", "metrics", "logs"]
 Protocol = Literal["grpc", "http/protobuf"]
@@ -344,7 +344,7 @@ def _install(config: TelemetryConfig) -> Telemetry:
         readers = [PeriodicExportingMetricReader(_metric_exporter(config.metrics, k)) for k in config.metrics.exporters]
         tel.meter_provider = MeterProvider(resource=resource, metric_readers=readers, shutdown_on_exit=False)
         metrics.set_meter_provider(tel.meter_provider)
-        telemetry.meter.create_observable_counter(
+        meter.create_observable_counter(
             "ingenium.telemetry.dropped", callbacks=[tel.observe_dropped], unit="{item}",
             description="Spans and log records dropped before export (queue full, export failed, shutdown)",
         )

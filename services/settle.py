@@ -1,4 +1,4 @@
-"""Watching a running loop from outside: is every consumer caught up, has the ledger projected everything.
+"""Waiting until a running loop settles: every consumer caught up, the ledger projected everything.
 
 The demo, the end-to-end tests and the loop benchmark wait on these conditions instead of sleeping.
 """
