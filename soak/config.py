@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ingenium.errors import ConfigurationError
 from ingenium.fields import PositiveDuration
 from ingenium.period import parse_period
 
@@ -35,7 +36,10 @@ class SoakConfig(BaseModel):
     @field_validator("period")
     @classmethod
     def _period(cls, value: str) -> str:
-        parse_period(value)
+        try:
+            parse_period(value)
+        except ConfigurationError as exc:
+            raise ValueError(str(exc)) from None
         return value
 
     @property
