@@ -28,6 +28,7 @@ from ingenium.subjects import StreamKey
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
+    from nats.js import JetStreamContext
 
     from ingenium.bus import Bus
     from ingenium.config import Settings
@@ -138,6 +139,14 @@ class Component:
 
     async def on_stop(self) -> None:
         """Called once after the last message was handled."""
+
+    async def provision(self, js: JetStreamContext, settings: Settings) -> list[str]:
+        """Make what this component needs beyond its consumers (a key-value bucket, say); what was done.
+
+        ``ingenium streams init --component …`` calls it with the provisioner's rights, which the component's own
+        user lacks.
+        """
+        return []
 
     # ----------------------------------------------------------------- wiring used by runtimes
     def _implements(self, method: str) -> bool:

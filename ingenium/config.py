@@ -29,6 +29,15 @@ class Settings(BaseSettings):
     nats_password: str | None = Field(default=None, description="NATS password.")
     nats_token: str | None = Field(default=None, description="NATS auth token.")
     nats_creds: Path | None = Field(default=None, description="Path to a NATS .creds file.")
+    nats_nkey_seed: Path | None = Field(default=None, description="Path to a file holding a NATS user nkey seed.")
+    nats_inbox_prefix: str = Field(
+        default="_INBOX", pattern=r"^[A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+)*$",
+        description="Prefix of this process's reply inboxes; a secured user may subscribe only to its own.",
+    )
+    nats_provisioned: bool = Field(
+        default=False, description="Streams, consumers and buckets are made by `ingenium streams init`; "
+        "components only bind to their durable consumers (set for users without the rights to create them).",
+    )
     database_url: str | None = Field(
         default=None, description="postgresql://user@host:port/db as psql takes it; unset: embedded PostgreSQL."
     )

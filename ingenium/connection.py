@@ -41,6 +41,12 @@ async def connect_nats(settings: Settings, url: str | None = None, *, name: str 
         options["token"] = settings.nats_token
     if settings.nats_creds:
         options["user_credentials"] = str(settings.nats_creds)
+    if settings.nats_nkey_seed:
+        if not settings.nats_nkey_seed.is_file():
+            raise ConfigurationError(f"INGENIUM_NATS_NKEY_SEED {settings.nats_nkey_seed} is not a readable file: "
+                                     "give the path of a file holding a user nkey seed (SU...)")
+        options["nkeys_seed"] = str(settings.nats_nkey_seed)
+    options["inbox_prefix"] = settings.nats_inbox_prefix
 
     async def _log_error(exc: Exception) -> None:
         # Start-up failures surface as ConnectionFailed below; later ones are reconnected, so only log them.

@@ -31,8 +31,7 @@ import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, PubAck
-from nats.js.errors import NotFoundError
+from nats.js.api import PubAck
 from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode
 from pydantic import ValidationError
@@ -42,6 +41,7 @@ from ingenium.bus import JetStreamBus, is_transient
 from ingenium.component import HANDLERS, Component, ComponentContext, Handler
 from ingenium.config import Settings
 from ingenium.connection import connect_nats
+from ingenium.consumers import bind_consumer, consumer_config, durable_name, ensure_consumer
 from ingenium.deadletter import dead_letter
 from ingenium.discovery import announce, component_kind, withdraw
 from ingenium.errors import PermanentFailure, PublishFailed
@@ -115,7 +115,8 @@ class Runner:
         nc = self._nc or await connect_nats(self.settings, name=connection_name(self.component))
         self._nc = nc
         bus = JetStreamBus(nc, self.subjects, retry_for=self.settings.publish_retry_seconds)
-        await ensure_streams(bus.js, self.settings)
+        if not self.settings.nats_provisioned:  # else `ingenium streams init` made them, with rights we lack
+            await ensure_streams(bus.js, self.settings)
         self.component.context = ComponentContext(settings=self.settings, bus=bus, nc=nc)
         try:
             subscriptions = [
@@ -200,38 +201,13 @@ class Runner:
             await run
 
     async def _subscribe(self, js: JetStreamContext, key: StreamKey) -> PullConsumer:
-        durable = f"{self.component.name}-{key}"
+        durable = durable_name(self.component, key)
         stream = self.subjects.stream(key)
-        if key == "data":
-            symbols = self.component.symbols
-            filters = [self.subjects.data(s) for s in symbols] if symbols else [self.subjects.all_data]
+        config = consumer_config(self.component, self.settings, key)
+        if self.settings.nats_provisioned:
+            await bind_consumer(js, stream, config)
         else:
-            filters = [self.subjects.kind_subject(kind) for kind, *_ in self.component.routes(key)]
-        config = ConsumerConfig(
-            name=durable,
-            durable_name=durable,
-            deliver_policy=DeliverPolicy.ALL,
-            ack_policy=AckPolicy.EXPLICIT,
-            ack_wait=self.settings.ack_wait_seconds,
-            # Retries are counted here, not by the server, so that the last failure is dead-lettered, not dropped.
-            max_deliver=-1,
-            max_ack_pending=max(1000, self.settings.fetch_batch * 4),
-            filter_subject=filters[0] if len(filters) == 1 else None,
-            filter_subjects=filters if len(filters) > 1 else None,
-        )
-        try:
-            info = await js.consumer_info(stream, durable)
-        except NotFoundError:
-            await js.add_consumer(stream, config)
-        else:
-            existing = info.config.filter_subjects or ([info.config.filter_subject] if info.config.filter_subject
-                                                       else [])
-            if sorted(existing) != sorted(filters):
-                # The component now reads more (or less) of the stream, e.g. cancel requests beside orders: the
-                # durable keeps its position and takes the new filter.
-                info.config.filter_subject = config.filter_subject
-                info.config.filter_subjects = config.filter_subjects
-                await js.add_consumer(stream, info.config)  # create-or-update since nats-server 2.10
+            await ensure_consumer(js, stream, config)
         consumer = PullConsumer(self._nc_or_fail(), stream, durable, batch=self.settings.fetch_batch)
         await consumer.start()
         return consumer

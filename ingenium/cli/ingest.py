@@ -21,7 +21,7 @@ ingest_app = typer.Typer(help="Load historical bars or run a live feed into the 
 
 
 def _settings() -> Settings:
-    settings = resolve_settings(load_settings())
+    settings = resolve_settings(load_settings(), "ingestor")
     if not settings.nats_url:
         fail("no NATS server: set INGENIUM_NATS_URL=nats://host:4222, or start one with `ingenium up`")
     return settings

@@ -56,7 +56,7 @@ FormatOption = Annotated[Format, typer.Option("--format", "-f", help="Output: ta
 
 
 def _settings() -> Settings:
-    settings = resolve_settings(load_settings())
+    settings = resolve_settings(load_settings(), "ledger")
     try:
         require_database_url(settings)
     except IngeniumError as exc:

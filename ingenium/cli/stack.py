@@ -17,9 +17,11 @@ from ingenium.cli import status
 from ingenium.cli.console import Verbose, console, fail, interrupted, load_settings, run
 from ingenium.config import Settings
 from ingenium.connection import connect_nats
+from ingenium.consumers import provision
+from ingenium.discovery import component_kind
 from ingenium.errors import IngeniumError, StackAlreadyRunning
 from ingenium.events import EVENT_TYPES, Event
-from ingenium.loader import load_class, parse_params
+from ingenium.loader import component_from_spec, load_class, parse_params
 from ingenium.logs import configure_logging
 from ingenium.observability import describe_telemetry, setup_telemetry
 from ingenium.runtime import describe_validation_error, run_until_signalled
@@ -29,22 +31,31 @@ from ingenium.streams import cluster_nodes, ensure_streams, list_streams
 streams_app = typer.Typer(help="Create and inspect Ingenium's JetStream streams.", no_args_is_help=True)
 
 
-def _settings() -> Settings:
-    settings = resolve_settings(load_settings())
+def _settings(kind: str = "provisioner") -> Settings:
+    settings = resolve_settings(load_settings(), kind)
     if not settings.nats_url:
         fail("no NATS server: set INGENIUM_NATS_URL=nats://host:4222, or start one with `ingenium up`")
     return settings
 
 
 @streams_app.command("init")
-def streams_init() -> None:
+def streams_init(
+    component: Annotated[list[str] | None, typer.Option(
+        help="NAME=package.module:Class[:SYMBOL,…] of a component whose durable consumers (and buckets) to "
+        "create; repeat per component.")] = None,
+) -> None:
     """Create the streams, or update them to the configured retention, replicas, placement and dedup window."""
+    try:  # a wrong component is reported before any server is looked for
+        components = [component_from_spec(spec) for spec in component or []]
+    except IngeniumError as exc:
+        fail(str(exc))
 
     async def go() -> list[str]:
         settings = _settings()
         nc = await connect_nats(settings, name="ingenium-cli")
         try:
-            return await ensure_streams(nc.jetstream(), settings, nodes=cluster_nodes(nc))
+            done = await ensure_streams(nc.jetstream(), settings, nodes=cluster_nodes(nc))
+            return done + await provision(nc.jetstream(), components, settings)
         finally:
             await nc.drain()
 
@@ -74,6 +85,9 @@ def streams_ls() -> None:
 
 def up(
     nats_port: Annotated[int, typer.Option(help="Port of the embedded nats-server (-1: any free port).")] = 4222,
+    secure: Annotated[bool, typer.Option(
+        help="One NATS user per component kind with the permissions of its job; seeds in <data dir>/credentials."
+    )] = False,
     verbose: Verbose = False,
 ) -> None:
     """Start the local stack (embedded NATS and PostgreSQL where no URL is set) and run until Ctrl-C."""
@@ -81,7 +95,7 @@ def up(
     if verbose:
         configure_logging("INFO")
     try:
-        stack = start_stack(settings, nats_port=nats_port, quiet=not verbose)
+        stack = start_stack(settings, nats_port=nats_port, quiet=not verbose, secure=secure)
     except StackAlreadyRunning as exc:
         fail(str(exc))
     except KeyboardInterrupt:
@@ -144,7 +158,8 @@ def run_component(
         setup_telemetry(f"ingenium-{component.name}")
     except IngeniumError as exc:
         fail(str(exc))
-    run(run_until_signalled(component, _settings()))  # the runtime logs its start and stop lines
+    # The runtime logs its start and stop lines; on a secure stack it connects as its kind's user.
+    run(run_until_signalled(component, _settings(component_kind(component))))
 
 
 def publish(

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from ingenium.config import Settings
 from ingenium.events import DataEvent, ExecutionEvent, ExecutionUpdate
-from services.executor.orderlog import KvOrderLog, WorkingRecord, bucket_name
+from services.executor.orderlog import WorkingRecord, open_order_log
 from services.streamread import read_stream
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ async def restore(executor: PaperExecutor) -> None:
         return
     js = context.nc.jetstream()
     settings = context.settings
-    log = await KvOrderLog.open(js, bucket_name(settings.subjects, executor.name), replicas=settings.stream_replicas)
+    log = await open_order_log(js, settings, executor.name)
     executor.order_log = log
     await seed_prices(executor, js, settings)
     records = await log.working()
