@@ -53,7 +53,7 @@ class Permissions:
         return block
 
 
-def inbox_prefix(kind: Kind) -> str:
+def inbox_prefix(kind: str) -> str:
     """The inbox prefix of one kind's connections."""
     return f"_INBOX_{kind}"
 

@@ -20,6 +20,7 @@ import yaml
 
 from ingenium.config import Settings
 from ingenium.embedded import nats_server_binary
+from ingenium.permissions import inbox_prefix
 
 VALUES = Path(__file__).resolve().parents[2] / "deploy" / "helm" / "nats-values.yaml"
 
@@ -59,8 +60,11 @@ class SecuredNats:
     passwords: dict[str, str] = field(default_factory=dict)
 
     def settings(self, base: Settings, user: str) -> Settings:
-        """``base`` connecting as ``user``."""
-        return base.model_copy(update={"nats_url": self.url, "nats_user": user, "nats_password": self.passwords[user]})
+        """``base`` connecting as ``user``, as the chart's pods of that kind do (own inbox, provisioned consumers)."""
+        return base.model_copy(update={
+            "nats_url": self.url, "nats_user": user, "nats_password": self.passwords[user],
+            "nats_inbox_prefix": inbox_prefix(user), "nats_provisioned": user != "provisioner",
+        })
 
     def violations(self, user: str | None = None) -> list[str]:
         """Permission violations the server logged (``Publish Violation``, ``Subscription Violation``)."""
