@@ -225,7 +225,7 @@ def start_stack(
             authorization = None
             if secure:
                 keys = credentials.ensure_seeds(data_dir)
-                authorization = credentials.authorization_config(keys, settings.subjects)
+                authorization = credentials.server_config(keys, settings.subjects)
             stack.nats = EmbeddedNats(data_dir / "nats", port=nats_port, monitor_port=-1,
                                       sync_interval=settings.nats_sync_interval, config=authorization)
             updates["nats_url"] = stack.nats.start()

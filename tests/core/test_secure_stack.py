@@ -137,6 +137,35 @@ async def test_a_strategy_may_not_publish_orders_or_executions_nor_read_another_
         await admin.close()
 
 
+async def test_a_pull_whose_reply_names_the_order_subject_places_no_order(
+    secure_stack: tuple[dict[str, str], Path], tmp_path: Path
+) -> None:
+    env, data_dir = secure_stack
+    init = await asyncio.to_thread(cli, *PROVISION, env=env, cwd=tmp_path)
+    assert init.returncode == 0, init.stderr
+    admin = await connect_nats(as_kind(data_dir, "provisioner"), name="test-admin")
+    strategy = await connect_nats(as_kind(data_dir, "strategy"), name="test-strategy")
+    try:
+        for i in range(3):
+            await admin.jetstream().publish("ingenium.ingestor.data.aapl", b'{"bar": %d}' % i)
+        # The strategy may pull from its durable; it asks the server to deliver the bars to the order subject.
+        request = json.dumps({"batch": 3, "expires": 1_000_000_000}).encode()
+        await strategy.publish("$JS.API.CONSUMER.MSG.NEXT.INGENIUM_DATA.sma_cross-data", request,
+                               reply="ingenium.portfolio.order")
+        await strategy.flush()
+
+        async def delivered() -> bool:  # the server did deliver them (somewhere), so the request was served
+            info = await admin.jetstream().consumer_info("INGENIUM_DATA", "sma_cross-data")
+            return info.delivered.stream_seq == 3
+
+        await eventually(delivered, timeout=5)
+        await asyncio.sleep(0.5)  # a stored order would be there by now: the deliveries are already out
+        assert (await admin.jetstream().stream_info("INGENIUM_ORDERS")).state.messages == 0
+    finally:
+        await strategy.close()
+        await admin.close()
+
+
 def test_a_malformed_component_to_provision_is_refused_in_one_line(tmp_path: Path) -> None:
     result = cli("streams", "init", "--component", "nope", env=user_env(tmp_path), cwd=tmp_path)
     assert_one_line_error(result, "NAME=package.module:Class")
