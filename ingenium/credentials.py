@@ -17,7 +17,7 @@ import nkeys
 
 from ingenium.config import Settings
 from ingenium.errors import ConfigurationError
-from ingenium.permissions import KINDS, Kind, inbox_prefix, permissions
+from ingenium.permissions import KINDS, Kind, accounts, inbox_prefix, permissions
 from ingenium.subjects import Subjects
 
 CREDENTIALS_DIR = "credentials"
@@ -47,40 +47,12 @@ def ensure_seeds(data_dir: Path) -> dict[Kind, str]:
     return public
 
 
-#: The account that holds the streams; no user logs into it.
-STREAMS_ACCOUNT = "INGENIUM_STREAMS"
-#: The account every component's user logs into.
-USERS_ACCOUNT = "INGENIUM"
-
-
 def server_config(public_keys: dict[Kind, str], subjects: Subjects) -> str:
-    """nats-server's ``accounts`` block for these keys (JSON is valid NATS configuration).
-
-    The streams live in an account of their own, which the users' account reaches only through service
-    imports: the JetStream API, acks, key-value writes and the event subjects. A pull request's reply subject is
-    then mapped to a reply into the users' account, so deliveries asked to go to ``ingenium.portfolio.order``
-    land there, where no stream listens, instead of being stored as orders (nats-server checks no permission on
-    a reply subject).
-    """
-    # Wildcards only: nats-server passes a reply subject that is itself exactly a service import straight through,
-    # unmapped (tested: an import of `ingenium.portfolio.order` alone lets a pull deliver into the order stream).
-    events = f"{subjects.namespace}.ingenium.>" if subjects.namespace else "ingenium.>"
-    services = ["$JS.API.>", "$JS.ACK.>", "$KV.>", events]
-    users = [{"nkey": public_keys[kind], "permissions": permissions(kind, subjects).server_config()}
-             for kind in KINDS]
-    accounts = {
-        STREAMS_ACCOUNT: {
-            "jetstream": "enabled",
-            # A pull request is answered by a stream of messages, not one reply.
-            "exports": [{"service": s, **({"response_type": "stream"} if s == "$JS.API.>" else {})}
-                        for s in services],
-        },
-        USERS_ACCOUNT: {
-            "users": users,
-            "imports": [{"service": {"account": STREAMS_ACCOUNT, "subject": s}} for s in services],
-        },
-    }
-    return "accounts " + json.dumps(accounts, indent=2) + "\n"
+    """nats-server's ``accounts`` block for these keys (JSON is valid NATS configuration)."""
+    users: list[dict[str, object]] = [
+        {"nkey": public_keys[kind], "permissions": permissions(kind, subjects).server_config()} for kind in KINDS
+    ]
+    return "accounts " + json.dumps(accounts(users, subjects), indent=2) + "\n"
 
 
 def for_kind(settings: Settings, kind: str) -> Settings:

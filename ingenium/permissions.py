@@ -1,7 +1,7 @@
 """Who may publish and subscribe to what: one NATS user per component kind, with the rights of its job only.
 
-This table is the one source of the users' permissions: ``ingenium up --secure`` renders it into the embedded
-nats-server's configuration, and ``deploy/helm/nats-values.yaml`` is checked against it by the tests.
+This table is the one source of the users' permissions and accounts: ``ingenium up --secure`` renders it into the
+embedded nats-server's configuration, and ``deploy/helm/nats-values.yaml`` is checked against it by the tests.
 
 A listed allow denies everything else; the explicit denies guard against a later widening of an allow. Subscribe
 permissions do not gate what a JetStream consumer delivers (nats-server #3202), so reads are controlled by which
@@ -127,3 +127,36 @@ def permissions(kind: Kind, subjects: Subjects | None = None) -> Permissions:
         publish_allow=[*own, *common, *allow], publish_deny=[*denied, *_ADMIN], subscribe_allow=subscribe,
         inbox_prefix=inbox,
     )
+
+
+#: The account that holds the streams; no user logs into it.
+STREAMS_ACCOUNT = "INGENIUM_STREAMS"
+#: The account every component's user logs into.
+USERS_ACCOUNT = "INGENIUM"
+
+
+def accounts(users: list[dict[str, object]], subjects: Subjects | None = None) -> dict[str, object]:
+    """nats-server's ``accounts``: the streams in one account, ``users`` in another that imports what they use.
+
+    The users' account reaches the streams' account only through service imports (the JetStream API, acks,
+    key-value writes and the event subjects). A pull request's reply subject is then mapped to a reply into the
+    users' account, so deliveries asked to go to ``ingenium.portfolio.order`` land there, where no stream
+    listens, instead of being stored as orders: nats-server checks no permission on a reply subject.
+    """
+    s = subjects or Subjects()
+    # Wildcards only: nats-server passes a reply subject that is itself exactly a service import straight through,
+    # unmapped (tested: an import of `ingenium.portfolio.order` alone lets a pull deliver into the order stream).
+    events = f"{s.namespace}.ingenium.>" if s.namespace else "ingenium.>"
+    services = ["$JS.API.>", "$JS.ACK.>", "$KV.>", events]
+    return {
+        STREAMS_ACCOUNT: {
+            "jetstream": "enabled",
+            # A pull request is answered by a stream of messages, not one reply.
+            "exports": [{"service": x, **({"response_type": "stream"} if x == "$JS.API.>" else {})}
+                        for x in services],
+        },
+        USERS_ACCOUNT: {
+            "users": users,
+            "imports": [{"service": {"account": STREAMS_ACCOUNT, "subject": x}} for x in services],
+        },
+    }

@@ -20,7 +20,7 @@ import yaml
 
 from ingenium.config import Settings
 from ingenium.embedded import nats_server_binary
-from ingenium.permissions import inbox_prefix
+from ingenium.permissions import USERS_ACCOUNT, inbox_prefix
 
 VALUES = Path(__file__).resolve().parents[2] / "deploy" / "helm" / "nats-values.yaml"
 
@@ -32,7 +32,7 @@ def nats_values() -> dict[str, Any]:
 
 def users() -> dict[str, dict[str, Any]]:
     """The users of the values file by name."""
-    return {u["user"]: u for u in nats_values()["config"]["merge"]["authorization"]["users"]}
+    return {u["user"]: u for u in nats_values()["config"]["merge"]["accounts"][USERS_ACCOUNT]["users"]}
 
 
 def render_conf(store_dir: Path) -> str:

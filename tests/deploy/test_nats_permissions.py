@@ -9,6 +9,7 @@ with no permission violation. Then each user is tried on what it must not do.
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import subprocess
 import sys
@@ -26,10 +27,10 @@ from nats.js.errors import Error as JetStreamError
 
 from ingenium.config import Settings
 from ingenium.connection import connect_nats
-from ingenium.permissions import KINDS, permissions
+from ingenium.permissions import KINDS, accounts, permissions
 from ingenium.testing import eventually, settings_env, spawn, with_database
 from services.data import SAMPLE_FILE
-from tests.deploy.natsconf import SecuredNats, start_secured_nats, users
+from tests.deploy.natsconf import SecuredNats, nats_values, start_secured_nats, users
 
 pytestmark = pytest.mark.deploy
 
@@ -49,6 +50,7 @@ def secured(tmp_path: Path) -> Iterator[SecuredNats]:
 
 def test_the_values_users_are_the_library_permission_table() -> None:
     assert set(users()) == COMPONENT_USERS == set(KINDS)
+    assert nats_values()["config"]["merge"]["accounts"] == accounts(list(users().values()))
     for kind in KINDS:
         assert users()[kind]["permissions"] == permissions(kind).server_config(), (
             f"user {kind} of nats-values.yaml differs from ingenium/permissions.py: regenerate it from the table")
@@ -201,4 +203,31 @@ async def test_each_user_is_refused_what_its_component_must_not_do(
             assert (await js.stream_info(stream)).state.messages == 0, stream
         assert await js.streams_info() and "SIDE" not in {s.config.name for s in await js.streams_info()}
     finally:
+        await admin.close()
+
+
+async def test_a_pull_whose_reply_names_the_order_subject_places_no_order(
+    secured: SecuredNats, settings: Settings
+) -> None:
+    init = await asyncio.to_thread(run_cli, PROVISION, secured.settings(settings, "provisioner"))
+    assert init.returncode == 0, init.stderr
+    admin = await connect_as(secured, settings, "provisioner")
+    strategy = await connect_as(secured, settings, "strategy")
+    try:
+        js = admin.jetstream()
+        for i in range(3):
+            await js.publish("ingenium.ingestor.data.aapl", b'{"bar": %d}' % i)
+        request = json.dumps({"batch": 3, "expires": 1_000_000_000}).encode()
+        await strategy.publish("$JS.API.CONSUMER.MSG.NEXT.INGENIUM_DATA.sma_cross-data", request,
+                               reply="ingenium.portfolio.order")
+        await strategy.flush()
+
+        async def delivered() -> bool:  # the request was served: the bars went out, somewhere
+            return (await js.consumer_info("INGENIUM_DATA", "sma_cross-data")).delivered.stream_seq == 3
+
+        await eventually(delivered, timeout=5)
+        await asyncio.sleep(0.5)  # a stored order would be there by now
+        assert (await js.stream_info("INGENIUM_ORDERS")).state.messages == 0
+    finally:
+        await strategy.close()
         await admin.close()
