@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     nats_token: str | None = Field(default=None, description="NATS auth token.")
     nats_creds: Path | None = Field(default=None, description="Path to a NATS .creds file.")
     nats_nkey_seed: Path | None = Field(default=None, description="Path to a file holding a NATS user nkey seed.")
+    nats_tls_ca: Path | None = Field(default=None, description="CA certificate (PEM) NATS servers are checked against.")
+    nats_tls_cert: Path | None = Field(default=None, description="Client certificate (PEM) for NATS (mutual TLS).")
+    nats_tls_key: Path | None = Field(default=None, description="Private key (PEM) of the NATS client certificate.")
     nats_inbox_prefix: str = Field(
         default="_INBOX", pattern=r"^[A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+)*$",
         description="Prefix of this process's reply inboxes; a secured user may subscribe only to its own.",
@@ -79,6 +82,13 @@ class Settings(BaseSettings):
             parts = urlsplit(url.strip())
             if parts.scheme not in ("nats", "tls", "ws", "wss") or not parts.hostname:
                 raise ValueError(f"INGENIUM_NATS_URL {url!r} is not a nats://host:port URL")
+        return value
+
+    @field_validator("nats_tls_key")
+    @classmethod
+    def _cert_with_key(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if (value is None) != (info.data.get("nats_tls_cert") is None):
+            raise ValueError("INGENIUM_NATS_TLS_CERT and INGENIUM_NATS_TLS_KEY go together: set both or neither")
         return value
 
     @field_validator("nats_sync_interval")
