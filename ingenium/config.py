@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     ack_wait_seconds: float = Field(default=30, gt=0, description="Redelivery delay for unacked messages.")
     max_attempts: int = Field(default=5, ge=1, description="Handler attempts before a message is dead-lettered.")
     retry_backoff_seconds: float = Field(default=0.5, ge=0, description="First retry delay; doubles per attempt.")
+    startup_wait_seconds: float = Field(
+        default=120, ge=0, description="How long a starting component waits for JetStream to answer for its streams "
+        "and consumers (a leader election, a node restarting) before it gives up.",
+    )
     publish_retry_seconds: float = Field(
         default=30, ge=0, description="How long a publish JetStream did not store is sent again (same Nats-Msg-Id)."
     )

@@ -44,7 +44,7 @@ from ingenium.connection import connect_nats
 from ingenium.consumers import bind_consumer, consumer_config, durable_name, ensure_consumer
 from ingenium.deadletter import dead_letter
 from ingenium.discovery import announce, component_kind, withdraw
-from ingenium.errors import PermanentFailure, PublishFailed
+from ingenium.errors import ConnectionFailed, PermanentFailure, PublishFailed
 from ingenium.events import Event
 from ingenium.ingestor import Ingestor
 from ingenium.pull import PullConsumer
@@ -115,13 +115,9 @@ class Runner:
         nc = self._nc or await connect_nats(self.settings, name=connection_name(self.component))
         self._nc = nc
         bus = JetStreamBus(nc, self.subjects, retry_for=self.settings.publish_retry_seconds)
-        if not self.settings.nats_provisioned:  # else `ingenium streams init` made them, with rights we lack
-            await ensure_streams(bus.js, self.settings)
         self.component.context = ComponentContext(settings=self.settings, bus=bus, nc=nc)
         try:
-            subscriptions = [
-                (key, await self._subscribe(bus.js, key)) for key in self.component.consumes()
-            ]
+            subscriptions = await self._bind(bus.js)
             if not await self._unless_stopped(self.component.on_start()):
                 return  # stopped while starting (a recovery waiting for its database, say)
             component = self.component
@@ -199,6 +195,41 @@ class Runner:
             run.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await run
+
+    async def _bind(self, js: JetStreamContext) -> list[tuple[StreamKey, PullConsumer]]:
+        """Prepare the streams (unless provisioned) and bind the consumers, waiting out a JetStream that is away.
+
+        A component started during a leader election (or while a node restarts) finds its streams unavailable for
+        a while; it waits up to ``startup_wait_seconds``, then fails in one line.
+        """
+        deadline = time.monotonic() + self.settings.startup_wait_seconds
+        waited = False
+        while True:
+            bound: list[tuple[StreamKey, PullConsumer]] = []
+            try:
+                if not self.settings.nats_provisioned:  # else `ingenium streams init` made them, with rights we lack
+                    await ensure_streams(js, self.settings)
+                for key in self.component.consumes():
+                    bound.append((key, await self._subscribe(js, key)))
+                return bound
+            except Exception as exc:
+                for _, consumer in bound:  # the next attempt binds them all again
+                    await consumer.close()
+                if not (_jetstream_away(exc) or isinstance(exc, TimeoutError)) or self._stopping.is_set():
+                    raise
+                if time.monotonic() >= deadline:
+                    raise ConnectionFailed(
+                        f"{self.component.name}: JetStream did not answer for its streams within "
+                        f"{self.settings.startup_wait_seconds:g}s ({exc!r}): is the NATS cluster short of nodes "
+                        "or still electing leaders? Raise INGENIUM_STARTUP_WAIT_SECONDS to wait longer"
+                    ) from exc
+                if not waited:
+                    log.warning("%s: JetStream does not answer for its streams yet (%r); waiting up to %gs",
+                                self.component.name, exc, self.settings.startup_wait_seconds)
+                    waited = True
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(min(1.0, max(0.0, deadline - time.monotonic()))):
+                        await self._stopping.wait()
 
     async def _subscribe(self, js: JetStreamContext, key: StreamKey) -> PullConsumer:
         durable = durable_name(self.component, key)
