@@ -23,7 +23,7 @@ from ingenium.errors import IngeniumError
 from ingenium.logs import configure_logging
 from ingenium.observability import setup_telemetry
 from ingenium.stack import resolve_settings
-from ledger import queries
+from ledger import queries, roles
 from ledger.batch import LedgerStreams
 from ledger.config import LedgerConfig
 from ledger.database import require_database_url
@@ -65,7 +65,9 @@ def _settings() -> Settings:
 
 
 def _database_url() -> str:
-    return require_database_url(_settings())
+    """Where the query commands read: as the read-only role, unless the configured user may not make it."""
+    url = require_database_url(_settings())
+    return run(roles.ensure_reader(url)) or url
 
 
 async def prepare(settings: Settings, *, verbose: bool = False) -> str | None:
