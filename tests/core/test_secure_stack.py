@@ -11,12 +11,15 @@ import asyncio
 import json
 import signal
 import stat
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
 import nats.errors
 import pytest
+import pytest_asyncio
+from nats.aio.client import Client
 
 from ingenium import credentials
 from ingenium.config import Settings
@@ -26,6 +29,7 @@ from ingenium.testing import eventually
 from services.data import SAMPLE_FILE
 from tests.core.test_cli import assert_one_line_error, cli
 from tests.core.test_stack import component, start_up, stop, user_env
+from tests.reply_injection import pull_into_the_order_subject
 
 COMPONENTS = {
     "strategy": ["run", "services.strategies.sma_cross:SmaCross", "--name", "sma_cross", "-p", "fast=5",
@@ -108,62 +112,49 @@ async def test_a_secure_stack_runs_the_loop_with_each_kind_as_its_own_user(
     assert violations(data_dir) == []
 
 
-async def test_a_strategy_may_not_publish_orders_or_executions_nor_read_another_inbox(
-    secure_stack: tuple[dict[str, str], Path], tmp_path: Path
-) -> None:
+@pytest_asyncio.fixture
+async def provisioned(secure_stack: tuple[dict[str, str], Path], tmp_path: Path) -> AsyncIterator[Clients]:
+    """The stack's streams and the loop's durables made; a strategy's and the provisioner's connections."""
     env, data_dir = secure_stack
     init = await asyncio.to_thread(cli, *PROVISION, env=env, cwd=tmp_path)
     assert init.returncode == 0, init.stderr
     strategy = await connect_nats(as_kind(data_dir, "strategy"), name="test-strategy")
     admin = await connect_nats(as_kind(data_dir, "provisioner"), name="test-admin")
     try:
-        js = strategy.jetstream(timeout=1.0)
-        for subject in ("ingenium.portfolio.order", "ingenium.executor.execution"):
-            with pytest.raises((nats.errors.TimeoutError, nats.errors.NoRespondersError)):
-                await js.publish(subject, b"{}")
-            await eventually(lambda s=subject: any(f'Subject "{s}"' in v for v in violations(data_dir)),  # type: ignore[misc]
-                             timeout=5)
-        # The portfolio's replies (its pull deliveries, its publish acks) go to its own inbox prefix.
-        await strategy.subscribe("_INBOX_portfolio.>")
-        await strategy.flush()
-        await eventually(lambda: any("Subscription Violation" in v and "_INBOX_portfolio" in v
-                                     for v in violations(data_dir)), timeout=5)
-        # Its own signal is accepted, so the refusals above are its permissions, not a broken connection.
-        assert (await js.publish("ingenium.strategy.signal", b"{}")).stream == "INGENIUM_SIGNALS"
-        for stream in ("INGENIUM_ORDERS", "INGENIUM_EXECUTIONS"):
-            assert (await admin.jetstream().stream_info(stream)).state.messages == 0, stream
+        yield Clients(data_dir, strategy, admin)
     finally:
         await strategy.close()
         await admin.close()
 
 
-async def test_a_pull_whose_reply_names_the_order_subject_places_no_order(
-    secure_stack: tuple[dict[str, str], Path], tmp_path: Path
-) -> None:
-    env, data_dir = secure_stack
-    init = await asyncio.to_thread(cli, *PROVISION, env=env, cwd=tmp_path)
-    assert init.returncode == 0, init.stderr
-    admin = await connect_nats(as_kind(data_dir, "provisioner"), name="test-admin")
-    strategy = await connect_nats(as_kind(data_dir, "strategy"), name="test-strategy")
-    try:
-        for i in range(3):
-            await admin.jetstream().publish("ingenium.ingestor.data.aapl", b'{"bar": %d}' % i)
-        # The strategy may pull from its durable; it asks the server to deliver the bars to the order subject.
-        request = json.dumps({"batch": 3, "expires": 1_000_000_000}).encode()
-        await strategy.publish("$JS.API.CONSUMER.MSG.NEXT.INGENIUM_DATA.sma_cross-data", request,
-                               reply="ingenium.portfolio.order")
-        await strategy.flush()
+@dataclass
+class Clients:
+    data_dir: Path
+    strategy: Client
+    admin: Client
 
-        async def delivered() -> bool:  # the server did deliver them (somewhere), so the request was served
-            info = await admin.jetstream().consumer_info("INGENIUM_DATA", "sma_cross-data")
-            return info.delivered.stream_seq == 3
 
-        await eventually(delivered, timeout=5)
-        await asyncio.sleep(0.5)  # a stored order would be there by now: the deliveries are already out
-        assert (await admin.jetstream().stream_info("INGENIUM_ORDERS")).state.messages == 0
-    finally:
-        await strategy.close()
-        await admin.close()
+async def test_a_strategy_may_not_publish_orders_or_executions_nor_read_another_inbox(provisioned: Clients) -> None:
+    data_dir = provisioned.data_dir
+    js = provisioned.strategy.jetstream(timeout=1.0)
+    for subject in ("ingenium.portfolio.order", "ingenium.executor.execution"):
+        with pytest.raises((nats.errors.TimeoutError, nats.errors.NoRespondersError)):
+            await js.publish(subject, b"{}")
+        await eventually(lambda s=subject: any(f'Subject "{s}"' in v for v in violations(data_dir)),  # type: ignore[misc]
+                         timeout=5)
+    # The portfolio's replies (its pull deliveries, its publish acks) go to its own inbox prefix.
+    await provisioned.strategy.subscribe("_INBOX_portfolio.>")
+    await provisioned.strategy.flush()
+    await eventually(lambda: any("Subscription Violation" in v and "_INBOX_portfolio" in v
+                                 for v in violations(data_dir)), timeout=5)
+    # Its own signal is accepted, so the refusals above are its permissions, not a broken connection.
+    assert (await js.publish("ingenium.strategy.signal", b"{}")).stream == "INGENIUM_SIGNALS"
+    for stream in ("INGENIUM_ORDERS", "INGENIUM_EXECUTIONS"):
+        assert (await provisioned.admin.jetstream().stream_info(stream)).state.messages == 0, stream
+
+
+async def test_a_pull_whose_reply_names_the_order_subject_places_no_order(provisioned: Clients) -> None:
+    assert await pull_into_the_order_subject(provisioned.admin, provisioned.strategy) == 0
 
 
 def test_a_malformed_component_to_provision_is_refused_in_one_line(tmp_path: Path) -> None:

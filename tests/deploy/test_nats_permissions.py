@@ -9,7 +9,6 @@ with no permission violation. Then each user is tried on what it must not do.
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import subprocess
 import sys
@@ -31,6 +30,7 @@ from ingenium.permissions import KINDS, accounts, permissions
 from ingenium.testing import eventually, settings_env, spawn, with_database
 from services.data import SAMPLE_FILE
 from tests.deploy.natsconf import SecuredNats, nats_values, start_secured_nats, users
+from tests.reply_injection import pull_into_the_order_subject
 
 pytestmark = pytest.mark.deploy
 
@@ -214,20 +214,7 @@ async def test_a_pull_whose_reply_names_the_order_subject_places_no_order(
     admin = await connect_as(secured, settings, "provisioner")
     strategy = await connect_as(secured, settings, "strategy")
     try:
-        js = admin.jetstream()
-        for i in range(3):
-            await js.publish("ingenium.ingestor.data.aapl", b'{"bar": %d}' % i)
-        request = json.dumps({"batch": 3, "expires": 1_000_000_000}).encode()
-        await strategy.publish("$JS.API.CONSUMER.MSG.NEXT.INGENIUM_DATA.sma_cross-data", request,
-                               reply="ingenium.portfolio.order")
-        await strategy.flush()
-
-        async def delivered() -> bool:  # the request was served: the bars went out, somewhere
-            return (await js.consumer_info("INGENIUM_DATA", "sma_cross-data")).delivered.stream_seq == 3
-
-        await eventually(delivered, timeout=5)
-        await asyncio.sleep(0.5)  # a stored order would be there by now
-        assert (await js.stream_info("INGENIUM_ORDERS")).state.messages == 0
+        assert await pull_into_the_order_subject(admin, strategy) == 0
     finally:
         await strategy.close()
         await admin.close()
