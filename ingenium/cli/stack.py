@@ -124,6 +124,9 @@ def up(
             console.print(f"monitoring {stack.settings.nats_monitor_url}", highlight=False)
         console.print(f"PostgreSQL {stack.settings.database_url}", highlight=False)
         console.print(f"data dir   {stack.settings.data_dir}", highlight=False)
+        if secure and stack.nats is not None:
+            console.print(f"NATS users one nkey per component kind, seeds in {stack.settings.data_dir / 'credentials'}",
+                          highlight=False)
         console.print(describe_telemetry("ingenium"), highlight=False)
         console.print("Streams created. `ingenium status` shows what runs. Press Ctrl-C to stop.", highlight=False)
         stop = asyncio.Event()

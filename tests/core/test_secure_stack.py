@@ -48,7 +48,8 @@ PROVISION = ["streams", "init",
 @pytest.fixture
 def secure_stack(tmp_path: Path, database_url: str) -> Iterator[tuple[dict[str, str], Path]]:
     env = user_env(tmp_path) | {"INGENIUM_DATA_DIR": str(tmp_path / "data"), "INGENIUM_DATABASE_URL": database_url}
-    up, _ = start_up(env, tmp_path / "cwd", "--secure")
+    up, output = start_up(env, tmp_path / "cwd", "--secure")
+    assert f"NATS users one nkey per component kind, seeds in {tmp_path / 'data' / 'credentials'}" in output
     try:
         yield env, tmp_path / "data"
     finally:
