@@ -25,6 +25,7 @@ from pydantic import ValidationError
 
 from ingenium.events import ExecutionEvent, OrderEvent, Side, SignalEvent
 from ledger.database import connect
+from ledger.roles import ensure_reader
 from services.portfolio.book import Book, OpenOrder, Position
 from services.streamread import read_stream
 
@@ -65,7 +66,9 @@ async def recover(portfolio: RiskPortfolio) -> Recovered | None:
     checkpoints = {order_stream: 0, exec_stream: 0}
     conn: asyncpg.Connection | None = None
     if settings.database_url is not None:
-        conn = await connect(settings.database_url, application_name=f"ingenium-{portfolio.name}")
+        # Recovery only reads the ledger: as the read-only role, where the configured user may make it.
+        url = await ensure_reader(settings.database_url) or settings.database_url
+        conn = await connect(url, application_name=f"ingenium-{portfolio.name}")
     try:
         if conn is not None:
             await _wait_for_tables(conn, portfolio)
