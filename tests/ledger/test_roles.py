@@ -11,6 +11,7 @@ import pytest
 from ingenium.config import Settings
 from ingenium.testing import settings_env
 from ledger.roles import READER, ensure_reader
+from tests.ledger.support import hide_from_reader
 from tests.ledger.test_cli import cli
 
 WRITES = [
@@ -53,16 +54,9 @@ async def test_the_reader_reads_but_every_write_is_refused(ledger_settings: Sett
 
 async def test_the_cli_queries_read_as_the_reader(ledger_settings: Settings, tmp_path: Path) -> None:
     assert ledger_settings.database_url
-    admin = await asyncpg.connect(ledger_settings.database_url)
-    try:
-        # A row hidden from the reader alone: the configured (owner) user sees it, the reader does not.
-        await admin.execute("INSERT INTO ledger_positions (symbol, quantity, average_price, cost_basis, realized_pnl, "
-                            "commissions, fills, updated_at) VALUES ('aapl', 3, 10, 30, 0, 0, 1, now())")
-        await admin.execute("ALTER TABLE ledger_positions ENABLE ROW LEVEL SECURITY")
-        await admin.execute(f"CREATE POLICY hidden_from_reader ON ledger_positions USING (current_user <> '{READER}')")
-        assert await admin.fetchval("SELECT count(*) FROM ledger_positions") == 1
-    finally:
-        await admin.close()
+    await hide_from_reader(ledger_settings.database_url, "ledger_positions",
+                           "INSERT INTO ledger_positions (symbol, quantity, average_price, cost_basis, realized_pnl, "
+                           "commissions, fills, updated_at) VALUES ('aapl', 3, 10, 30, 0, 0, 1, now())")
     result = await cli("ledger", "positions", "--format", "json", env=settings_env(ledger_settings), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == []

@@ -6,12 +6,10 @@ import asyncio
 import signal as signals
 from pathlib import Path
 
-import asyncpg
-
 from ingenium.config import Settings
 from ingenium.testing import eventually, spawn
 from ledger.migrate import upgrade
-from ledger.roles import READER
+from tests.ledger.support import hide_from_reader
 
 ARGS = ["run", "services.portfolio.portfolio:RiskPortfolio", "--name", "pf", "-p", "quantity=10"]
 
@@ -19,15 +17,10 @@ ARGS = ["run", "services.portfolio.portfolio:RiskPortfolio", "--name", "pf", "-p
 async def test_recovery_reads_the_ledger_as_the_reader(db_settings: Settings, tmp_path: Path) -> None:
     assert db_settings.database_url
     await asyncio.to_thread(upgrade, db_settings.database_url)
-    admin = await asyncpg.connect(db_settings.database_url)
-    try:
-        # A cash row the reader alone cannot see: recovered as the writer, the book would start with it.
-        await admin.execute("INSERT INTO ledger_cash (account, starting_balance, balance, commissions, fills) "
-                            "VALUES ('main', 12345, 12345, 0, 0)")
-        await admin.execute("ALTER TABLE ledger_cash ENABLE ROW LEVEL SECURITY")
-        await admin.execute(f"CREATE POLICY hidden_from_reader ON ledger_cash USING (current_user <> '{READER}')")
-    finally:
-        await admin.close()
+    # A cash row the reader alone cannot see: recovered as the writer, the book would start with it.
+    await hide_from_reader(db_settings.database_url, "ledger_cash",
+                           "INSERT INTO ledger_cash (account, starting_balance, balance, commissions, fills) "
+                           "VALUES ('main', 12345, 12345, 0, 0)")
     log = tmp_path / "portfolio.log"
     child = spawn(ARGS, db_settings, log=log)
     try:
