@@ -200,6 +200,14 @@ class Component(Generic[ParamsT]):
         """What this component emits on a timer, live (after ``on_start``); none unless a subclass says so."""
         return []
 
+    async def provision(self, js: JetStreamContext, settings: Settings) -> list[str]:
+        """Make what this component needs beyond its consumers (a key-value bucket, say); what was done.
+
+        ``ingenium streams init --component …`` calls it with the provisioner's rights, which the component's own
+        user lacks.
+        """
+        return []
+
     # ----------------------------------------------------------------- wiring used by runtimes
     def _implements(self, method: str) -> bool:
         impl = getattr(type(self), method, None)

@@ -29,6 +29,18 @@ class Settings(BaseSettings):
     nats_password: str | None = Field(default=None, description="NATS password.")
     nats_token: str | None = Field(default=None, description="NATS auth token.")
     nats_creds: Path | None = Field(default=None, description="Path to a NATS .creds file.")
+    nats_nkey_seed: Path | None = Field(default=None, description="Path to a file holding a NATS user nkey seed.")
+    nats_tls_ca: Path | None = Field(default=None, description="CA certificate (PEM) NATS servers are checked against.")
+    nats_tls_cert: Path | None = Field(default=None, description="Client certificate (PEM) for NATS (mutual TLS).")
+    nats_tls_key: Path | None = Field(default=None, description="Private key (PEM) of the NATS client certificate.")
+    nats_inbox_prefix: str = Field(
+        default="_INBOX", pattern=r"^[A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+)*$",
+        description="Prefix of this process's reply inboxes; a secured user may subscribe only to its own.",
+    )
+    nats_provisioned: bool = Field(
+        default=False, description="Streams, consumers and buckets are made by `ingenium streams init`; "
+        "components only bind to their durable consumers (set for users without the rights to create them).",
+    )
     database_url: str | None = Field(
         default=None, description="postgresql://user@host:port/db as psql takes it; unset: embedded PostgreSQL."
     )
@@ -57,6 +69,10 @@ class Settings(BaseSettings):
     ack_wait_seconds: float = Field(default=30, gt=0, description="Redelivery delay for unacked messages.")
     max_attempts: int = Field(default=5, ge=1, description="Handler attempts before a message is dead-lettered.")
     retry_backoff_seconds: float = Field(default=0.5, ge=0, description="First retry delay; doubles per attempt.")
+    startup_wait_seconds: float = Field(
+        default=120, ge=0, description="How long a starting component waits for JetStream to answer for its streams "
+        "and consumers (a leader election, a node restarting) before it gives up.",
+    )
     publish_retry_seconds: float = Field(
         default=30, ge=0, description="How long a publish JetStream did not store is sent again (same Nats-Msg-Id)."
     )
@@ -70,6 +86,13 @@ class Settings(BaseSettings):
             parts = urlsplit(url.strip())
             if parts.scheme not in ("nats", "tls", "ws", "wss") or not parts.hostname:
                 raise ValueError(f"INGENIUM_NATS_URL {url!r} is not a nats://host:port URL")
+        return value
+
+    @field_validator("nats_tls_key")
+    @classmethod
+    def _cert_with_key(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if (value is None) != (info.data.get("nats_tls_cert") is None):
+            raise ValueError("INGENIUM_NATS_TLS_CERT and INGENIUM_NATS_TLS_KEY go together: set both or neither")
         return value
 
     @field_validator("nats_sync_interval")

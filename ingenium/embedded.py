@@ -56,18 +56,20 @@ class EmbeddedNats:
         port: TCP port; ``-1`` picks a free one.
         sync_interval: JetStream's fsync policy, ``always`` or a duration; nats-server's default when ``None``.
         monitor_port: HTTP monitoring port (``/varz``, ``/connz``); ``-1`` picks a free one, ``None``: none.
+        config: More nats-server configuration (an ``authorization`` block of users and permissions, say).
 
     """
 
     def __init__(
         self, store_dir: Path, *, host: str = "127.0.0.1", port: int = -1, sync_interval: str | None = None,
-        monitor_port: int | None = None,
+        monitor_port: int | None = None, config: str | None = None,
     ) -> None:
         self.store_dir = store_dir
         self.host = host
         self.port = port
         self.sync_interval = sync_interval
         self.monitor_port = monitor_port
+        self.config = config
         self.url: str | None = None
         self.monitor_url: str | None = None
         self._process: subprocess.Popen[bytes] | None = None
@@ -82,9 +84,13 @@ class EmbeddedNats:
             nats_server_binary(), "-a", self.host, "-p", str(self.port), "-js", "-sd", str(self.store_dir),
             "--ports_file_dir", str(self._ports_dir), "-l", str(log_file),
         ]
+        text = self.config or ""
         if self.sync_interval:  # no command-line flag for it: a config file, merged with the flags above
+            text += f"jetstream {{\n  sync_interval: {self.sync_interval}\n}}\n"
+        if text:
             config = self._ports_dir / "nats-server.conf"
-            config.write_text(f"jetstream {{\n  sync_interval: {self.sync_interval}\n}}\n")
+            config.write_text(text)
+            config.chmod(0o600)
             args += ["-c", str(config)]
         if self.monitor_port is not None:
             args += ["-m", str(self.monitor_port)]

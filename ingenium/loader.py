@@ -61,3 +61,13 @@ def parse_params(pairs: Iterable[str]) -> dict[str, Any]:
             raise ConfigurationError(f"parameter {pair!r} is not of the form name=value")
         params[key.strip()] = value.strip()
     return params
+
+
+def component_from_spec(spec: str) -> Component:
+    """``NAME=package.module:Class[:SYMBOL,…]`` → that component (default parameters), as ``ingenium run`` makes it."""
+    name, sep, target = spec.partition("=")
+    parts = target.split(":")
+    if not sep or not name.strip() or len(parts) not in (2, 3):
+        raise ConfigurationError(f"component {spec!r} is not of the form NAME=package.module:Class[:SYMBOL,...]")
+    symbols = [s.strip() for s in parts[2].split(",") if s.strip()] if len(parts) == 3 else None
+    return load_class(":".join(parts[:2]))(name=name.strip(), symbols=symbols)

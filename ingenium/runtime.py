@@ -31,8 +31,7 @@ import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, PubAck
-from nats.js.errors import NotFoundError
+from nats.js.api import PubAck
 from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode
 from pydantic import ValidationError
@@ -42,9 +41,10 @@ from ingenium.bus import JetStreamBus, is_transient
 from ingenium.component import HANDLERS, Component, ComponentContext, Handler, Schedule
 from ingenium.config import Settings
 from ingenium.connection import connect_nats
+from ingenium.consumers import bind_consumer, consumer_config, durable_name, ensure_consumer
 from ingenium.deadletter import dead_letter
 from ingenium.discovery import announce, withdraw
-from ingenium.errors import PermanentFailure, PublishFailed
+from ingenium.errors import ConnectionFailed, PermanentFailure, PublishFailed
 from ingenium.events import Event
 from ingenium.ingestor import Ingestor
 from ingenium.pull import PullConsumer
@@ -120,12 +120,9 @@ class Runner:
         nc = self._nc or await connect_nats(self.settings, name=connection_name(self.component))
         self._nc = nc
         bus = JetStreamBus(nc, self.subjects, retry_for=self.settings.publish_retry_seconds)
-        await ensure_streams(bus.js, self.settings)
         self.component.context = ComponentContext(settings=self.settings, bus=bus, mode=RunMode.LIVE, nc=nc)
         try:
-            subscriptions = [
-                (key, await self._subscribe(bus.js, key)) for key in self.component.consumes()
-            ]
+            subscriptions = await self._bind(bus.js)
             if not await self._unless_stopped(self.component.on_start()):
                 return  # stopped while starting (a recovery waiting for its database, say)
             component = self.component
@@ -208,39 +205,49 @@ class Runner:
         with contextlib.suppress(asyncio.CancelledError):
             await run
 
+    async def _bind(self, js: JetStreamContext) -> list[tuple[StreamKey, PullConsumer]]:
+        """Prepare the streams (unless provisioned) and bind the consumers, waiting out a JetStream that is away.
+
+        A component started during a leader election (or while a node restarts) finds its streams unavailable for
+        a while; it waits up to ``startup_wait_seconds``, then fails in one line.
+        """
+        deadline = time.monotonic() + self.settings.startup_wait_seconds
+        waited = False
+        while True:
+            bound: list[tuple[StreamKey, PullConsumer]] = []
+            try:
+                if not self.settings.nats_provisioned:  # else `ingenium streams init` made them, with rights we lack
+                    await ensure_streams(js, self.settings)
+                for key in self.component.consumes():
+                    bound.append((key, await self._subscribe(js, key)))
+                return bound
+            except Exception as exc:
+                for _, consumer in bound:  # the next attempt binds them all again
+                    await consumer.close()
+                if not (_jetstream_away(exc) or isinstance(exc, TimeoutError)) or self._stopping.is_set():
+                    raise
+                if time.monotonic() >= deadline:
+                    raise ConnectionFailed(
+                        f"{self.component.name}: JetStream did not answer for its streams within "
+                        f"{self.settings.startup_wait_seconds:g}s ({exc!r}): is the NATS cluster short of nodes "
+                        "or still electing leaders? Raise INGENIUM_STARTUP_WAIT_SECONDS to wait longer"
+                    ) from exc
+                if not waited:
+                    log.warning("%s: JetStream does not answer for its streams yet (%r); waiting up to %gs",
+                                self.component.name, exc, self.settings.startup_wait_seconds)
+                    waited = True
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(min(1.0, max(0.0, deadline - time.monotonic()))):
+                        await self._stopping.wait()
+
     async def _subscribe(self, js: JetStreamContext, key: StreamKey) -> PullConsumer:
-        durable = f"{self.component.name}-{key}"
+        durable = durable_name(self.component, key)
         stream = self.subjects.stream(key)
-        if key == "data":
-            symbols = self.component.symbols
-            filters = [self.subjects.data(s) for s in symbols] if symbols else [self.subjects.all_data]
+        config = consumer_config(self.component, self.settings, key)
+        if self.settings.nats_provisioned:
+            await bind_consumer(js, stream, config)
         else:
-            filters = [self.subjects.kind_subject(kind) for kind, *_ in self.component.routes(key)]
-        config = ConsumerConfig(
-            name=durable,
-            durable_name=durable,
-            deliver_policy=DeliverPolicy.ALL,
-            ack_policy=AckPolicy.EXPLICIT,
-            ack_wait=self.settings.ack_wait_seconds,
-            # Retries are counted here, not by the server, so that the last failure is dead-lettered, not dropped.
-            max_deliver=-1,
-            max_ack_pending=max(1000, self.settings.fetch_batch * 4),
-            filter_subject=filters[0] if len(filters) == 1 else None,
-            filter_subjects=filters if len(filters) > 1 else None,
-        )
-        try:
-            info = await js.consumer_info(stream, durable)
-        except NotFoundError:
-            await js.add_consumer(stream, config)
-        else:
-            existing = info.config.filter_subjects or ([info.config.filter_subject] if info.config.filter_subject
-                                                       else [])
-            if sorted(existing) != sorted(filters):
-                # The component now reads more (or less) of the stream, e.g. cancel requests beside orders: the
-                # durable keeps its position and takes the new filter.
-                info.config.filter_subject = config.filter_subject
-                info.config.filter_subjects = config.filter_subjects
-                await js.add_consumer(stream, info.config)  # create-or-update since nats-server 2.10
+            await ensure_consumer(js, stream, config)
         consumer = PullConsumer(self._nc_or_fail(), stream, durable, batch=self.settings.fetch_batch)
         await consumer.start()
         return consumer

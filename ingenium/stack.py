@@ -21,6 +21,7 @@ from pathlib import Path
 import filelock
 import psutil
 
+from ingenium import credentials
 from ingenium.config import Settings
 from ingenium.embedded import EmbeddedNats, EmbeddedPostgres, process_running
 from ingenium.errors import EmbeddedServerError, StackAlreadyRunning
@@ -46,6 +47,8 @@ class StackState:
     nats_pid: int | None = None
     #: False while the servers are still starting: other commands wait for (or ignore) such a stack.
     ready: bool = True
+    #: Started with ``--secure``: every client connects as its kind's user (``<data dir>/credentials``).
+    secure: bool = False
 
     @classmethod
     def read(cls, data_dir: Path) -> StackState | None:
@@ -74,8 +77,11 @@ def running_stack(settings: Settings) -> StackState | None:
     return state if state is not None and state.ready and state.alive else None
 
 
-def resolve_settings(settings: Settings) -> Settings:
-    """Fill unset server URLs from the stack running on the same data dir, if there is one."""
+def resolve_settings(settings: Settings, kind: str = "provisioner") -> Settings:
+    """Fill unset server URLs from the stack running on the same data dir, if there is one.
+
+    On a secure stack the process connects as ``kind``'s user (the operator's commands as the provisioner).
+    """
     if settings.nats_url and settings.database_url:
         return settings
     state = running_stack(settings)
@@ -85,7 +91,10 @@ def resolve_settings(settings: Settings) -> Settings:
     if not settings.nats_url:
         updates["nats_url"] = state.nats_url
         updates["nats_monitor_url"] = settings.nats_monitor_url or state.nats_monitor_url
-    return settings.model_copy(update=updates)
+    resolved = settings.model_copy(update=updates)
+    if state.secure and not settings.nats_url:
+        resolved = credentials.for_kind(resolved, kind)
+    return resolved
 
 
 @dataclass
@@ -180,7 +189,8 @@ def _gone(process: psutil.Process, timeout: float) -> bool:
 
 
 def start_stack(
-    settings: Settings, *, nats_port: int = -1, need_database: bool = True, quiet: bool = True
+    settings: Settings, *, nats_port: int = -1, need_database: bool = True, quiet: bool = True,
+    secure: bool = False,
 ) -> LocalStack:
     """Start an embedded nats-server and PostgreSQL for whichever URL is not configured.
 
@@ -192,6 +202,8 @@ def start_stack(
         nats_port: Port of the embedded nats-server (``-1``: any free one).
         need_database: Whether to start PostgreSQL too.
         quiet: Hide the embedded servers' start-up warnings.
+        secure: Start nats-server with one nkey user per component kind (:mod:`ingenium.permissions`); the
+            stack's settings then connect as the provisioner.
 
     Raises:
         StackAlreadyRunning: Another process holds the data dir's stack lock.
@@ -210,31 +222,39 @@ def start_stack(
     try:
         stack.took_over = _take_over(data_dir)
         if want_nats:
+            authorization = None
+            if secure:
+                keys = credentials.ensure_seeds(data_dir)
+                authorization = credentials.server_config(keys, settings.subjects)
             stack.nats = EmbeddedNats(data_dir / "nats", port=nats_port, monitor_port=-1,
-                                      sync_interval=settings.nats_sync_interval)
+                                      sync_interval=settings.nats_sync_interval, config=authorization)
             updates["nats_url"] = stack.nats.start()
             updates["nats_monitor_url"] = stack.nats.monitor_url
             stack.started.append("nats")
-            write_state(settings.model_copy(update=updates), nats_pid=stack.nats.pid, ready=False)
+            write_state(settings.model_copy(update=updates), nats_pid=stack.nats.pid, ready=False, secure=secure)
         if want_postgres:
             stack.postgres = EmbeddedPostgres(data_dir / "postgres", quiet=quiet)
             updates["database_url"] = stack.postgres.start()
             stack.started.append("postgres")
         stack.settings = settings.model_copy(update=updates)
-        write_state(stack.settings, nats_pid=stack.nats.pid if stack.nats else None)
+        write_state(stack.settings, nats_pid=stack.nats.pid if stack.nats else None, secure=secure)
+        if secure and want_nats:
+            stack.settings = credentials.for_kind(stack.settings, "provisioner")
     except BaseException:  # Ctrl-C while a server starts must not leave the other one running
         stack.stop()
         raise
     return stack
 
 
-def write_state(settings: Settings, *, nats_pid: int | None = None, ready: bool = True) -> Path:
+def write_state(
+    settings: Settings, *, nats_pid: int | None = None, ready: bool = True, secure: bool = False
+) -> Path:
     """Record this process's server URLs for other commands using the same data dir."""
     path = settings.data_dir / STATE_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     state = StackState(pid=os.getpid(), data_dir=str(settings.data_dir), nats_url=settings.nats_url,
                        database_url=settings.database_url, nats_monitor_url=settings.nats_monitor_url,
-                       nats_pid=nats_pid, ready=ready)
+                       nats_pid=nats_pid, ready=ready, secure=secure)
     temporary = path.with_suffix(".tmp")
     temporary.write_text(json.dumps(asdict(state)))
     temporary.replace(path)  # readers never see half a file

@@ -22,7 +22,7 @@ from ingenium.config import Settings
 from ingenium.errors import IngeniumError
 from ingenium.stack import resolve_settings
 from ingenium.telemetry import configure_logging, setup_telemetry
-from ledger import queries
+from ledger import queries, roles
 from ledger.config import LedgerConfig
 from ledger.database import require_database_url
 from ledger.projector import Projector, tune_garbage_collector
@@ -54,7 +54,7 @@ FormatOption = Annotated[Format, typer.Option("--format", "-f", help="Output: ta
 
 
 def _settings() -> Settings:
-    settings = resolve_settings(load_settings())
+    settings = resolve_settings(load_settings(), "ledger")
     try:
         require_database_url(settings)
     except IngeniumError as exc:
@@ -63,7 +63,9 @@ def _settings() -> Settings:
 
 
 def _database_url() -> str:
-    return require_database_url(_settings())
+    """Where the query commands read: as the read-only role, unless the configured user may not make it."""
+    url = require_database_url(_settings())
+    return run(roles.ensure_reader(url)) or url
 
 
 @ledger_app.command()

@@ -100,7 +100,8 @@ class Projector:
         stop = stop or asyncio.Event()
         nc = await connect_nats(self.settings, name="ingenium-ledger")
         try:
-            await ensure_streams(nc.jetstream(), self.settings)
+            if not self.settings.nats_provisioned:  # else `ingenium streams init` made them
+                await ensure_streams(nc.jetstream(), self.settings)
             service = await announce(
                 nc, name="ledger", kind="ledger", cls="ledger.projector:Projector",
                 params={"starting_cash": str(self.config.starting_cash), "batch_size": self.config.batch_size},

@@ -39,9 +39,12 @@ def load_settings(**overrides: Any) -> Settings:
         fail(f"setting INGENIUM_{str(first['loc'][0]).upper()}: {first['msg']}")
 
 
-def nats_settings() -> Settings:
-    """Settings of the running stack (or the environment's servers); a one-line error when there is no NATS."""
-    settings = resolve_settings(load_settings())
+def nats_settings(kind: str = "provisioner") -> Settings:
+    """Settings of the running stack (or the environment's servers); a one-line error when there is no NATS.
+
+    On a secure stack the command connects as ``kind``'s user (the operator's commands as the provisioner).
+    """
+    settings = resolve_settings(load_settings(), kind)
     if not settings.nats_url:
         fail("no NATS server: set INGENIUM_NATS_URL=nats://host:4222, or start one with `ingenium up`")
     return settings

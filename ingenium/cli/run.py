@@ -32,7 +32,8 @@ def run_component(
         setup_telemetry(f"ingenium-{component.name}")
     except IngeniumError as exc:
         fail(str(exc))
-    run(run_until_signalled(component, nats_settings()))  # the runtime logs its start and stop lines
+    # The runtime logs its start and stop lines; on a secure stack it connects as its kind's user.
+    run(run_until_signalled(component, nats_settings(component.kind)))
 
 
 def register(app: typer.Typer) -> None:

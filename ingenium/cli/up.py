@@ -49,6 +49,9 @@ def _addons() -> list[StackAddon]:
 
 def up(
     nats_port: Annotated[int, typer.Option(help="Port of the embedded nats-server (-1: any free port).")] = 4222,
+    secure: Annotated[bool, typer.Option(
+        help="One NATS user per component kind with the permissions of its job; seeds in <data dir>/credentials."
+    )] = False,
     verbose: Verbose = False,
 ) -> None:
     """Start the local stack (embedded NATS and PostgreSQL where no URL is set) and run until Ctrl-C."""
@@ -56,7 +59,7 @@ def up(
     if verbose:
         configure_logging("INFO")
     try:
-        stack = start_stack(settings, nats_port=nats_port, quiet=not verbose)
+        stack = start_stack(settings, nats_port=nats_port, quiet=not verbose, secure=secure)
     except StackAlreadyRunning as exc:
         fail(str(exc))
     except KeyboardInterrupt:
@@ -100,6 +103,9 @@ def up(
             console.print(f"monitoring {stack.settings.nats_monitor_url}", highlight=False)
         console.print(f"PostgreSQL {stack.settings.database_url}", highlight=False)
         console.print(f"data dir   {stack.settings.data_dir}", highlight=False)
+        if secure and stack.nats is not None:
+            console.print(f"NATS users one nkey per component kind, seeds in {stack.settings.data_dir / 'credentials'}",
+                          highlight=False)
         for line in lines:
             console.print(line, highlight=False)
         console.print(describe_telemetry("ingenium"), highlight=False)

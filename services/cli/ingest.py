@@ -47,7 +47,7 @@ def ingest_file(
         setup_telemetry("ingenium-ingest")
     except IngeniumError as exc:
         fail(str(exc))
-    settings = nats_settings()
+    settings = nats_settings("ingestor")
     published = [0]
 
     def advance(done: int, total: int) -> None:
@@ -98,7 +98,7 @@ def ingest_synthetic(
     except IngeniumError as exc:
         fail(str(exc))
     console.print(f"Publishing {symbols} every {period} at speed {speed}; Ctrl-C to stop.", highlight=False)
-    run(run_until_signalled(feed, nats_settings()))
+    run(run_until_signalled(feed, nats_settings("ingestor")))
 
 
 def sample_data(

@@ -19,6 +19,8 @@ from nats.js.api import KeyValueConfig, StorageType
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError
 from nats.js.kv import KeyValue
 
+from ingenium.config import Settings
+from ingenium.errors import ConfigurationError
 from ingenium.events import ExecutionEvent, OrderEvent
 from ingenium.subjects import Subjects
 
@@ -116,22 +118,32 @@ class KvOrderLog:
     cancel request.
     """
 
-    def __init__(self, kv: KeyValue) -> None:
+    def __init__(self, kv: KeyValue, js: JetStreamContext, bucket: str) -> None:
         self.kv = kv
+        self.js = js
+        self.bucket = bucket
 
     @classmethod
-    async def open(cls, js: JetStreamContext, bucket: str, *, replicas: int = 1) -> KvOrderLog:
-        """Open the bucket, creating it (file storage, one value per key) on first use."""
+    async def open(cls, js: JetStreamContext, bucket: str, *, replicas: int = 1, create: bool = True) -> KvOrderLog:
+        """Open the bucket, creating it (file storage, one value per key) on first use unless ``create`` is false.
+
+        Without ``create`` (a user that may not make streams) a missing bucket is one line naming the fix.
+        """
         try:
             kv = await js.key_value(bucket)
         except BucketNotFoundError:
+            if not create:
+                raise ConfigurationError(
+                    f"key-value bucket {bucket} does not exist and this user may not create it: run `ingenium "
+                    "streams init --component NAME=package.module:Class` for this executor first"
+                ) from None
             kv = await js.create_key_value(
                 KeyValueConfig(
                     bucket=bucket, history=1, storage=StorageType.FILE, replicas=replicas,
                     description="Orders the paper executor handled (idempotency beyond the duplicate window)",
                 )
             )
-        return cls(kv)
+        return cls(kv, js, bucket)
 
     async def get(self, order_id: str) -> list[ExecutionEvent] | None:
         """The first report for ``order_id``, if handled."""
@@ -171,27 +183,46 @@ class KvOrderLog:
         await self.kv.put(f"c.{_key(cancel_id)}", json.dumps(report).encode())
 
     async def working(self) -> list[WorkingRecord]:
-        """Every working marker."""
-        watcher = await self.kv.watch("w.>", ignore_deletes=True)
+        """Every working marker, oldest first.
+
+        Listed from the bucket stream's subjects and read by key, not watched: a watch creates a consumer, which
+        an executor's NATS user may not (:mod:`ingenium.permissions`).
+        """
+        prefix = f"$KV.{self.bucket}."
+        info = await self.js.stream_info(f"KV_{self.bucket}", subjects_filter=f"{prefix}w.>")
+        entries = []
+        for subject in info.state.subjects or {}:
+            try:
+                entries.append(await self.kv.get(subject.removeprefix(prefix)))
+            except KeyNotFoundError:  # deleted (a delete marker is the key's last value) or purged
+                continue
         records: list[WorkingRecord] = []
-        try:
-            async for entry in watcher:
-                if entry is None:
-                    break
-                marker = json.loads(entry.value or b"{}")
-                records.append(
-                    WorkingRecord(
-                        order=OrderEvent.from_json(marker["order"]),
-                        accepted_at=datetime.fromisoformat(marker["accepted_at"]),
-                        after=datetime.fromisoformat(marker["after"]) if marker["after"] else None,
-                        day=date.fromisoformat(marker["day"]),
-                    )
+        for entry in sorted(entries, key=lambda e: e.revision or 0):
+            marker = json.loads(entry.value or b"{}")
+            records.append(
+                WorkingRecord(
+                    order=OrderEvent.from_json(marker["order"]),
+                    accepted_at=datetime.fromisoformat(marker["accepted_at"]),
+                    after=datetime.fromisoformat(marker["after"]) if marker["after"] else None,
+                    day=date.fromisoformat(marker["day"]),
                 )
-        finally:
-            await watcher.stop()  # type: ignore[no-untyped-call]
+            )
         return records
 
     async def finished(self, order_ids: list[str]) -> None:
         """Delete the working markers of finished orders."""
         for order_id in order_ids:
             await self.kv.delete(f"w.{_key(order_id)}")
+
+
+async def open_order_log(js: JetStreamContext, settings: Settings, executor: str) -> KvOrderLog:
+    """The order log of ``executor``; made here only when this user may make streams (not provisioned)."""
+    return await KvOrderLog.open(js, bucket_name(settings.subjects, executor), replicas=settings.stream_replicas,
+                                 create=not settings.nats_provisioned)
+
+
+async def provision_order_log(js: JetStreamContext, settings: Settings, executor: str) -> list[str]:
+    """Make ``executor``'s order log bucket (``ingenium streams init``, which holds the rights to)."""
+    bucket = bucket_name(settings.subjects, executor)
+    await KvOrderLog.open(js, bucket, replicas=settings.stream_replicas)
+    return [f"key-value bucket {bucket} is ready"]

@@ -10,10 +10,12 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any, Literal
 
+from nats.js import JetStreamContext
 from pydantic import Field
 
 from ingenium import telemetry
 from ingenium.component import Params
+from ingenium.config import Settings
 from ingenium.events import (
     CancelRequest,
     DataEvent,
@@ -28,7 +30,7 @@ from ingenium.executor import Executor
 from ingenium.fields import PositiveDuration
 from ingenium.ids import derive_id
 from services.executor.cancels import Endings, answer_cancel, cancel_rejected_id, filled_by
-from services.executor.orderlog import MemoryOrderLog, OrderLog, WorkingRecord
+from services.executor.orderlog import MemoryOrderLog, OrderLog, WorkingRecord, provision_order_log
 from services.executor.pricing import Pricing, average, crosses
 from services.executor.state import ExecutorState
 from services.executor.working import WorkingOrder
@@ -134,6 +136,10 @@ class PaperExecutor(Executor[PaperParams]):
             self.remember_bar(symbol, bar)
         for working in state.working:
             self.resume(working)
+
+    async def provision(self, js: JetStreamContext, settings: Settings) -> list[str]:
+        """Create the order log's bucket, which the executor's own NATS user may not."""
+        return await provision_order_log(js, settings, self.name)
 
     # ------------------------------------------------------------------ handlers
     def on_data(self, event: DataEvent) -> list[ExecutionEvent] | None:

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from ingenium.config import Settings
 from ingenium.events import DataEvent, ExecutionEvent, ExecutionUpdate, Ohlc
-from services.executor.orderlog import KvOrderLog, WorkingRecord, bucket_name
+from services.executor.orderlog import WorkingRecord, open_order_log
 from services.executor.state import ExecutorState
 from services.executor.working import WorkingOrder
 from services.streamread import read_stream
@@ -36,7 +36,7 @@ async def recover(executor: PaperExecutor) -> ExecutorState | None:
         return None
     js = context.jetstream()
     settings = context.settings
-    log = await KvOrderLog.open(js, bucket_name(settings.subjects, executor.name), replicas=settings.stream_replicas)
+    log = await open_order_log(js, settings, executor.name)
     bars = await latest_bars(js, settings, executor.symbols)
     records = await log.working()
     if not records:

@@ -24,12 +24,14 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 from pydantic import Field
 
 from ingenium import telemetry
 from ingenium.component import Params
+from ingenium.config import Settings
 from ingenium.errors import PermanentFailure
 from ingenium.events import CancelRequest, ExecutionEvent, ExecutionUpdate, OrderEvent
 from ingenium.executor import Executor
@@ -43,7 +45,7 @@ from ingenium.venue import (
     VenueStatus,
     VenueUpdate,
 )
-from services.executor.orderlog import KvOrderLog, _key, bucket_name
+from services.executor.orderlog import _key, open_order_log, provision_order_log
 
 _FINAL_UPDATE = {
     VenueStatus.CANCELED: ExecutionUpdate.CANCELED, VenueStatus.EXPIRED: ExecutionUpdate.EXPIRED,
@@ -89,12 +91,15 @@ class VenueExecutor(Executor[VenueParams]):
         if context is None or not context.live:
             return  # a replay or a backtest has no venue: on_order rejects
         settings = context.settings
-        log = await KvOrderLog.open(context.jetstream(), bucket_name(settings.subjects, self.name),
-                                    replicas=settings.stream_replicas)
+        log = await open_order_log(context.jetstream(), settings, self.name)
         self.kv = log.kv
         self.venue = self.make_venue()
         await self.reconcile()
         self._stream = asyncio.create_task(self.venue.stream(self._on_update, self._on_connect))
+
+    async def provision(self, js: JetStreamContext, settings: Settings) -> list[str]:
+        """Create the order log's bucket, which the executor's own NATS user may not."""
+        return await provision_order_log(js, settings, self.name)
 
     async def on_stop(self) -> None:
         """Stop the stream and release the venue."""

@@ -29,6 +29,7 @@ from pydantic import ValidationError
 from ingenium.events import ExecutionEvent, OrderEvent, Side, SignalEvent
 from ledger import queries
 from ledger.database import connect
+from ledger.roles import ensure_reader
 from services.portfolio.book import Book, OpenOrder, Position
 from services.portfolio.state import PortfolioState
 from services.streamread import read_stream
@@ -68,7 +69,9 @@ async def recover(portfolio: RiskPortfolio) -> tuple[PortfolioState, Recovered] 
     checkpoints = {order_stream: 0, exec_stream: 0}
     conn: asyncpg.Connection | None = None
     if settings.database_url is not None:
-        conn = await connect(settings.database_url, application_name=f"ingenium-{portfolio.name}")
+        # Recovery only reads the ledger: as the read-only role, where the configured user may make it.
+        url = await ensure_reader(settings.database_url) or settings.database_url
+        conn = await connect(url, application_name=f"ingenium-{portfolio.name}")
     try:
         if conn is not None:
             await _wait_for_tables(conn, portfolio)

@@ -21,7 +21,7 @@ runs_app = typer.Typer(help="Backtest, sweep and replay runs stored in PostgreSQ
 
 
 def _settings() -> Settings:
-    settings = resolve_settings(load_settings())
+    settings = resolve_settings(load_settings(), "web")
     if not settings.nats_url:
         fail("no NATS server: set INGENIUM_NATS_URL=nats://host:4222, or start one with `ingenium up`")
     require_database_url(settings)

@@ -78,6 +78,20 @@ class Node:
             return json.loads(response.read())
 
 
+@dataclass(frozen=True)
+class TlsFiles:
+    """PEM files of a node's TLS: the CA every peer and client is checked against, and the node's certificate."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+    def block(self) -> str:
+        """A nats-server ``tls`` block that also requires the peer's certificate (mutual TLS)."""
+        return (f"tls {{\n  cert_file: {json.dumps(str(self.cert))}\n  key_file: {json.dumps(str(self.key))}\n"
+                f"  ca_file: {json.dumps(str(self.ca))}\n  verify: true\n}}\n")
+
+
 @dataclass
 class NatsCluster:
     """``size`` clustered nats-servers with JetStream, each storing under ``root/<name>``.
@@ -88,6 +102,7 @@ class NatsCluster:
         sync_interval: JetStream ``sync_interval`` of every node (``always`` or a duration); the server's
             default when ``None``.
         tags: Server tags of every node, for stream placement.
+        tls: Mutual TLS for clients and for the routes between nodes; plaintext when ``None``.
 
     """
 
@@ -95,6 +110,7 @@ class NatsCluster:
     size: int = 3
     sync_interval: str | None = None
     tags: tuple[str, ...] = ()
+    tls: TlsFiles | None = None
     nodes: dict[str, Node] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -113,12 +129,15 @@ class NatsCluster:
         routes = ", ".join(f"nats://127.0.0.1:{n.route_port}" for n in self.nodes.values() if n is not node)
         sync = f"\n  sync_interval: {self.sync_interval}" if self.sync_interval else ""
         tags = f"server_tags: {json.dumps(list(self.tags))}\n" if self.tags else ""
+        tls = self.tls.block() if self.tls else ""
         node.config_file.write_text(
             f"server_name: {node.name}\n{tags}"
             f"listen: 127.0.0.1:{node.port}\n"
             f"http: 127.0.0.1:{node.http_port}\n"
+            f"{tls}"
             f"jetstream {{\n  store_dir: {json.dumps(str(node.root / 'js'))}{sync}\n}}\n"
-            f"cluster {{\n  name: {CLUSTER_NAME}\n  listen: 127.0.0.1:{node.route_port}\n  routes: [{routes}]\n}}\n"
+            f"cluster {{\n  name: {CLUSTER_NAME}\n  listen: 127.0.0.1:{node.route_port}\n  routes: [{routes}]\n"
+            f"{tls}}}\n"
         )
 
     def start(self, timeout: float = 20.0) -> None:

@@ -20,6 +20,7 @@ import yaml
 
 from ingenium.config import Settings
 from ingenium.embedded import nats_server_binary
+from ingenium.permissions import USERS_ACCOUNT, inbox_prefix
 
 VALUES = Path(__file__).resolve().parents[2] / "deploy" / "helm" / "nats-values.yaml"
 
@@ -31,7 +32,7 @@ def nats_values() -> dict[str, Any]:
 
 def users() -> dict[str, dict[str, Any]]:
     """The users of the values file by name."""
-    return {u["user"]: u for u in nats_values()["config"]["merge"]["authorization"]["users"]}
+    return {u["user"]: u for u in nats_values()["config"]["merge"]["accounts"][USERS_ACCOUNT]["users"]}
 
 
 def render_conf(store_dir: Path) -> str:
@@ -59,8 +60,11 @@ class SecuredNats:
     passwords: dict[str, str] = field(default_factory=dict)
 
     def settings(self, base: Settings, user: str) -> Settings:
-        """``base`` connecting as ``user``."""
-        return base.model_copy(update={"nats_url": self.url, "nats_user": user, "nats_password": self.passwords[user]})
+        """``base`` connecting as ``user``, as the chart's pods of that kind do (own inbox, provisioned consumers)."""
+        return base.model_copy(update={
+            "nats_url": self.url, "nats_user": user, "nats_password": self.passwords[user],
+            "nats_inbox_prefix": inbox_prefix(user), "nats_provisioned": user != "provisioner",
+        })
 
     def violations(self, user: str | None = None) -> list[str]:
         """Permission violations the server logged (``Publish Violation``, ``Subscription Violation``)."""

@@ -163,8 +163,20 @@ def test_executors_use_the_bucket_their_user_may_write(rendered: list[dict[str, 
     for workload, container in ingenium_containers(rendered):
         if workload["metadata"]["labels"].get("app.kubernetes.io/component") == "executor":
             _, params = parse(container["args"])
-            assert f"$KV.INGENIUM_EXECUTOR_{params['name']}.>" in allowed, (
-                f"executor {params['name']}: add its bucket to the executor user in nats-values.yaml")
+            key = f"$KV.INGENIUM_EXECUTOR_{params['name']}.o.x"
+            assert any(subject_matches(pattern, key) for pattern in allowed), (
+                f"executor {params['name']}: add its bucket to the executor user in ingenium/permissions.py")
+
+
+def subject_matches(pattern: str, subject: str) -> bool:
+    """Whether a NATS subject matches a pattern with ``*`` (one token) and ``>`` (the rest) wildcards."""
+    wanted, tokens = pattern.split("."), subject.split(".")
+    for i, token in enumerate(wanted):
+        if token == ">":
+            return len(tokens) > i
+        if i >= len(tokens) or token not in ("*", tokens[i]):
+            return False
+    return len(tokens) == len(wanted)
 
 
 def test_the_shared_settings_are_valid_ingenium_and_otel_settings(rendered: list[dict[str, Any]]) -> None:
@@ -213,11 +225,23 @@ def test_the_ledger_is_one_writer_with_a_hot_standby(default: list[dict[str, Any
     assert by_kind(default, "PodDisruptionBudget")[f"{FULLNAME}-ledger"]["spec"]["minAvailable"] == 1
 
 
-def test_the_provision_job_creates_the_streams_before_anything_starts(rendered: list[dict[str, Any]]) -> None:
+def test_the_provision_job_creates_streams_and_consumers_before_anything_starts(
+    rendered: list[dict[str, Any]]
+) -> None:
     job = by_kind(rendered, "Job")[f"{FULLNAME}-provision"]
     assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
     (container,) = containers(job)
-    assert container["args"] == ["streams", "init"]
+    assert container["args"][:2] == ["streams", "init"]
+    provisioned = dict(spec.partition("=")[::2] for spec in container["args"][3::2])
+    assert container["args"][2::2] == ["--component"] * len(provisioned)
+    # Every component started with `ingenium run` binds to durables the Job made for its name and class.
+    for workload, run in ingenium_containers(rendered):
+        if run.get("args", [""])[0] == "run":
+            _, params = parse(run["args"])
+            target = run["args"][1] + (f":{params['symbols']}" if params.get("symbols") else "")
+            assert provisioned.get(params["name"]) == target, workload["metadata"]["name"]
+            auth = "INGENIUM_NATS_USER" in env_of(run) or "INGENIUM_NATS_CREDS" in env_of(run)
+            assert env_of(run).get("INGENIUM_NATS_PROVISIONED") == ("true" if auth else None)
     env = env_of(container)
     config = by_kind(rendered, "ConfigMap")[f"{FULLNAME}-config"]["data"]
     assert {k: env[k] for k in config} == config  # the same settings as every component, inline

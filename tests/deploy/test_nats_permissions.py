@@ -26,13 +26,19 @@ from nats.js.errors import Error as JetStreamError
 
 from ingenium.config import Settings
 from ingenium.connection import connect_nats
+from ingenium.permissions import KINDS, accounts, permissions
 from ingenium.testing import eventually, settings_env, spawn, with_database
 from services.data import SAMPLE_FILE
-from tests.deploy.natsconf import SecuredNats, start_secured_nats, users
+from tests.deploy.natsconf import SecuredNats, nats_values, start_secured_nats, users
+from tests.reply_injection import pull_into_the_order_subject
 
 pytestmark = pytest.mark.deploy
 
 COMPONENT_USERS = {"provisioner", "ingestor", "strategy", "portfolio", "executor", "ledger", "web"}
+#: What the chart's provisioning Job runs for its components (components consume only what it made).
+PROVISION = ["streams", "init", "--component", "sma_cross=services.strategies.sma_cross:SmaCross",
+             "--component", "portfolio=services.portfolio.portfolio:RiskPortfolio",
+             "--component", "paper_executor=services.executor.paper:PaperExecutor"]
 
 
 @pytest.fixture
@@ -42,13 +48,16 @@ def secured(tmp_path: Path) -> Iterator[SecuredNats]:
     server.stop()
 
 
-def test_the_values_define_one_user_per_component_kind() -> None:
-    assert set(users()) == COMPONENT_USERS
-    assert users()["provisioner"]["permissions"]["publish"] == ["$JS.API.>"]
-    for name, user in users().items():
-        if name != "provisioner":
-            allowed = user["permissions"]["publish"]["allow"]
-            assert "$JS.API.>" not in allowed and not any(s.startswith("$JS.API.STREAM.DELETE") for s in allowed)
+def test_the_values_users_are_the_library_permission_table() -> None:
+    assert set(users()) == COMPONENT_USERS == set(KINDS)
+    assert nats_values()["config"]["merge"]["accounts"] == accounts(list(users().values()))
+    for kind in KINDS:
+        assert users()[kind]["permissions"] == permissions(kind).server_config(), (
+            f"user {kind} of nats-values.yaml differs from ingenium/permissions.py: regenerate it from the table")
+        allowed = users()[kind]["permissions"]["publish"]["allow"]
+        if kind != "provisioner":
+            admin = tuple(f"$JS.API.STREAM.{verb}" for verb in ("CREATE", "UPDATE", "DELETE", "PURGE", "MSG.DELETE"))
+            assert "$JS.API.>" not in allowed and not any(s.startswith(admin) for s in allowed), kind
 
 
 def run_cli(args: list[str], settings: Settings) -> subprocess.CompletedProcess[str]:
@@ -61,9 +70,9 @@ async def test_the_trading_loop_runs_and_the_ledger_restores_with_each_component
     secured: SecuredNats, settings: Settings, database_url: str, postgres_server: str, tmp_path: Path
 ) -> None:
     base = settings.model_copy(update={"database_url": database_url})
-    init = await asyncio.to_thread(run_cli, ["streams", "init"], secured.settings(base, "provisioner"))
+    init = await asyncio.to_thread(run_cli, PROVISION, secured.settings(base, "provisioner"))
     assert init.returncode == 0, init.stderr
-    assert "created INGENIUM_ORDERS" in init.stdout
+    assert "created INGENIUM_ORDERS" in init.stdout and "created consumer sma_cross-data" in init.stdout
     # The chart runs this as an init container of every component with a database (it needs no NATS).
     migrate = await asyncio.to_thread(run_cli, ["ledger", "migrate"], base)
     assert migrate.returncode == 0, migrate.stderr
@@ -177,7 +186,7 @@ async def test_each_user_is_refused_what_its_component_must_not_do(
 ) -> None:
     admin = await connect_as(secured, settings, "provisioner")
     try:
-        init = await asyncio.to_thread(run_cli, ["streams", "init"], secured.settings(settings, "provisioner"))
+        init = await asyncio.to_thread(run_cli, PROVISION, secured.settings(settings, "provisioner"))
         assert init.returncode == 0, init.stderr
         for what, action in FORBIDDEN.items():
             user = what.split()[0]
@@ -194,4 +203,18 @@ async def test_each_user_is_refused_what_its_component_must_not_do(
             assert (await js.stream_info(stream)).state.messages == 0, stream
         assert await js.streams_info() and "SIDE" not in {s.config.name for s in await js.streams_info()}
     finally:
+        await admin.close()
+
+
+async def test_a_pull_whose_reply_names_the_order_subject_places_no_order(
+    secured: SecuredNats, settings: Settings
+) -> None:
+    init = await asyncio.to_thread(run_cli, PROVISION, secured.settings(settings, "provisioner"))
+    assert init.returncode == 0, init.stderr
+    admin = await connect_as(secured, settings, "provisioner")
+    strategy = await connect_as(secured, settings, "strategy")
+    try:
+        assert await pull_into_the_order_subject(admin, strategy) == 0
+    finally:
+        await strategy.close()
         await admin.close()

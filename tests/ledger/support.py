@@ -19,6 +19,7 @@ from ingenium.ids import new_id
 from ingenium.testing import T0, cancel, eventually, fill, order
 from ledger.config import LedgerConfig
 from ledger.projector import Projector
+from ledger.roles import READER
 
 #: Small batches, quick lock polling: many transactions and fast failover in tests.
 TEST_CONFIG = LedgerConfig(batch_size=50, max_batch=200, lock_poll_seconds=0.05, retry_seconds=0.2,
@@ -197,3 +198,19 @@ async def publish_actions(bus: JetStreamBus, nc: Client, settings: Settings, act
             await publish_raw(nc, settings, what)
         elif how.endswith("-bytes"):
             await publish_raw(nc, settings, what, kind=how.removesuffix("-bytes"))
+
+
+async def hide_from_reader(database_url: str, table: str, insert: str) -> None:
+    """Run ``insert`` as the configured user, then hide ``table``'s rows from the read-only role alone.
+
+    A reader of the table then sees nothing while its owner still sees every row: a query that returns the rows
+    did not connect as the reader.
+    """
+    admin = await asyncpg.connect(database_url)
+    try:
+        await admin.execute(insert)
+        await admin.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
+        await admin.execute(f"CREATE POLICY hidden_from_reader ON {table} USING (current_user <> '{READER}')")
+        assert await admin.fetchval(f"SELECT count(*) FROM {table}") >= 1
+    finally:
+        await admin.close()

@@ -52,7 +52,14 @@ OTEL_METRIC_EXPORT_INTERVAL: {{ .Values.telemetry.metricExportIntervalMs | quote
 {{/* NATS credentials of one component kind (the user of deploy/helm/nats-values.yaml with that name). */}}
 {{- define "ingenium.natsEnv" -}}
 {{- $auth := .ctx.Values.nats.auth -}}
-{{- if eq $auth.mode "password" -}}
+{{- if ne $auth.mode "none" }}
+{{- /* The user may subscribe only to its own inbox, and only the provisioner makes streams and consumers. */}}
+- name: INGENIUM_NATS_INBOX_PREFIX
+  value: _INBOX_{{ .kind }}
+- name: INGENIUM_NATS_PROVISIONED
+  value: {{ ne .kind "provisioner" | quote }}
+{{- end }}
+{{- if eq $auth.mode "password" }}
 - name: INGENIUM_NATS_USER
   value: {{ .kind }}
 - name: INGENIUM_NATS_PASSWORD
@@ -60,7 +67,7 @@ OTEL_METRIC_EXPORT_INTERVAL: {{ .Values.telemetry.metricExportIntervalMs | quote
     secretKeyRef:
       name: {{ $auth.existingSecret }}
       key: {{ .kind }}
-{{- else if eq $auth.mode "creds" -}}
+{{- else if eq $auth.mode "creds" }}
 - name: INGENIUM_NATS_CREDS
   value: /etc/ingenium/nats/{{ .kind }}.creds
 {{- end }}
