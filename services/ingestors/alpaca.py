@@ -1,15 +1,17 @@
-"""Alpaca market data into the data stream: historical bars (backtests, warm-up) and live bars.
+"""Alpaca market data into the data stream: historical bars (backtests, warm-up), live bars, trades and quotes.
 
 ``ingenium run services.ingestors.alpaca:AlpacaHistoricalBars --symbols AAPL,MSFT -p start=2024-01-02 -p period=1m``
 loads history page by page; ``ingenium run services.ingestors.alpaca:AlpacaLiveBars --symbols AAPL`` follows the
 live minute bars. Both publish ``DataEvent``s whose ids derive from (symbol, period, bar start), and both start
 after the last bar of the same period already stored for each symbol, so a re-run stores nothing new and an
-interrupted load resumes where it stopped. See docs/venues.md.
+interrupted load resumes where it stopped. ``-p trades=true`` / ``-p quotes=true`` make the live one publish the
+trades and quotes too. See docs/venues.md.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -18,11 +20,20 @@ from pydantic import Field, field_validator
 
 from ingenium.component import Params, ParamsT
 from ingenium.errors import ConfigurationError
+from ingenium.events import DataEvent
 from ingenium.fields import PositiveDuration
 from ingenium.ingestor import Ingestor
 from ingenium.period import parse_period
 from services.ingestors.feed import FeedBar
-from services.venues.alpaca_data import AlpacaBars, AlpacaDataSettings, BarStream, parse_bar, timeframe
+from services.venues.alpaca_data import (
+    AlpacaBars,
+    AlpacaDataSettings,
+    BarStream,
+    parse_bar,
+    parse_quote,
+    parse_trade,
+    timeframe,
+)
 
 Feed = Literal["iex", "sip"]
 Adjustments = Literal["raw", "split", "dividend", "all"]
@@ -139,13 +150,19 @@ class AlpacaLiveParams(Params):
                                             "symbol), load this much history over REST before going live.")
     backfill_retry_seconds: float = Field(default=1.0, gt=0, description="Pause before a failed backfill is "
                                           "tried again; live bars wait until it succeeds.")
+    trades: bool = Field(default=False, description="Also follow the symbols' trades and publish each as a "
+                         "data.type.trade event (for strategies whose data_types ask for trades).")
+    quotes: bool = Field(default=False, description="Also follow the symbols' best bid and ask and publish each "
+                         "as a data.type.quote event (for strategies whose data_types ask for quotes).")
 
 
 class AlpacaLiveBars(_AlpacaIngestor[AlpacaLiveParams]):
     """Publishes Alpaca's live minute bars; after every (re)connection, first backfills what it missed over REST.
 
     Live bars that arrive while a backfill runs wait for it (in the websocket's buffer), and a bar the backfill
-    published already is not published again, so the stream holds every bar once, in order.
+    published already is not published again, so the stream holds every bar once, in order. With ``trades`` or
+    ``quotes`` it also publishes those, each once (ids from the trade, or the quote's fields); trades and quotes
+    made while the stream was down are not backfilled.
     """
 
     def __init__(self, **kwargs: Any) -> None:
@@ -154,6 +171,7 @@ class AlpacaLiveBars(_AlpacaIngestor[AlpacaLiveParams]):
         self.live = asyncio.Event()  # set while no backfill runs
         self.connections = 0
         self.backfills = 0
+        self.ticks_lost = 0  # trades and quotes that could not be published (logged each time)
         self._began: datetime | None = None  # the first connection: bars from then on are never missed
         self._backfill: asyncio.Task[None] | None = None
         self._names = {s.upper(): s for s in self.symbols or ()}
@@ -167,6 +185,10 @@ class AlpacaLiveBars(_AlpacaIngestor[AlpacaLiveParams]):
         stream = BarStream(self._connected, api_key=settings.key_id, secret_key=settings.secret_key,
                            raw_data=True, url_override=settings.stream_endpoint(self.params.feed))
         stream.subscribe_bars(self._on_bar, *self._names)
+        if self.params.trades:
+            stream.subscribe_trades(self._on_trade, *self._names)
+        if self.params.quotes:
+            stream.subscribe_quotes(self._on_quote, *self._names)
         try:
             await stream._run_forever()
         finally:
@@ -227,3 +249,22 @@ class AlpacaLiveBars(_AlpacaIngestor[AlpacaLiveParams]):
             self.log.exception("%s: publishing a live bar failed; backfilling", self.name)
             self._resync()
 
+
+    async def _on_trade(self, raw: Any) -> None:  # the SDK's raw message (raw_data=True)
+        symbol = self._names.get(str(raw.get("S")), str(raw.get("S")))
+        await self._publish_tick(lambda: self.trade(symbol, parse_trade(raw)), "trade", raw)
+
+    async def _on_quote(self, raw: Any) -> None:
+        symbol = self._names.get(str(raw.get("S")), str(raw.get("S")))
+        await self._publish_tick(lambda: self.quote(symbol, parse_quote(raw)), "quote", raw)
+
+    async def _publish_tick(self, build: Callable[[], DataEvent], what: str, raw: Any) -> None:
+        # A trade or quote the stream sent cannot be asked for again: one that fails to parse or to publish is
+        # logged and counted, and the stream goes on (bars are backfilled; ticks are not).
+        try:
+            for outcome in await self.emit([build()]):
+                self.published += 1
+                self.duplicates += outcome.duplicate
+        except Exception:
+            self.ticks_lost += 1
+            self.log.exception("%s: %s %s lost (%d so far)", self.name, what, raw, self.ticks_lost)

@@ -1,4 +1,4 @@
-"""Alpaca's market data through ``alpaca-py``: historical bars over REST, page by page, and the live bar stream.
+"""Alpaca's market data through ``alpaca-py``: historical bars over REST, the live bars, trades and quotes.
 
 Configured by Alpaca's variables (``APCA_API_KEY_ID``, ``APCA_API_SECRET_KEY``, ``APCA_API_DATA_URL``) and
 ``APCA_API_DATA_STREAM_URL`` (default ``wss://stream.data.alpaca.markets``; the stream of a feed is
@@ -39,11 +39,12 @@ from alpaca.data.historical.stock import StockHistoricalDataClient
 from alpaca.data.live.stock import StockDataStream
 from alpaca.data.requests import StockBarsRequest
 from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import SettingsConfigDict
 from requests.exceptions import HTTPError
 
 from ingenium.errors import ConfigurationError
+from ingenium.events import Quote, Trade
 from ingenium.period import parse_period
 from ingenium.venue import TransientVenueError
 from services.ingestors.feed import FeedBar
@@ -80,18 +81,54 @@ def timeframe(period: str) -> TimeFrame:
     raise ConfigurationError(f"Alpaca has no {period} bars: use 1m to 59m, 1h to 23h, 1d or 1w")
 
 
+def _moment(value: Any) -> datetime:
+    """An Alpaca time in UTC: REST writes RFC 3339, the stream a msgpack timestamp."""
+    if isinstance(value, msgpack.Timestamp):
+        moment: datetime = value.to_datetime()
+        return moment.astimezone(UTC)
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(UTC)
+
+
 def parse_bar(symbol: str, period: str, raw: dict[str, Any]) -> FeedBar:
     """A ``FeedBar`` from one Alpaca bar (``t`` its start; REST: RFC 3339, stream: a msgpack timestamp)."""
-    moment = raw["t"]
-    if isinstance(moment, msgpack.Timestamp):
-        start = moment.to_datetime().astimezone(UTC)
-    else:
-        start = datetime.fromisoformat(str(moment).replace("Z", "+00:00")).astimezone(UTC)
+    start = _moment(raw["t"])
     values = {key: to_decimal(raw.get(key)) for key in ("o", "h", "l", "c", "v")}
     if any(values[key] is None for key in ("o", "h", "l", "c")):
         raise ValueError(f"Alpaca bar for {symbol} at {start.isoformat()} lacks a price: {raw}")
     return FeedBar(symbol, start, values["o"] or Decimal(0), values["h"] or Decimal(0), values["l"] or Decimal(0),
                    values["c"] or Decimal(0), values["v"] or Decimal(0), period)
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None or value == "" else str(value)
+
+
+def parse_trade(raw: dict[str, Any]) -> Trade:
+    """A ``Trade`` from one Alpaca trade (stream ``"T": "t"``); raises ``ValueError`` naming what is wrong.
+
+    Keys: ``i`` id, ``x`` exchange, ``p`` price, ``s`` size, ``c`` conditions, ``z`` tape, ``t`` time.
+    """
+    try:
+        return Trade(price=to_decimal(raw.get("p")), size=to_decimal(raw.get("s")), timestamp=_moment(raw["t"]),
+                     id=_text(raw.get("i")), exchange=_text(raw.get("x")),
+                     conditions=tuple(str(c) for c in raw.get("c") or ()), tape=_text(raw.get("z")))
+    except (KeyError, ValidationError) as exc:
+        raise ValueError(f"Alpaca trade for {raw.get('S')} is not a trade ({exc}): {raw}") from None
+
+
+def parse_quote(raw: dict[str, Any]) -> Quote:
+    """A ``Quote`` from one Alpaca quote (stream ``"T": "q"``); raises ``ValueError`` naming what is wrong.
+
+    Keys: ``bp``/``bs``/``bx`` the bid's price, size and exchange, ``ap``/``as``/``ax`` the ask's, ``c``
+    conditions, ``z`` tape, ``t`` time.
+    """
+    try:
+        return Quote(bid_price=to_decimal(raw.get("bp")), bid_size=to_decimal(raw.get("bs")),
+                     ask_price=to_decimal(raw.get("ap")), ask_size=to_decimal(raw.get("as")),
+                     timestamp=_moment(raw["t"]), bid_exchange=_text(raw.get("bx")), ask_exchange=_text(raw.get("ax")),
+                     conditions=tuple(str(c) for c in raw.get("c") or ()), tape=_text(raw.get("z")))
+    except (KeyError, ValidationError) as exc:
+        raise ValueError(f"Alpaca quote for {raw.get('S')} is not a quote ({exc}): {raw}") from None
 
 
 class RateLimited(Exception):
@@ -204,7 +241,7 @@ class AlpacaBars:
 
 
 class BarStream(StockDataStream):
-    """``StockDataStream`` that tells when a (re)connection is authenticated.
+    """``StockDataStream`` that tells when a (re)connection is authenticated (bars, trades and quotes alike).
 
     ``on_connect`` runs before the SDK subscribes, so missed bars can be backfilled; reconnects start after 0.2 s
     instead of 1 s.

@@ -4,9 +4,12 @@ REST speaks Alpaca's bars API: ``symbols``, ``timeframe``, ``start``/``end`` (in
 ``page_token``/``next_page_token``, prices as JSON numbers, ``X-RateLimit-*`` headers (``limit`` requests per
 ``window_seconds``), 429s (with ``X-RateLimit-Reset``, Unix seconds) beyond the limit or while ``throttle(n)``
 lasts, and 422 for an invalid symbol. The stream speaks msgpack as the SDK does:
-``connected``, ``auth``, ``subscribe`` and bar messages (``T`` ``b``, ``t`` a msgpack timestamp).
-``publish`` adds bars to the history and sends them to the subscribed streams; ``stream_down`` drops every
-connection and refuses new ones (bars published meanwhile reach only the history), ``stream_up`` lets them in.
+``connected``, ``auth``, ``subscribe`` (``bars``, ``trades``, ``quotes``) and bar, trade and quote messages
+(``T`` ``b``, ``t``, ``q``; ``t`` a msgpack timestamp, prices floats as Alpaca's msgpack has them).
+``publish`` adds bars to the history and sends them to the subscribed streams; ``publish_trade`` and
+``publish_quote`` send one trade or quote to the streams subscribed to its symbol's trades or quotes;
+``stream_down`` drops every connection and refuses new ones (bars published meanwhile reach only the history,
+trades and quotes nobody), ``stream_up`` lets them in.
 """
 
 from __future__ import annotations
@@ -49,7 +52,8 @@ class MarketData:
         self.refused = False
         self.connections = 0  # stream sessions that authenticated and subscribed
         self.on_request: Callable[[dict[str, str]], None] | None = None  # called with each bars query first
-        self._streams: dict[web.WebSocketResponse, tuple[set[str], asyncio.Queue[bytes]]] = {}
+        #: Per open connection: the symbols subscribed per channel (bars, trades, quotes), and its send queue.
+        self._streams: dict[web.WebSocketResponse, tuple[dict[str, set[str]], asyncio.Queue[bytes]]] = {}
 
     def routes(self) -> list[web.RouteDef]:
         return [web.get("/v2/stocks/bars", self._bars), web.get("/v2/iex", self._stream),
@@ -76,11 +80,31 @@ class MarketData:
         if live:
             for bar in bars:
                 moment = datetime.fromisoformat(bar["t"].replace("Z", "+00:00"))
-                frame = msgpack.packb([{"T": "b", "S": symbol, **bar, "t": msgpack.Timestamp.from_datetime(moment)}])
-                for symbols, queue in self._streams.values():
-                    if symbol in symbols:
-                        queue.put_nowait(frame)
+                self._send("bars", symbol, {"T": "b", "S": symbol, **bar, "t": msgpack.Timestamp.from_datetime(moment)})
         return bars
+
+    def publish_trade(self, symbol: str, at: datetime, price: str, size: int, *, trade_id: int,
+                      exchange: str = "V", conditions: tuple[str, ...] = ("@",)) -> int:
+        """One trade, as Alpaca's stream sends it, to the connections subscribed to ``symbol``'s trades."""
+        return self._send("trades", symbol, {
+            "T": "t", "S": symbol, "i": trade_id, "x": exchange, "p": float(price), "s": size,
+            "c": list(conditions), "z": "C", "t": msgpack.Timestamp.from_datetime(at)})
+
+    def publish_quote(self, symbol: str, at: datetime, bid: str, bid_size: int, ask: str, ask_size: int) -> int:
+        """One quote, as Alpaca's stream sends it, to the connections subscribed to ``symbol``'s quotes."""
+        return self._send("quotes", symbol, {
+            "T": "q", "S": symbol, "bx": "V", "bp": float(bid), "bs": bid_size, "ax": "Q", "ap": float(ask),
+            "as": ask_size, "c": ["R"], "z": "C", "t": msgpack.Timestamp.from_datetime(at)})
+
+    def _send(self, channel: str, symbol: str, message: dict[str, Any]) -> int:
+        """Queue ``message`` for every connection subscribed to ``symbol`` on ``channel``; returns how many."""
+        frame = msgpack.packb([message])
+        sent = 0
+        for channels, queue in self._streams.values():
+            if symbol in channels.get(channel, ()):
+                queue.put_nowait(frame)
+                sent += 1
+        return sent
 
     async def stream_down(self) -> None:
         """Drop every stream connection and refuse new ones until ``stream_up``."""
@@ -145,7 +169,7 @@ class MarketData:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         await ws.send_bytes(msgpack.packb([{"T": "success", "msg": "connected"}]))
-        symbols: set[str] = set()
+        channels: dict[str, set[str]] = {"bars": set(), "trades": set(), "quotes": set()}
         queue: asyncio.Queue[bytes] = asyncio.Queue()
         sender: asyncio.Task[None] | None = None
         try:
@@ -160,13 +184,14 @@ class MarketData:
                         break
                     await ws.send_bytes(msgpack.packb([{"T": "success", "msg": "authenticated"}]))
                 elif action == "subscribe":
-                    symbols.update(message.get("bars", []))
-                    await ws.send_bytes(msgpack.packb([{"T": "subscription", "trades": [], "quotes": [],
-                                                        "bars": sorted(symbols), "updatedBars": [], "dailyBars": [],
-                                                        "statuses": [], "lulds": [], "corrections": [],
-                                                        "cancelErrors": []}]))
+                    for channel, symbols in channels.items():
+                        symbols.update(message.get(channel, []))
+                    await ws.send_bytes(msgpack.packb([{"T": "subscription", **{k: sorted(v) for k, v in
+                                                                                channels.items()},
+                                                        "updatedBars": [], "dailyBars": [], "statuses": [],
+                                                        "lulds": [], "corrections": [], "cancelErrors": []}]))
                     if sender is None:
-                        self._streams[ws] = (symbols, queue)
+                        self._streams[ws] = (channels, queue)
                         self.connections += 1
                         sender = asyncio.create_task(_send_all(ws, queue))
         finally:

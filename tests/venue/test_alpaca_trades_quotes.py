@@ -1,0 +1,89 @@
+"""Alpaca's live trades and quotes: the real ingestor (a child process, through the SDK) against the fake Alpaca's
+msgpack stream publishes them with the exact decimals Alpaca sent, a trade sent twice is stored once, a strategy
+that asks for trades and quotes receives them while a bar-only one does not, and a dropped stream loses the trades
+made in the gap (bars are backfilled, as before)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from nats.aio.client import Client
+
+from ingenium.config import Settings
+from ingenium.events import DataEvent, DataType
+from ingenium.testing import eventually, spawn, stream_events
+from tests.services.live import running
+from tests.services.test_trades_quotes_delivery import Bars, Tape
+from tests.venue.server import FakeAlpaca
+from tests.venue.test_alpaca_bars import _stop, closes
+
+LIVE = ["run", "services.ingestors.alpaca:AlpacaLiveBars", "--symbols", "AAPL", "-p", "warmup=1h",
+        "-p", "trades=true", "-p", "quotes=true"]
+
+
+async def data(nc: Client, settings: Settings, kind: DataType) -> list[DataEvent]:
+    return [e for e in await stream_events(nc, settings, "data") if isinstance(e, DataEvent) and e.type is kind]
+
+
+async def test_live_trades_and_quotes_reach_the_strategies_that_ask_once_and_exactly(
+    settings: Settings, nc: Client, alpaca: FakeAlpaca, tmp_path: Path
+) -> None:
+    log = tmp_path / "live.log"
+    market = alpaca.market
+    base = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=30)
+    market.publish("AAPL", base, closes(3), live=False)
+    at = datetime.now(UTC).replace(microsecond=123456)
+    async with running(settings, nc) as loop:
+        tape, bars_only = Tape(name="tape"), Bars(name="bars")
+        await loop.start(tape)
+        await loop.start(bars_only)
+        child = spawn(LIVE, settings, log=log)
+        try:
+            await eventually(lambda: market.connections >= 1, timeout=30)
+            await eventually(lambda: _count(nc, settings, DataType.OHLC, 3), timeout=30)  # the warm-up
+            assert market.publish_trade("AAPL", at, "187.015", 50, trade_id=52983525029461,
+                                        conditions=("@", "I")) == 1
+            market.publish_quote("AAPL", at + timedelta(milliseconds=1), "187.01", 3, "187.02", 4)
+            market.publish_trade("AAPL", at, "187.015", 50, trade_id=52983525029461,
+                                 conditions=("@", "I"))  # Alpaca sends it again: stored once
+            await eventually(lambda: _count(nc, settings, DataType.QUOTE, 1), timeout=20)
+            await eventually(lambda: _count(nc, settings, DataType.TRADE, 1), timeout=20)
+
+            await market.stream_down()
+            gap = market.publish_trade("AAPL", at + timedelta(seconds=1), "188", 1, trade_id=2)
+            market.publish("AAPL", base + timedelta(minutes=3), closes(2, "101"))  # bars: backfilled over REST
+            market.stream_up()
+            await eventually(lambda: market.connections >= 2, timeout=30)
+            await eventually(lambda: _count(nc, settings, DataType.OHLC, 5), timeout=30)
+            market.publish_trade("AAPL", at + timedelta(seconds=2), "188.5", 7, trade_id=3)
+            await eventually(lambda: _count(nc, settings, DataType.TRADE, 2), timeout=20)
+        finally:
+            await asyncio.to_thread(_stop, child)
+        await loop.settle([tape, bars_only])
+
+    assert gap == 0  # nobody was connected: that trade is lost, as docs/venues.md says
+    trades = await data(nc, settings, DataType.TRADE)
+    assert [t.trade.id for t in trades if t.trade] == ["52983525029461", "3"], log.read_text()[-3000:]
+    first = trades[0].trade
+    assert first is not None and trades[0].symbol == "AAPL"
+    assert (first.price, first.size, first.timestamp) == (Decimal("187.015"), Decimal(50), at)
+    assert (first.exchange, first.conditions, first.tape) == ("V", ("@", "I"), "C")
+    (quote,) = [q.quote for q in await data(nc, settings, DataType.QUOTE)]
+    assert quote is not None
+    assert (quote.bid_price, quote.bid_size, quote.ask_price, quote.ask_size) == (
+        Decimal("187.01"), Decimal(3), Decimal("187.02"), Decimal(4))
+    assert (quote.bid_exchange, quote.ask_exchange, quote.timestamp) == ("V", "Q", at + timedelta(milliseconds=1))
+    bars = await data(nc, settings, DataType.OHLC)
+    assert [b.bar.timestamp for b in bars] == [base + timedelta(minutes=i) for i in range(5)]
+
+    assert [e.type for e in tape.seen] == [DataType.TRADE, DataType.QUOTE, DataType.TRADE]
+    assert [e.id for e in tape.seen] == [trades[0].id, (await data(nc, settings, DataType.QUOTE))[0].id,
+                                         trades[1].id]
+    assert [e.id for e in bars_only.seen] == [b.id for b in bars]
+
+
+async def _count(nc: Client, settings: Settings, kind: DataType, n: int) -> bool:
+    return len(await data(nc, settings, kind)) >= n
