@@ -20,7 +20,7 @@ from pydantic import Field, field_validator
 
 from ingenium.component import Params, ParamsT
 from ingenium.errors import ConfigurationError
-from ingenium.events import DataEvent
+from ingenium.events import DataEvent, Trade
 from ingenium.fields import PositiveDuration
 from ingenium.ingestor import Ingestor
 from ingenium.period import parse_period
@@ -161,8 +161,9 @@ class AlpacaLiveBars(_AlpacaIngestor[AlpacaLiveParams]):
 
     Live bars that arrive while a backfill runs wait for it (in the websocket's buffer), and a bar the backfill
     published already is not published again, so the stream holds every bar once, in order. With ``trades`` or
-    ``quotes`` it also publishes those, each once (ids from the trade, or the quote's fields); trades and quotes
-    made while the stream was down are not backfilled.
+    ``quotes`` it also publishes those, each once (ids from the trade, or the quote's fields); the backfill after a
+    reconnect fetches the trades since the last one published too, but quotes made while the stream was down are
+    lost.
     """
 
     def __init__(self, **kwargs: Any) -> None:
@@ -172,6 +173,9 @@ class AlpacaLiveBars(_AlpacaIngestor[AlpacaLiveParams]):
         self.connections = 0
         self.backfills = 0
         self.ticks_lost = 0  # trades and quotes that could not be published (logged each time)
+        #: Per symbol, the time of the last trade published (this process), and the ids of those at that time: a
+        #: backfill starts at that time, so it skips those instead of leaning on JetStream's duplicate window.
+        self.last_trade: dict[str, tuple[datetime, set[str]]] = {}
         self._began: datetime | None = None  # the first connection: bars from then on are never missed
         self._backfill: asyncio.Task[None] | None = None
         self._names = {s.upper(): s for s in self.symbols or ()}
@@ -225,6 +229,7 @@ class AlpacaLiveBars(_AlpacaIngestor[AlpacaLiveParams]):
                     assert start is not None
                     async for page in self.source.pages(symbol, self.period, start):
                         await self.publish_bars(page)
+                await self._catch_up_trades()
                 break
             except Exception:
                 self.log.exception("%s: backfill failed; live bars wait, retrying in %.1fs", self.name,
@@ -250,9 +255,37 @@ class AlpacaLiveBars(_AlpacaIngestor[AlpacaLiveParams]):
             self._resync()
 
 
+    async def _catch_up_trades(self) -> None:
+        """Trades since the last one published, over REST: the gap of a dropped stream (ids dedup the overlap)."""
+        assert self.source is not None
+        if not self.params.trades:
+            return
+        for symbol, (since, _) in list(self.last_trade.items()):
+            async for page in self.source.trade_pages(symbol, since):
+                for trade in page:
+                    await self._publish_trade(symbol, trade)
+
     async def _on_trade(self, raw: Any) -> None:  # the SDK's raw message (raw_data=True)
+        await self.live.wait()  # after a reconnect, the missed trades first
         symbol = self._names.get(str(raw.get("S")), str(raw.get("S")))
-        await self._publish_tick(lambda: self.trade(symbol, parse_trade(raw)), "trade", raw)
+        try:
+            trade = parse_trade(raw)
+        except ValueError:
+            self.ticks_lost += 1
+            self.log.exception("%s: trade %s lost (%d so far)", self.name, raw, self.ticks_lost)
+            return
+        await self._publish_trade(symbol, trade)
+
+    async def _publish_trade(self, symbol: str, trade: Trade) -> None:
+        """Publish a trade unless it is one published already (same time and venue id as the last ones)."""
+        last = self.last_trade.get(symbol)
+        if last is not None and trade.id is not None and trade.timestamp == last[0] and trade.id in last[1]:
+            return  # a late print (older than the last) is published: Alpaca reports some out of order
+        await self._publish_tick(lambda: self.trade(symbol, trade), "trade", trade)
+        if last is None or trade.timestamp > last[0]:
+            self.last_trade[symbol] = (trade.timestamp, set())
+        if trade.id is not None and trade.timestamp == self.last_trade[symbol][0]:
+            self.last_trade[symbol][1].add(trade.id)
 
     async def _on_quote(self, raw: Any) -> None:
         symbol = self._names.get(str(raw.get("S")), str(raw.get("S")))

@@ -37,7 +37,7 @@ from alpaca.common.exceptions import APIError
 from alpaca.data.enums import Adjustment, DataFeed
 from alpaca.data.historical.stock import StockHistoricalDataClient
 from alpaca.data.live.stock import StockDataStream
-from alpaca.data.requests import StockBarsRequest
+from alpaca.data.requests import StockBarsRequest, StockTradesRequest
 from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
 from pydantic import Field, ValidationError
 from pydantic_settings import SettingsConfigDict
@@ -171,7 +171,7 @@ class _DataClient(StockHistoricalDataClient):
 
 
 class AlpacaBars:
-    """Historical bars of one feed, a page at a time, with retries that keep Alpaca's rate limit.
+    """Historical bars (and trades) of one feed, a page at a time, with retries that keep Alpaca's rate limit.
 
     Args:
         settings: Alpaca's variables.
@@ -198,17 +198,29 @@ class AlpacaBars:
         """Bars of ``symbol`` from ``start`` (inclusive) to ``end`` (or the latest), oldest first, one page each."""
         request = StockBarsRequest(symbol_or_symbols=symbol.upper(), timeframe=timeframe(period), start=start,
                                    end=end, limit=self.page_size, feed=self.feed, adjustment=self.adjustment)
-        params = request.to_request_fields()
+        async for rows in self._rows("/stocks/bars", "bars", symbol, request.to_request_fields()):
+            yield [parse_bar(symbol, period, row) for row in rows]
+
+    async def trade_pages(self, symbol: str, start: datetime, end: datetime | None = None
+                          ) -> AsyncIterator[list[Trade]]:
+        """Trades of ``symbol`` from ``start`` (inclusive) to ``end`` (or the latest), oldest first, one page each."""
+        request = StockTradesRequest(symbol_or_symbols=symbol.upper(), start=start, end=end, limit=self.page_size,
+                                     feed=self.feed)
+        async for rows in self._rows("/stocks/trades", "trades", symbol, request.to_request_fields()):
+            yield [parse_trade(row) for row in rows]
+
+    async def _rows(self, path: str, key: str, symbol: str, params: dict[str, Any]
+                    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """The rows of one symbol under ``key``, page by page, following ``next_page_token``."""
         token: str | None = None
         while True:
-            page = await self._get({**params, "page_token": token, "sort": "asc"})
-            rows = (page.get("bars") or {}).get(symbol.upper()) or []
-            yield [parse_bar(symbol, period, row) for row in rows]
+            page = await self._get(path, {**params, "page_token": token, "sort": "asc"})
+            yield (page.get(key) or {}).get(symbol.upper()) or []
             token = page.get("next_page_token")
             if not token:
                 return
 
-    async def _get(self, params: dict[str, Any]) -> dict[str, Any]:
+    async def _get(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
         delay, last = self.backoff, ""
         for attempt in range(1, self.attempts + 1):
             pause = self.client.pause()
@@ -216,7 +228,7 @@ class AlpacaBars:
                 log.info("alpaca data: rate limit used up; waiting %.1fs for it to reset", pause)
                 await asyncio.sleep(min(pause, self.max_wait))
             try:
-                page = await asyncio.to_thread(self.client.get, "/stocks/bars", params)
+                page = await asyncio.to_thread(self.client.get, path, params)
                 return page if isinstance(page, dict) else {}
             except RateLimited as exc:
                 self.rate_limited += 1
@@ -224,16 +236,17 @@ class AlpacaBars:
             except APIError as exc:
                 status = exc.status_code or 0
                 if status < 500:
+                    what = path.rsplit("/", 1)[-1]
                     raise ConfigurationError(
-                        f"Alpaca refused the bars request (HTTP {status}): {api_message(exc)}") from None
+                        f"Alpaca refused the {what} request (HTTP {status}): {api_message(exc)}") from None
                 wait, last = delay, f"HTTP {status}"
             except requests.RequestException as exc:
                 wait, last = delay, repr(exc)
-            log.warning("alpaca data: bars request failed (attempt %d of %d: %s); retrying in %.1fs",
-                        attempt, self.attempts, last, wait)
+            log.warning("alpaca data: %s request failed (attempt %d of %d: %s); retrying in %.1fs",
+                        path, attempt, self.attempts, last, wait)
             await asyncio.sleep(min(wait, self.max_wait))
             delay = min(delay * 2, 10.0)
-        raise TransientVenueError(f"alpaca data: bars request failed {self.attempts} times, last: {last}")
+        raise TransientVenueError(f"alpaca data: {path} request failed {self.attempts} times, last: {last}")
 
     def close(self) -> None:
         """Close the REST session."""

@@ -1,7 +1,8 @@
 """Alpaca's live trades and quotes: the real ingestor (a child process, through the SDK) against the fake Alpaca's
 msgpack stream publishes them with the exact decimals Alpaca sent, a trade sent twice is stored once, a strategy
-that asks for trades and quotes receives them while a bar-only one does not, and a dropped stream loses the trades
-made in the gap (bars are backfilled, as before)."""
+that asks for trades and quotes receives them while a bar-only one does not, and after a dropped stream the trades
+made in the gap are backfilled over REST (``GET /v2/stocks/trades``) once, with the bars; quotes in the gap are
+lost."""
 
 from __future__ import annotations
 
@@ -54,19 +55,23 @@ async def test_live_trades_and_quotes_reach_the_strategies_that_ask_once_and_exa
 
             await market.stream_down()
             gap = market.publish_trade("AAPL", at + timedelta(seconds=1), "188", 1, trade_id=2)
+            lost = market.publish_quote("AAPL", at + timedelta(seconds=1), "187.9", 1, "188.1", 1)
             market.publish("AAPL", base + timedelta(minutes=3), closes(2, "101"))  # bars: backfilled over REST
             market.stream_up()
             await eventually(lambda: market.connections >= 2, timeout=30)
             await eventually(lambda: _count(nc, settings, DataType.OHLC, 5), timeout=30)
             market.publish_trade("AAPL", at + timedelta(seconds=2), "188.5", 7, trade_id=3)
-            await eventually(lambda: _count(nc, settings, DataType.TRADE, 2), timeout=20)
+            await eventually(lambda: _count(nc, settings, DataType.TRADE, 3), timeout=20)
         finally:
             await asyncio.to_thread(_stop, child)
         await loop.settle([tape, bars_only])
 
-    assert gap == 0  # nobody was connected: that trade is lost, as docs/venues.md says
+    assert gap == lost == 0  # nobody was connected: the trade came over REST, the quote is lost
     trades = await data(nc, settings, DataType.TRADE)
-    assert [t.trade.id for t in trades if t.trade] == ["52983525029461", "3"], log.read_text()[-3000:]
+    assert [t.trade.id for t in trades if t.trade] == ["52983525029461", "2", "3"], log.read_text()[-3000:]
+    assert trades[1].trade is not None and trades[1].trade.price == Decimal("188")
+    trade_backfills = [q for q in market.requests if "timeframe" not in q]
+    assert [q["start"] for q in trade_backfills] == [at.isoformat()]  # from the last trade stored before the drop
     first = trades[0].trade
     assert first is not None and trades[0].symbol == "AAPL"
     assert (first.price, first.size, first.timestamp) == (Decimal("187.015"), Decimal(50), at)
@@ -79,9 +84,9 @@ async def test_live_trades_and_quotes_reach_the_strategies_that_ask_once_and_exa
     bars = await data(nc, settings, DataType.OHLC)
     assert [b.bar.timestamp for b in bars] == [base + timedelta(minutes=i) for i in range(5)]
 
-    assert [e.type for e in tape.seen] == [DataType.TRADE, DataType.QUOTE, DataType.TRADE]
+    assert [e.type for e in tape.seen] == [DataType.TRADE, DataType.QUOTE, DataType.TRADE, DataType.TRADE]
     assert [e.id for e in tape.seen] == [trades[0].id, (await data(nc, settings, DataType.QUOTE))[0].id,
-                                         trades[1].id]
+                                         trades[1].id, trades[2].id]
     assert [e.id for e in bars_only.seen] == [b.id for b in bars]
 
 
