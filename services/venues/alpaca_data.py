@@ -46,6 +46,7 @@ from requests.exceptions import HTTPError
 from ingenium.errors import ConfigurationError
 from ingenium.events import Quote, Trade
 from ingenium.period import parse_period
+from ingenium.runtime import describe_validation_error
 from ingenium.venue import TransientVenueError
 from services.ingestors.feed import FeedBar
 from services.venues.alpaca import AlpacaSettings, api_message, to_decimal
@@ -99,6 +100,11 @@ def parse_bar(symbol: str, period: str, raw: dict[str, Any]) -> FeedBar:
                    values["c"] or Decimal(0), values["v"] or Decimal(0), period)
 
 
+def _why(exc: KeyError | ValidationError) -> str:
+    """One line: the missing key, or each invalid field and why."""
+    return describe_validation_error(exc) if isinstance(exc, ValidationError) else f"no {exc}"
+
+
 def _text(value: Any) -> str | None:
     return None if value is None or value == "" else str(value)
 
@@ -113,7 +119,7 @@ def parse_trade(raw: dict[str, Any]) -> Trade:
                      id=_text(raw.get("i")), exchange=_text(raw.get("x")),
                      conditions=tuple(str(c) for c in raw.get("c") or ()), tape=_text(raw.get("z")))
     except (KeyError, ValidationError) as exc:
-        raise ValueError(f"Alpaca trade for {raw.get('S')} is not a trade ({exc}): {raw}") from None
+        raise ValueError(f"Alpaca trade for {raw.get('S')} is not a trade ({_why(exc)}): {raw}") from None
 
 
 def parse_quote(raw: dict[str, Any]) -> Quote:
@@ -128,7 +134,7 @@ def parse_quote(raw: dict[str, Any]) -> Quote:
                      timestamp=_moment(raw["t"]), bid_exchange=_text(raw.get("bx")), ask_exchange=_text(raw.get("ax")),
                      conditions=tuple(str(c) for c in raw.get("c") or ()), tape=_text(raw.get("z")))
     except (KeyError, ValidationError) as exc:
-        raise ValueError(f"Alpaca quote for {raw.get('S')} is not a quote ({exc}): {raw}") from None
+        raise ValueError(f"Alpaca quote for {raw.get('S')} is not a quote ({_why(exc)}): {raw}") from None
 
 
 class RateLimited(Exception):

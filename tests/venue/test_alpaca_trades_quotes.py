@@ -11,11 +11,14 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from nats.aio.client import Client
 
 from ingenium.config import Settings
 from ingenium.events import DataEvent, DataType
 from ingenium.testing import eventually, spawn, stream_events
+from services.ingestors.alpaca import AlpacaLiveBars
+from services.venues.alpaca_data import parse_quote, parse_trade
 from tests.services.live import running
 from tests.services.test_trades_quotes_delivery import Bars, Tape
 from tests.venue.server import FakeAlpaca
@@ -92,3 +95,25 @@ async def test_live_trades_and_quotes_reach_the_strategies_that_ask_once_and_exa
 
 async def _count(nc: Client, settings: Settings, kind: DataType, n: int) -> bool:
     return len(await data(nc, settings, kind)) >= n
+
+
+def test_a_malformed_trade_or_quote_is_refused_in_one_line_naming_it() -> None:
+    with pytest.raises(ValueError, match=r"^Alpaca trade for AAPL is not a trade \(price: .*\): \{[^\n]*\}$"):
+        parse_trade({"T": "t", "S": "AAPL", "i": 1, "s": 5, "t": "2024-01-02T14:30:00Z"})
+    with pytest.raises(ValueError, match=r"^Alpaca trade for AAPL is not a trade \(size: Input should be greater "):
+        parse_trade({"S": "AAPL", "p": 1.0, "s": 0, "t": "2024-01-02T14:30:00Z"})
+    with pytest.raises(ValueError, match=r"^Alpaca quote for AAPL is not a quote \(no 't'\)"):
+        parse_quote({"T": "q", "S": "AAPL", "bp": 1.5, "bs": 1, "ap": 1.6, "as": 2})
+
+
+def test_trade_and_quote_ids_derive_from_what_they_are() -> None:
+    ingestor = AlpacaLiveBars(symbols=["AAPL"])
+    raw = {"T": "t", "S": "AAPL", "i": 9, "x": "V", "p": 187.01, "s": 5, "c": ["@"], "t": "2024-01-02T14:30:00Z"}
+    assert ingestor.trade("AAPL", parse_trade(raw)).id == ingestor.trade("AAPL", parse_trade(dict(raw))).id
+    assert ingestor.trade("AAPL", parse_trade(raw)).id != ingestor.trade("AAPL", parse_trade({**raw, "i": 10})).id
+    anonymous = {k: v for k, v in raw.items() if k != "i"}  # no venue id: the fields make the id
+    assert ingestor.trade("AAPL", parse_trade(anonymous)).id != ingestor.trade(
+        "AAPL", parse_trade({**anonymous, "s": 6})).id
+    q = {"T": "q", "S": "AAPL", "bp": 1.5, "bs": 1, "ap": 1.6, "as": 2, "t": "2024-01-02T14:30:00Z"}
+    assert ingestor.quote("AAPL", parse_quote(q)).id == ingestor.quote("AAPL", parse_quote(dict(q))).id
+    assert ingestor.quote("AAPL", parse_quote(q)).id != ingestor.quote("AAPL", parse_quote({**q, "as": 3})).id
