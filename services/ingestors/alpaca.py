@@ -23,6 +23,7 @@ from ingenium.errors import ConfigurationError
 from ingenium.events import DataEvent, Trade
 from ingenium.fields import PositiveDuration
 from ingenium.ingestor import Ingestor
+from ingenium.lastbar import last_trade
 from ingenium.period import parse_period
 from services.ingestors.feed import FeedBar
 from services.venues.alpaca_data import (
@@ -162,8 +163,8 @@ class AlpacaLiveBars(_AlpacaIngestor[AlpacaLiveParams]):
     Live bars that arrive while a backfill runs wait for it (in the websocket's buffer), and a bar the backfill
     published already is not published again, so the stream holds every bar once, in order. With ``trades`` or
     ``quotes`` it also publishes those, each once (ids from the trade, or the quote's fields); the backfill after a
-    reconnect fetches the trades since the last one published too, but quotes made while the stream was down are
-    lost.
+    (re)start or reconnect fetches the trades since the last one stored too, but quotes made while the stream was
+    down are lost.
     """
 
     def __init__(self, **kwargs: Any) -> None:
@@ -173,8 +174,8 @@ class AlpacaLiveBars(_AlpacaIngestor[AlpacaLiveParams]):
         self.connections = 0
         self.backfills = 0
         self.ticks_lost = 0  # trades and quotes that could not be published (logged each time)
-        #: Per symbol, the time of the last trade published (this process), and the ids of those at that time: a
-        #: backfill starts at that time, so it skips those instead of leaning on JetStream's duplicate window.
+        #: Per symbol, the time of the last trade stored, and the ids of those at that time: a backfill starts at
+        #: that time, so it skips those instead of leaning on JetStream's duplicate window.
         self.last_trade: dict[str, tuple[datetime, set[str]]] = {}
         self._began: datetime | None = None  # the first connection: bars from then on are never missed
         self._backfill: asyncio.Task[None] | None = None
@@ -186,6 +187,7 @@ class AlpacaLiveBars(_AlpacaIngestor[AlpacaLiveParams]):
         settings = AlpacaDataSettings()
         self.source = AlpacaBars(settings, feed=self.params.feed)
         await self.stored_until()
+        await self._trades_stored()
         stream = BarStream(self._connected, api_key=settings.key_id, secret_key=settings.secret_key,
                            raw_data=True, url_override=settings.stream_endpoint(self.params.feed))
         stream.subscribe_bars(self._on_bar, *self._names)
@@ -254,6 +256,18 @@ class AlpacaLiveBars(_AlpacaIngestor[AlpacaLiveParams]):
             self.log.exception("%s: publishing a live bar failed; backfilling", self.name)
             self._resync()
 
+
+    async def _trades_stored(self) -> None:
+        """Learn the last trade stored per symbol (live, with ``trades``): a restart backfills the trades after it."""
+        context = self.context
+        if not self.params.trades or context is None or not context.live:
+            return
+        js, subjects = context.jetstream(), context.settings.subjects
+        for symbol in self.symbols or ():
+            event = await last_trade(js, subjects.stream("data"), subjects.data(symbol))
+            if event is not None and event.trade is not None:
+                trade = event.trade
+                self.last_trade[symbol] = (trade.timestamp, {trade.id} if trade.id else set())
 
     async def _catch_up_trades(self) -> None:
         """Trades since the last one published, over REST: the gap of a dropped stream (ids dedup the overlap)."""

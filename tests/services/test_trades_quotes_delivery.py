@@ -13,7 +13,7 @@ from ingenium.backtest.bus import InMemoryBus
 from ingenium.bus import JetStreamBus
 from ingenium.config import Settings
 from ingenium.events import DataEvent, DataType
-from ingenium.lastbar import last_bar
+from ingenium.lastbar import last_bar, last_trade
 from ingenium.strategy import Strategy
 from ingenium.testing import T0, bar, drive, eventually, quote, stream_messages, trade
 from services.executor import PaperExecutor
@@ -72,7 +72,9 @@ async def test_live_each_component_gets_the_data_types_it_asks_for_and_the_paper
         assert again._bars["acme"].close == Decimal("51")
 
 
-async def test_the_last_bar_is_found_behind_many_trades(settings: Settings, nc: Client, bus: JetStreamBus) -> None:
+async def test_the_last_bar_is_found_behind_many_trades_and_the_last_trade_behind_a_bar(
+    settings: Settings, nc: Client, bus: JetStreamBus
+) -> None:
     js, subjects = nc.jetstream(), settings.subjects
     await bus.publish(bar("acme", "50", minutes=3))
     await bus.publish_many([trade("acme", "50", "1", at=T0 + timedelta(seconds=i), trade_id=str(i))
@@ -82,6 +84,9 @@ async def test_the_last_bar_is_found_behind_many_trades(settings: Settings, nc: 
     assert found is not None and found.bar.close == Decimal("50") and found.bar.timestamp == T0 + timedelta(minutes=3)
     assert await last_bar(js, subjects.stream("data"), subjects.data("acme"), "1h") is None
     assert await last_bar(js, subjects.stream("data"), subjects.data("none")) is None
+    behind = await last_trade(js, subjects.stream("data"), subjects.data("acme"))
+    assert behind is not None and behind.trade is not None and behind.trade.id == "299"
+    assert await last_trade(js, subjects.stream("data"), subjects.data("other")) is None
 
 
 async def test_the_backtest_bus_and_drive_deliver_only_the_declared_types() -> None:

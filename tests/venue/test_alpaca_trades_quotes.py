@@ -1,8 +1,8 @@
 """Alpaca's live trades and quotes: the real ingestor (a child process, through the SDK) against the fake Alpaca's
 msgpack stream publishes them with the exact decimals Alpaca sent, a trade sent twice is stored once, a strategy
 that asks for trades and quotes receives them while a bar-only one does not, and after a dropped stream the trades
-made in the gap are backfilled over REST (``GET /v2/stocks/trades``) once, with the bars; quotes in the gap are
-lost."""
+made in the gap are backfilled over REST (``GET /v2/stocks/trades``) once, with the bars, and so are those made
+while the ingestor was stopped; quotes in the gap are lost."""
 
 from __future__ import annotations
 
@@ -86,6 +86,18 @@ async def test_live_trades_and_quotes_reach_the_strategies_that_ask_once_and_exa
     assert (quote.bid_exchange, quote.ask_exchange, quote.timestamp) == ("V", "Q", at + timedelta(milliseconds=1))
     bars = await data(nc, settings, DataType.OHLC)
     assert [b.bar.timestamp for b in bars] == [base + timedelta(minutes=i) for i in range(5)]
+
+    # The ingestor restarted after a trade it did not see: that one is backfilled from the last trade stored.
+    market.publish_trade("AAPL", at + timedelta(seconds=3), "189", 2, trade_id=4)
+    child = spawn(LIVE, settings, log=log)
+    try:
+        await eventually(lambda: _count(nc, settings, DataType.TRADE, 4), timeout=30)
+        await eventually(lambda: market.connections >= 3, timeout=30)
+    finally:
+        await asyncio.to_thread(_stop, child)
+    after = await data(nc, settings, DataType.TRADE)
+    assert [t.trade.id for t in after if t.trade] == ["52983525029461", "2", "3", "4"], log.read_text()[-3000:]
+    assert [q["start"] for q in market.requests if "timeframe" not in q][-1] == (at + timedelta(seconds=2)).isoformat()
 
     assert [e.type for e in tape.seen] == [DataType.TRADE, DataType.QUOTE, DataType.TRADE, DataType.TRADE]
     assert [e.id for e in tape.seen] == [trades[0].id, (await data(nc, settings, DataType.QUOTE))[0].id,
