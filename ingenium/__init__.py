@@ -18,10 +18,12 @@ from ingenium.events import (
     Ohlc,
     OrderEvent,
     OrderType,
+    Quote,
     Side,
     SignalEvent,
     SignalType,
     TimeInForce,
+    Trade,
 )
 from ingenium.executor import Executor
 from ingenium.ingestor import Ingestor
@@ -47,6 +49,7 @@ __all__ = [
     "OrderType",
     "Params",
     "Portfolio",
+    "Quote",
     "RunMode",
     "Settings",
     "Side",
@@ -55,5 +58,6 @@ __all__ = [
     "SimulatedClock",
     "Strategy",
     "TimeInForce",
+    "Trade",
     "per_symbol",
 ]

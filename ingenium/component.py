@@ -23,7 +23,7 @@ from typing_extensions import TypeVar
 
 from ingenium.clock import Clock, LiveClock
 from ingenium.errors import ConfigurationError
-from ingenium.events import CancelRequest, DataEvent, Event, ExecutionEvent, OrderEvent, SignalEvent
+from ingenium.events import CancelRequest, DataEvent, DataType, Event, ExecutionEvent, OrderEvent, SignalEvent
 from ingenium.ids import derive_id, new_id
 from ingenium.runmode import RunMode
 from ingenium.subjects import EVENT_STREAMS, StreamKey
@@ -139,6 +139,10 @@ class Component(Generic[ParamsT]):
     #: Whether events built by the helpers skip validation of values already in canonical form. Only the
     #: in-process backtest sets this, for the components it runs; anything else is still validated (build_event).
     trusted_events: bool = False
+    #: The kinds of market data ``on_data`` receives: bars only unless a class asks for more, e.g.
+    #: ``data_types = frozenset({DataType.OHLC, DataType.TRADE})``. Other data events are acked and skipped (live,
+    #: replay, backtest and ``drive``), so a bar-only component never meets a trade.
+    data_types: ClassVar[frozenset[DataType]] = frozenset({DataType.OHLC})
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Take ``params_model`` from the type argument: ``Strategy[SmaCrossParams]`` → ``SmaCrossParams``."""
@@ -240,6 +244,10 @@ class Component(Generic[ParamsT]):
     def handler_is_async(self, key: StreamKey) -> bool:
         """Whether the handler for ``key`` is a coroutine function."""
         return inspect.iscoroutinefunction(getattr(type(self), HANDLERS[key][0]))
+
+    def wants_data(self, event: DataEvent) -> bool:
+        """Whether ``on_data`` receives ``event``: its ``Type`` is one of ``data_types``."""
+        return event.type in self.data_types
 
     def begin(self, cause: Event | None) -> None:
         """Start handling ``cause``: ids created until the next ``begin`` derive from it."""

@@ -87,6 +87,10 @@ class DataType(StrEnum):
     """Kind of market data a ``DataEvent`` carries."""
 
     OHLC = "data.type.ohlc"
+    #: One trade (``Trade``), for strategies that ask for trades (``Component.data_types``).
+    TRADE = "data.type.trade"
+    #: The best bid and ask (``Quote``), for strategies that ask for quotes.
+    QUOTE = "data.type.quote"
 
 
 class ExecutionUpdate(StrEnum):
@@ -230,19 +234,60 @@ class Ohlc(WireModel):
         return self
 
 
+class Trade(WireModel):
+    """One trade (a print) as the venue reported it; Go Ingenium has no trades, so Go readers skip this key."""
+
+    price: PositiveNum
+    size: PositiveNum
+    timestamp: UtcDatetime = Field(description="When the trade happened (UTC).")
+    id: OptionalStr = Field(default=None, max_length=64, description="The venue's trade id, where it gives one.")
+    exchange: OptionalStr = Field(default=None, max_length=16, description="Exchange code of the print.")
+    conditions: tuple[str, ...] = Field(default=(), max_length=32, description="The venue's condition codes.")
+    tape: OptionalStr = Field(default=None, max_length=8, description="Tape (A, B, C) where the venue gives it.")
+
+
+class Quote(WireModel):
+    """The best bid and ask at one moment; sizes and prices are zero on a side that has none."""
+
+    bid_price: NonNegativeNum
+    bid_size: NonNegativeNum
+    ask_price: NonNegativeNum
+    ask_size: NonNegativeNum
+    timestamp: UtcDatetime = Field(description="When the quote was made (UTC).")
+    bid_exchange: OptionalStr = Field(default=None, max_length=16, description="Exchange of the bid.")
+    ask_exchange: OptionalStr = Field(default=None, max_length=16, description="Exchange of the ask.")
+    conditions: tuple[str, ...] = Field(default=(), max_length=32, description="The venue's condition codes.")
+    tape: OptionalStr = Field(default=None, max_length=8, description="Tape (A, B, C) where the venue gives it.")
+
+
+#: The payload key each data type carries; an event carries that one and no other.
+_PAYLOADS: dict[DataType, str] = {DataType.OHLC: "Ohlc", DataType.TRADE: "Trade", DataType.QUOTE: "Quote"}
+
+
 class DataEvent(Event):
-    """Market data for one symbol (``ingenium.ingestor.data.<symbol>``)."""
+    """Market data for one symbol (``ingenium.ingestor.data.<symbol>``): a bar, a trade or a quote.
+
+    ``Type`` names the payload, and the event carries exactly that one (``Ohlc``, ``Trade`` or ``Quote``); the
+    others are absent on the wire, so a bar reads as Go Ingenium wrote it.
+    """
 
     kind: ClassVar[str] = "data"
 
     type: DataType = DataType.OHLC
     symbol: Symbol
     ohlc: Ohlc | None = None
+    trade: Trade | None = Field(default=None, description="The trade, when Type is data.type.trade (extra).")
+    quote: Quote | None = Field(default=None, description="The quote, when Type is data.type.quote (extra).")
 
     @model_validator(mode="after")
     def _check_payload(self) -> Self:
-        if self.type is DataType.OHLC and self.ohlc is None:
-            raise ValueError("Ohlc is required when Type is data.type.ohlc")
+        present = {"Ohlc": self.ohlc, "Trade": self.trade, "Quote": self.quote}
+        wanted = _PAYLOADS[self.type]
+        if present[wanted] is None:
+            raise ValueError(f"{wanted} is required when Type is {self.type.value}")
+        extra = [key for key, value in present.items() if value is not None and key != wanted]
+        if extra:
+            raise ValueError(f"{', '.join(extra)} is set on a {self.type.value} event, which carries {wanted} only")
         return self
 
     @property
@@ -253,7 +298,7 @@ class DataEvent(Event):
         return self.ohlc
 
     def to_json(self) -> bytes:
-        """Serialise; ``Ohlc`` is left out when nil, as Go's ``omitempty`` does."""
+        """Serialise; ``Ohlc`` (and ``Trade``/``Quote``) are left out when nil, as Go's ``omitempty`` does."""
         return self.model_dump_json(by_alias=True, exclude_none=True).encode()
 
 

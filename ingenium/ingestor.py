@@ -7,13 +7,12 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
 
-from nats.js.errors import NotFoundError
-
 from ingenium.bus import Published
 from ingenium.component import Component, ParamsT
 from ingenium.errors import ConfigurationError
-from ingenium.events import DataEvent, DataType, Event, Ohlc
+from ingenium.events import DataEvent, DataType, Event, Ohlc, Quote, Trade
 from ingenium.ids import derive_id
+from ingenium.lastbar import last_bar
 
 
 class Ingestor(Component[ParamsT], ABC):
@@ -49,6 +48,23 @@ class Ingestor(Component[ParamsT], ABC):
             ohlc=Ohlc(open=open, high=high, low=low, close=close, volume=volume, period=period, timestamp=start),
         )
 
+    def trade(self, symbol: str, trade: Trade) -> DataEvent:
+        """A trade event with an id derived from the trade, so the same trade sent again stores nothing new.
+
+        The id comes from (symbol, the venue's trade id), or from every field when the venue gives no id.
+        """
+        key = (trade.id,) if trade.id else (trade.timestamp.isoformat(), trade.price, trade.size, trade.exchange,
+                                             ",".join(trade.conditions))
+        return DataEvent(id=derive_id("data", symbol.lower(), DataType.TRADE.value, *key), timestamp=self.clock.now(),
+                         type=DataType.TRADE, symbol=symbol, trade=trade)
+
+    def quote(self, symbol: str, quote: Quote) -> DataEvent:
+        """A quote event; its id derives from (symbol, every field of the quote), so a re-sent quote dedups."""
+        key = (quote.timestamp.isoformat(), quote.bid_price, quote.bid_size, quote.ask_price, quote.ask_size,
+               quote.bid_exchange, quote.ask_exchange)
+        return DataEvent(id=derive_id("data", symbol.lower(), DataType.QUOTE.value, *key), timestamp=self.clock.now(),
+                         type=DataType.QUOTE, symbol=symbol, quote=quote)
+
     async def last_stored(self, symbols: Iterable[str], period: str) -> dict[str, datetime]:
         """Start of the last bar of ``period`` already in the data stream, per symbol (as given) that has one.
 
@@ -62,13 +78,10 @@ class Ingestor(Component[ParamsT], ABC):
         subjects = context.settings.subjects
         found: dict[str, datetime] = {}
         for symbol in symbols:
-            try:
-                msg = await js.get_last_msg(subjects.stream("data"), subjects.data(symbol))
-            except NotFoundError:
-                continue
-            event = DataEvent.from_json(msg.data or b"")
-            if event.ohlc is not None and event.ohlc.period == period:
-                found[symbol] = event.ohlc.timestamp
+            # The last bar, not the last message: trades and quotes share the subject.
+            event = await last_bar(js, subjects.stream("data"), subjects.data(symbol), period)
+            if event is not None:
+                found[symbol] = event.bar.timestamp
         return found
 
     async def emit(self, events: Sequence[Event]) -> list[Published]:

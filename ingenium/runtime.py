@@ -45,7 +45,7 @@ from ingenium.consumers import bind_consumer, consumer_config, durable_name, ens
 from ingenium.deadletter import dead_letter
 from ingenium.discovery import announce, withdraw
 from ingenium.errors import ConnectionFailed, PermanentFailure, PublishFailed
-from ingenium.events import Event
+from ingenium.events import DataEvent, Event
 from ingenium.ingestor import Ingestor
 from ingenium.pull import PullConsumer
 from ingenium.runmode import RunMode
@@ -317,6 +317,8 @@ class Runner:
             span.set_status(Status(StatusCode.ERROR, reason))
             await self._dead_letter(bus, msg, reason)
             return None
+        if isinstance(event, DataEvent) and not component.wants_data(event):
+            return [], []  # a trade or quote for a bar-only component: acked, not handled
         if span.is_recording():
             span.set_attributes(telemetry.event_attributes(event))
         started = time.perf_counter()

@@ -36,15 +36,18 @@ from ingenium.embedded import EmbeddedNats, EmbeddedPostgres
 from ingenium.events import (
     CancelRequest,
     DataEvent,
+    DataType,
     Event,
     ExecutionEvent,
     ExecutionUpdate,
     Ohlc,
     OrderEvent,
     OrderType,
+    Quote,
     Side,
     SignalEvent,
     SignalType,
+    Trade,
 )
 from ingenium.ids import new_id
 from ingenium.streams import ensure_streams
@@ -92,6 +95,20 @@ def bar(
         ohlc=Ohlc(open=o, high=max(o, c), low=min(o, c), close=c, volume=Decimal(volume), period="1m",
                   timestamp=when),
     )
+
+
+def trade(symbol: str = "aapl", price: Decimal | str | int = "100", size: Decimal | str | int = "10", *,
+          at: datetime = T0, trade_id: str | None = None) -> DataEvent:
+    """A trade event (``data.type.trade``) at ``at``."""
+    return DataEvent(id=new_id("data"), timestamp=at, type=DataType.TRADE, symbol=symbol,
+                     trade=Trade(price=Decimal(price), size=Decimal(size), timestamp=at, id=trade_id))
+
+
+def quote(symbol: str = "aapl", bid: Decimal | str | int = "99.9", ask: Decimal | str | int = "100.1", *,
+          size: Decimal | str | int = "5", at: datetime = T0) -> DataEvent:
+    """A quote event (``data.type.quote``) at ``at``, the same size on both sides."""
+    return DataEvent(id=new_id("data"), timestamp=at, type=DataType.QUOTE, symbol=symbol, quote=Quote(
+        bid_price=Decimal(bid), bid_size=Decimal(size), ask_price=Decimal(ask), ask_size=Decimal(size), timestamp=at))
 
 
 def signal(symbol: str = "aapl", direction: SignalType = SignalType.LONG, *, strategy_id: str = "test",
@@ -147,8 +164,13 @@ def _method(event: Event) -> str:
 
 
 def _call(component: Component, event: Event) -> Emitted | Awaitable[Emitted]:
-    """Call ``event``'s handler with the ids it causes derived from it, as the runtime does."""
+    """Call ``event``'s handler with the ids it causes derived from it, as the runtime does.
+
+    A data event of a type the component does not ask for (``data_types``) is skipped, as the runtime skips it.
+    """
     handler: Handler = getattr(component, _method(event))
+    if isinstance(event, DataEvent) and not component.wants_data(event):
+        return None
     component.begin(event)
     return handler(event)
 

@@ -20,7 +20,7 @@ from ingenium.bus import Published
 from ingenium.clock import Clock, LiveClock
 from ingenium.component import Component, Handler
 from ingenium.errors import IngeniumError
-from ingenium.events import DataEvent, Event
+from ingenium.events import DataEvent, DataType, Event
 from ingenium.subjects import EVENT_STREAMS, StreamKey, Subjects
 
 #: The streams of events, each numbered in its own sequence.
@@ -40,6 +40,8 @@ class _Route:
     handler: Handler
     is_async: bool
     symbols: frozenset[str] | None
+    #: The data types a data route receives (``Component.data_types``); ``None`` on other streams.
+    types: frozenset[DataType] | None = None
 
 
 class InMemoryBus:
@@ -92,12 +94,14 @@ class InMemoryBus:
                 # Subjects lower-case the symbol, so a live filter on AAPL also receives aapl: match that.
                 symbols = frozenset(s.lower() for s in component.symbols)
             for kind, _, handler, is_async in component.routes(key):
-                route = _Route(component, handler, is_async, symbols)
+                types = component.data_types if kind == "data" else None
+                route = _Route(component, handler, is_async, symbols, types)
                 self._routes[kind].append(route)
                 self._sync[kind] = self._sync[kind] and not route.is_async
                 if kind == "data":
                     self._data_sync = self._data_sync and not route.is_async
-                    self._data_routes.append((component, component.begin, route.handler, symbols))
+                    if DataType.OHLC in component.data_types:
+                        self._data_routes.append((component, component.begin, route.handler, symbols))
 
     def tap(self, kind: str, callback: Callable[[Event], None]) -> None:
         """Call ``callback`` with each event of one kind, before the components see it (for recording)."""
@@ -123,7 +127,7 @@ class InMemoryBus:
         them already), so this path skips the duplicate check that ``publish`` makes.
         """
         self.sequences["data"] += 1
-        if self._data_sync:
+        if self._data_sync and event.type is DataType.OHLC:
             self.dispatch_data(event)
         else:
             await self._dispatch(event)
@@ -138,7 +142,8 @@ class InMemoryBus:
     def dispatch_data(self, event: DataEvent) -> bool:
         """Hand a data event to its consumers; returns whether they emitted events, to be handled by ``drain``.
 
-        Only for buses whose data handlers are all synchronous (``data_is_sync``); the caller counts the event.
+        Only for bars (trades and quotes go through ``deliver``), and only for buses whose data handlers are all
+        synchronous (``data_is_sync``); the caller counts the event.
         """
         # The backtest's hot path, once per bar and consumer: most bars cause nothing, and that case costs the
         # least here (no ``collect`` when the handler returned nothing and published nothing).
@@ -223,6 +228,8 @@ class InMemoryBus:
         for route in self._routes[kind]:
             if route.symbols is not None and event.symbol.lower() not in route.symbols:  # type: ignore[attr-defined]
                 continue
+            if route.types is not None and event.type not in route.types:  # type: ignore[attr-defined]
+                continue
             component = route.component
             component.begin(event)
             try:
@@ -243,6 +250,8 @@ class InMemoryBus:
             tap(event)
         for route in self._routes[kind]:
             if route.symbols is not None and event.symbol.lower() not in route.symbols:  # type: ignore[attr-defined]
+                continue
+            if route.types is not None and event.type not in route.types:  # type: ignore[attr-defined]
                 continue
             component = route.component
             component.begin(event)

@@ -42,7 +42,7 @@ from ingenium.events import DataEvent, DataType, Ohlc, is_keys_only
 _new = object.__new__
 _set = object.__setattr__
 _OHLC_FIELDS = frozenset(Ohlc.model_fields)
-_DATA_FIELDS = frozenset(DataEvent.model_fields)
+_DATA_FIELDS = frozenset(DataEvent.model_fields) - {"trade", "quote"}  # as a validated bar: those unset
 _OHLC_TYPE = DataType.OHLC
 
 M = TypeVar("M", bound=BaseModel)
@@ -83,7 +83,8 @@ def trusted_bar(
     _set(ohlc, "__pydantic_extra__", None)
     _set(ohlc, "__pydantic_private__", None)
     event = _new(DataEvent)
-    _set(event, "__dict__", {"id": event_id, "timestamp": end, "type": _OHLC_TYPE, "symbol": symbol, "ohlc": ohlc})
+    _set(event, "__dict__", {"id": event_id, "timestamp": end, "type": _OHLC_TYPE, "symbol": symbol, "ohlc": ohlc,
+                           "trade": None, "quote": None})
     _set(event, "__pydantic_fields_set__", _DATA_FIELDS)
     _set(event, "__pydantic_extra__", None)
     _set(event, "__pydantic_private__", None)

@@ -11,7 +11,8 @@ from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 
 from ingenium.config import Settings
-from ingenium.events import DataEvent, ExecutionEvent, ExecutionUpdate, Ohlc
+from ingenium.events import ExecutionEvent, ExecutionUpdate, Ohlc
+from ingenium.lastbar import last_bar
 from services.executor.orderlog import WorkingRecord, open_order_log
 from services.executor.state import ExecutorState
 from services.executor.working import WorkingOrder
@@ -61,13 +62,9 @@ async def latest_bars(js: JetStreamContext, settings: Settings, symbols: Sequenc
         wanted = sorted((info.state.subjects or {}).keys())
     bars: dict[str, Ohlc] = {}
     for subject in wanted:
-        try:
-            msg = await js.get_last_msg(stream, subject)
-            event = DataEvent.from_json(msg.data or b"")
-        except (NotFoundError, ValidationError):
-            continue
-        if event.ohlc is not None:
-            bars[event.symbol] = event.ohlc
+        event = await last_bar(js, stream, subject)  # the last bar, though trades and quotes may follow it
+        if event is not None:
+            bars[event.symbol] = event.bar
     return bars
 
 

@@ -1,15 +1,17 @@
-"""Alpaca market data into the data stream: historical bars (backtests, warm-up) and live bars.
+"""Alpaca market data into the data stream: historical bars (backtests, warm-up), live bars, trades and quotes.
 
 ``ingenium run services.ingestors.alpaca:AlpacaHistoricalBars --symbols AAPL,MSFT -p start=2024-01-02 -p period=1m``
 loads history page by page; ``ingenium run services.ingestors.alpaca:AlpacaLiveBars --symbols AAPL`` follows the
 live minute bars. Both publish ``DataEvent``s whose ids derive from (symbol, period, bar start), and both start
 after the last bar of the same period already stored for each symbol, so a re-run stores nothing new and an
-interrupted load resumes where it stopped. See docs/venues.md.
+interrupted load resumes where it stopped. ``-p trades=true`` / ``-p quotes=true`` make the live one publish the
+trades and quotes too. See docs/venues.md.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -18,11 +20,21 @@ from pydantic import Field, field_validator
 
 from ingenium.component import Params, ParamsT
 from ingenium.errors import ConfigurationError
+from ingenium.events import DataEvent, Trade
 from ingenium.fields import PositiveDuration
 from ingenium.ingestor import Ingestor
+from ingenium.lastbar import last_trade
 from ingenium.period import parse_period
 from services.ingestors.feed import FeedBar
-from services.venues.alpaca_data import AlpacaBars, AlpacaDataSettings, BarStream, parse_bar, timeframe
+from services.venues.alpaca_data import (
+    AlpacaBars,
+    AlpacaDataSettings,
+    BarStream,
+    parse_bar,
+    parse_quote,
+    parse_trade,
+    timeframe,
+)
 
 Feed = Literal["iex", "sip"]
 Adjustments = Literal["raw", "split", "dividend", "all"]
@@ -139,13 +151,20 @@ class AlpacaLiveParams(Params):
                                             "symbol), load this much history over REST before going live.")
     backfill_retry_seconds: float = Field(default=1.0, gt=0, description="Pause before a failed backfill is "
                                           "tried again; live bars wait until it succeeds.")
+    trades: bool = Field(default=False, description="Also follow the symbols' trades and publish each as a "
+                         "data.type.trade event (for strategies whose data_types ask for trades).")
+    quotes: bool = Field(default=False, description="Also follow the symbols' best bid and ask and publish each "
+                         "as a data.type.quote event (for strategies whose data_types ask for quotes).")
 
 
 class AlpacaLiveBars(_AlpacaIngestor[AlpacaLiveParams]):
     """Publishes Alpaca's live minute bars; after every (re)connection, first backfills what it missed over REST.
 
     Live bars that arrive while a backfill runs wait for it (in the websocket's buffer), and a bar the backfill
-    published already is not published again, so the stream holds every bar once, in order.
+    published already is not published again, so the stream holds every bar once, in order. With ``trades`` or
+    ``quotes`` it also publishes those, each once (ids from the trade, or the quote's fields); the backfill after a
+    (re)start or reconnect fetches the trades since the last one stored too, but quotes made while the stream was
+    down are lost.
     """
 
     def __init__(self, **kwargs: Any) -> None:
@@ -154,6 +173,10 @@ class AlpacaLiveBars(_AlpacaIngestor[AlpacaLiveParams]):
         self.live = asyncio.Event()  # set while no backfill runs
         self.connections = 0
         self.backfills = 0
+        self.ticks_lost = 0  # trades and quotes that could not be published (logged each time)
+        #: Per symbol, the time of the last trade stored, and the ids of those at that time: a backfill starts at
+        #: that time, so it skips those instead of leaning on JetStream's duplicate window.
+        self.last_trade: dict[str, tuple[datetime, set[str]]] = {}
         self._began: datetime | None = None  # the first connection: bars from then on are never missed
         self._backfill: asyncio.Task[None] | None = None
         self._names = {s.upper(): s for s in self.symbols or ()}
@@ -164,9 +187,14 @@ class AlpacaLiveBars(_AlpacaIngestor[AlpacaLiveParams]):
         settings = AlpacaDataSettings()
         self.source = AlpacaBars(settings, feed=self.params.feed)
         await self.stored_until()
+        await self._trades_stored()
         stream = BarStream(self._connected, api_key=settings.key_id, secret_key=settings.secret_key,
                            raw_data=True, url_override=settings.stream_endpoint(self.params.feed))
         stream.subscribe_bars(self._on_bar, *self._names)
+        if self.params.trades:
+            stream.subscribe_trades(self._on_trade, *self._names)
+        if self.params.quotes:
+            stream.subscribe_quotes(self._on_quote, *self._names)
         try:
             await stream._run_forever()
         finally:
@@ -203,6 +231,7 @@ class AlpacaLiveBars(_AlpacaIngestor[AlpacaLiveParams]):
                     assert start is not None
                     async for page in self.source.pages(symbol, self.period, start):
                         await self.publish_bars(page)
+                await self._catch_up_trades()
                 break
             except Exception:
                 self.log.exception("%s: backfill failed; live bars wait, retrying in %.1fs", self.name,
@@ -227,3 +256,62 @@ class AlpacaLiveBars(_AlpacaIngestor[AlpacaLiveParams]):
             self.log.exception("%s: publishing a live bar failed; backfilling", self.name)
             self._resync()
 
+
+    async def _trades_stored(self) -> None:
+        """Learn the last trade stored per symbol (live, with ``trades``): a restart backfills the trades after it."""
+        context = self.context
+        if not self.params.trades or context is None or not context.live:
+            return
+        js, subjects = context.jetstream(), context.settings.subjects
+        for symbol in self.symbols or ():
+            event = await last_trade(js, subjects.stream("data"), subjects.data(symbol))
+            if event is not None and event.trade is not None:
+                trade = event.trade
+                self.last_trade[symbol] = (trade.timestamp, {trade.id} if trade.id else set())
+
+    async def _catch_up_trades(self) -> None:
+        """Trades since the last one published, over REST: the gap of a dropped stream (ids dedup the overlap)."""
+        assert self.source is not None
+        if not self.params.trades:
+            return
+        for symbol, (since, _) in list(self.last_trade.items()):
+            async for page in self.source.trade_pages(symbol, since):
+                for trade in page:
+                    await self._publish_trade(symbol, trade)
+
+    async def _on_trade(self, raw: Any) -> None:  # the SDK's raw message (raw_data=True)
+        await self.live.wait()  # after a reconnect, the missed trades first
+        symbol = self._names.get(str(raw.get("S")), str(raw.get("S")))
+        try:
+            trade = parse_trade(raw)
+        except ValueError:
+            self.ticks_lost += 1
+            self.log.exception("%s: trade %s lost (%d so far)", self.name, raw, self.ticks_lost)
+            return
+        await self._publish_trade(symbol, trade)
+
+    async def _publish_trade(self, symbol: str, trade: Trade) -> None:
+        """Publish a trade unless it is one published already (same time and venue id as the last ones)."""
+        last = self.last_trade.get(symbol)
+        if last is not None and trade.id is not None and trade.timestamp == last[0] and trade.id in last[1]:
+            return  # a late print (older than the last) is published: Alpaca reports some out of order
+        await self._publish_tick(lambda: self.trade(symbol, trade), "trade", trade)
+        if last is None or trade.timestamp > last[0]:
+            self.last_trade[symbol] = (trade.timestamp, set())
+        if trade.id is not None and trade.timestamp == self.last_trade[symbol][0]:
+            self.last_trade[symbol][1].add(trade.id)
+
+    async def _on_quote(self, raw: Any) -> None:
+        symbol = self._names.get(str(raw.get("S")), str(raw.get("S")))
+        await self._publish_tick(lambda: self.quote(symbol, parse_quote(raw)), "quote", raw)
+
+    async def _publish_tick(self, build: Callable[[], DataEvent], what: str, raw: Any) -> None:
+        # A trade or quote the stream sent cannot be asked for again: one that fails to parse or to publish is
+        # logged and counted, and the stream goes on (bars are backfilled; ticks are not).
+        try:
+            for outcome in await self.emit([build()]):
+                self.published += 1
+                self.duplicates += outcome.duplicate
+        except Exception:
+            self.ticks_lost += 1
+            self.log.exception("%s: %s %s lost (%d so far)", self.name, what, raw, self.ticks_lost)

@@ -1,4 +1,4 @@
-"""Alpaca's market data through ``alpaca-py``: historical bars over REST, page by page, and the live bar stream.
+"""Alpaca's market data through ``alpaca-py``: historical bars over REST, the live bars, trades and quotes.
 
 Configured by Alpaca's variables (``APCA_API_KEY_ID``, ``APCA_API_SECRET_KEY``, ``APCA_API_DATA_URL``) and
 ``APCA_API_DATA_STREAM_URL`` (default ``wss://stream.data.alpaca.markets``; the stream of a feed is
@@ -37,14 +37,16 @@ from alpaca.common.exceptions import APIError
 from alpaca.data.enums import Adjustment, DataFeed
 from alpaca.data.historical.stock import StockHistoricalDataClient
 from alpaca.data.live.stock import StockDataStream
-from alpaca.data.requests import StockBarsRequest
+from alpaca.data.requests import StockBarsRequest, StockTradesRequest
 from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import SettingsConfigDict
 from requests.exceptions import HTTPError
 
 from ingenium.errors import ConfigurationError
+from ingenium.events import Quote, Trade
 from ingenium.period import parse_period
+from ingenium.runtime import describe_validation_error
 from ingenium.venue import TransientVenueError
 from services.ingestors.feed import FeedBar
 from services.venues.alpaca import AlpacaSettings, api_message, to_decimal
@@ -80,18 +82,59 @@ def timeframe(period: str) -> TimeFrame:
     raise ConfigurationError(f"Alpaca has no {period} bars: use 1m to 59m, 1h to 23h, 1d or 1w")
 
 
+def _moment(value: Any) -> datetime:
+    """An Alpaca time in UTC: REST writes RFC 3339, the stream a msgpack timestamp."""
+    if isinstance(value, msgpack.Timestamp):
+        moment: datetime = value.to_datetime()
+        return moment.astimezone(UTC)
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(UTC)
+
+
 def parse_bar(symbol: str, period: str, raw: dict[str, Any]) -> FeedBar:
     """A ``FeedBar`` from one Alpaca bar (``t`` its start; REST: RFC 3339, stream: a msgpack timestamp)."""
-    moment = raw["t"]
-    if isinstance(moment, msgpack.Timestamp):
-        start = moment.to_datetime().astimezone(UTC)
-    else:
-        start = datetime.fromisoformat(str(moment).replace("Z", "+00:00")).astimezone(UTC)
+    start = _moment(raw["t"])
     values = {key: to_decimal(raw.get(key)) for key in ("o", "h", "l", "c", "v")}
     if any(values[key] is None for key in ("o", "h", "l", "c")):
         raise ValueError(f"Alpaca bar for {symbol} at {start.isoformat()} lacks a price: {raw}")
     return FeedBar(symbol, start, values["o"] or Decimal(0), values["h"] or Decimal(0), values["l"] or Decimal(0),
                    values["c"] or Decimal(0), values["v"] or Decimal(0), period)
+
+
+def _why(exc: KeyError | ValidationError) -> str:
+    """One line: the missing key, or each invalid field and why."""
+    return describe_validation_error(exc) if isinstance(exc, ValidationError) else f"no {exc}"
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None or value == "" else str(value)
+
+
+def parse_trade(raw: dict[str, Any]) -> Trade:
+    """A ``Trade`` from one Alpaca trade (stream ``"T": "t"``); raises ``ValueError`` naming what is wrong.
+
+    Keys: ``i`` id, ``x`` exchange, ``p`` price, ``s`` size, ``c`` conditions, ``z`` tape, ``t`` time.
+    """
+    try:
+        return Trade(price=to_decimal(raw.get("p")), size=to_decimal(raw.get("s")), timestamp=_moment(raw["t"]),
+                     id=_text(raw.get("i")), exchange=_text(raw.get("x")),
+                     conditions=tuple(str(c) for c in raw.get("c") or ()), tape=_text(raw.get("z")))
+    except (KeyError, ValidationError) as exc:
+        raise ValueError(f"Alpaca trade for {raw.get('S')} is not a trade ({_why(exc)}): {raw}") from None
+
+
+def parse_quote(raw: dict[str, Any]) -> Quote:
+    """A ``Quote`` from one Alpaca quote (stream ``"T": "q"``); raises ``ValueError`` naming what is wrong.
+
+    Keys: ``bp``/``bs``/``bx`` the bid's price, size and exchange, ``ap``/``as``/``ax`` the ask's, ``c``
+    conditions, ``z`` tape, ``t`` time.
+    """
+    try:
+        return Quote(bid_price=to_decimal(raw.get("bp")), bid_size=to_decimal(raw.get("bs")),
+                     ask_price=to_decimal(raw.get("ap")), ask_size=to_decimal(raw.get("as")),
+                     timestamp=_moment(raw["t"]), bid_exchange=_text(raw.get("bx")), ask_exchange=_text(raw.get("ax")),
+                     conditions=tuple(str(c) for c in raw.get("c") or ()), tape=_text(raw.get("z")))
+    except (KeyError, ValidationError) as exc:
+        raise ValueError(f"Alpaca quote for {raw.get('S')} is not a quote ({_why(exc)}): {raw}") from None
 
 
 class RateLimited(Exception):
@@ -134,7 +177,7 @@ class _DataClient(StockHistoricalDataClient):
 
 
 class AlpacaBars:
-    """Historical bars of one feed, a page at a time, with retries that keep Alpaca's rate limit.
+    """Historical bars (and trades) of one feed, a page at a time, with retries that keep Alpaca's rate limit.
 
     Args:
         settings: Alpaca's variables.
@@ -161,17 +204,29 @@ class AlpacaBars:
         """Bars of ``symbol`` from ``start`` (inclusive) to ``end`` (or the latest), oldest first, one page each."""
         request = StockBarsRequest(symbol_or_symbols=symbol.upper(), timeframe=timeframe(period), start=start,
                                    end=end, limit=self.page_size, feed=self.feed, adjustment=self.adjustment)
-        params = request.to_request_fields()
+        async for rows in self._rows("/stocks/bars", "bars", symbol, request.to_request_fields()):
+            yield [parse_bar(symbol, period, row) for row in rows]
+
+    async def trade_pages(self, symbol: str, start: datetime, end: datetime | None = None
+                          ) -> AsyncIterator[list[Trade]]:
+        """Trades of ``symbol`` from ``start`` (inclusive) to ``end`` (or the latest), oldest first, one page each."""
+        request = StockTradesRequest(symbol_or_symbols=symbol.upper(), start=start, end=end, limit=self.page_size,
+                                     feed=self.feed)
+        async for rows in self._rows("/stocks/trades", "trades", symbol, request.to_request_fields()):
+            yield [parse_trade(row) for row in rows]
+
+    async def _rows(self, path: str, key: str, symbol: str, params: dict[str, Any]
+                    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """The rows of one symbol under ``key``, page by page, following ``next_page_token``."""
         token: str | None = None
         while True:
-            page = await self._get({**params, "page_token": token, "sort": "asc"})
-            rows = (page.get("bars") or {}).get(symbol.upper()) or []
-            yield [parse_bar(symbol, period, row) for row in rows]
+            page = await self._get(path, {**params, "page_token": token, "sort": "asc"})
+            yield (page.get(key) or {}).get(symbol.upper()) or []
             token = page.get("next_page_token")
             if not token:
                 return
 
-    async def _get(self, params: dict[str, Any]) -> dict[str, Any]:
+    async def _get(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
         delay, last = self.backoff, ""
         for attempt in range(1, self.attempts + 1):
             pause = self.client.pause()
@@ -179,7 +234,7 @@ class AlpacaBars:
                 log.info("alpaca data: rate limit used up; waiting %.1fs for it to reset", pause)
                 await asyncio.sleep(min(pause, self.max_wait))
             try:
-                page = await asyncio.to_thread(self.client.get, "/stocks/bars", params)
+                page = await asyncio.to_thread(self.client.get, path, params)
                 return page if isinstance(page, dict) else {}
             except RateLimited as exc:
                 self.rate_limited += 1
@@ -187,16 +242,17 @@ class AlpacaBars:
             except APIError as exc:
                 status = exc.status_code or 0
                 if status < 500:
+                    what = path.rsplit("/", 1)[-1]
                     raise ConfigurationError(
-                        f"Alpaca refused the bars request (HTTP {status}): {api_message(exc)}") from None
+                        f"Alpaca refused the {what} request (HTTP {status}): {api_message(exc)}") from None
                 wait, last = delay, f"HTTP {status}"
             except requests.RequestException as exc:
                 wait, last = delay, repr(exc)
-            log.warning("alpaca data: bars request failed (attempt %d of %d: %s); retrying in %.1fs",
-                        attempt, self.attempts, last, wait)
+            log.warning("alpaca data: %s request failed (attempt %d of %d: %s); retrying in %.1fs",
+                        path, attempt, self.attempts, last, wait)
             await asyncio.sleep(min(wait, self.max_wait))
             delay = min(delay * 2, 10.0)
-        raise TransientVenueError(f"alpaca data: bars request failed {self.attempts} times, last: {last}")
+        raise TransientVenueError(f"alpaca data: {path} request failed {self.attempts} times, last: {last}")
 
     def close(self) -> None:
         """Close the REST session."""
@@ -204,7 +260,7 @@ class AlpacaBars:
 
 
 class BarStream(StockDataStream):
-    """``StockDataStream`` that tells when a (re)connection is authenticated.
+    """``StockDataStream`` that tells when a (re)connection is authenticated (bars, trades and quotes alike).
 
     ``on_connect`` runs before the SDK subscribes, so missed bars can be backfilled; reconnects start after 0.2 s
     instead of 1 s.

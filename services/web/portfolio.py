@@ -7,11 +7,9 @@ from decimal import Decimal
 from typing import Any
 
 from nats.aio.client import Client
-from nats.js.errors import NotFoundError
-from pydantic import ValidationError
 
 from ingenium.config import Settings
-from ingenium.events import DataEvent
+from ingenium.lastbar import last_bar
 from ledger import queries
 from ledger.database import connect
 
@@ -48,14 +46,9 @@ class PortfolioView:
 
 async def latest_close(nc: Client, settings: Settings, symbol: str) -> Decimal | None:
     """The close of the newest bar of ``symbol`` on the data stream, or ``None``."""
-    try:
-        msg = await nc.jetstream().get_last_msg(settings.subjects.stream("data"), settings.subjects.data(symbol))
-    except NotFoundError:
-        return None
-    try:
-        return DataEvent.model_validate_json(msg.data or b"").bar.close
-    except ValidationError:
-        return None
+    # The last bar, not the last message: trades and quotes share the subject.
+    event = await last_bar(nc.jetstream(), settings.subjects.stream("data"), settings.subjects.data(symbol))
+    return event.bar.close if event is not None else None
 
 
 async def last_trades(database_url: str) -> dict[str, Decimal]:

@@ -154,7 +154,7 @@ def test_bar_must_be_consistent() -> None:
 
 def test_unknown_data_type_rejected() -> None:
     raw = json.loads((GOLDEN / "data_ohlc.json").read_bytes())
-    raw["Type"] = "data.type.quote"
+    raw["Type"] = "data.type.orderbook"
     with pytest.raises(ValidationError) as info:
         DataEvent.model_validate(raw)
     assert "Type" in _error_fields(info.value)

@@ -1,12 +1,16 @@
-"""The fake Alpaca's market data: ``GET /v2/stocks/bars`` and the data stream ``/v2/iex`` (``/v2/sip``).
+"""The fake Alpaca's market data: ``GET /v2/stocks/bars``, ``/v2/stocks/trades`` and the data stream ``/v2/iex``.
 
-REST speaks Alpaca's bars API: ``symbols``, ``timeframe``, ``start``/``end`` (inclusive), ``limit``, ``sort``,
-``page_token``/``next_page_token``, prices as JSON numbers, ``X-RateLimit-*`` headers (``limit`` requests per
-``window_seconds``), 429s (with ``X-RateLimit-Reset``, Unix seconds) beyond the limit or while ``throttle(n)``
-lasts, and 422 for an invalid symbol. The stream speaks msgpack as the SDK does:
-``connected``, ``auth``, ``subscribe`` and bar messages (``T`` ``b``, ``t`` a msgpack timestamp).
-``publish`` adds bars to the history and sends them to the subscribed streams; ``stream_down`` drops every
-connection and refuses new ones (bars published meanwhile reach only the history), ``stream_up`` lets them in.
+REST speaks Alpaca's bars and trades API (trades: the same, without ``timeframe``): ``symbols``, ``timeframe``,
+``start``/``end`` (inclusive), ``limit``, ``sort``, ``page_token``/``next_page_token``, prices as JSON numbers,
+``X-RateLimit-*`` headers (``limit`` requests per ``window_seconds``), 429s (with ``X-RateLimit-Reset``, Unix
+seconds) beyond the limit or while ``throttle(n)`` lasts, and 422 for an invalid symbol.
+The stream speaks msgpack as the SDK does: ``connected``, ``auth``, ``subscribe`` (``bars``, ``trades``,
+``quotes``) and bar, trade and quote messages (``T`` ``b``, ``t``, ``q``; ``t`` a msgpack timestamp, prices
+floats as Alpaca's msgpack has them).
+``publish`` adds bars to the history and sends them to the subscribed streams; ``publish_trade`` adds one trade
+to the history and sends it to the streams subscribed to its symbol's trades, ``publish_quote`` one quote to
+those subscribed to its quotes (quotes have no history here); ``stream_down`` drops every connection and refuses
+new ones (bars and trades published meanwhile reach only the history, quotes nobody), ``stream_up`` lets them in.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import msgpack
 from aiohttp import WSMsgType, web
 
 LIMIT = 200  # requests per window, as Alpaca's basic plan
+TRADES = "trades"  # the history's key for trades, where bars have their timeframe
 
 
 def _token(symbol: str, moment: str) -> str:
@@ -49,11 +54,12 @@ class MarketData:
         self.refused = False
         self.connections = 0  # stream sessions that authenticated and subscribed
         self.on_request: Callable[[dict[str, str]], None] | None = None  # called with each bars query first
-        self._streams: dict[web.WebSocketResponse, tuple[set[str], asyncio.Queue[bytes]]] = {}
+        #: Per open connection: the symbols subscribed per channel (bars, trades, quotes), and its send queue.
+        self._streams: dict[web.WebSocketResponse, tuple[dict[str, set[str]], asyncio.Queue[bytes]]] = {}
 
     def routes(self) -> list[web.RouteDef]:
-        return [web.get("/v2/stocks/bars", self._bars), web.get("/v2/iex", self._stream),
-                web.get("/v2/sip", self._stream)]
+        return [web.get("/v2/stocks/bars", self._bars), web.get("/v2/stocks/trades", self._trades),
+                web.get("/v2/iex", self._stream), web.get("/v2/sip", self._stream)]
 
     # ----------------------------------------------------------------- what tests do
     def throttle(self, n: int) -> None:
@@ -76,11 +82,35 @@ class MarketData:
         if live:
             for bar in bars:
                 moment = datetime.fromisoformat(bar["t"].replace("Z", "+00:00"))
-                frame = msgpack.packb([{"T": "b", "S": symbol, **bar, "t": msgpack.Timestamp.from_datetime(moment)}])
-                for symbols, queue in self._streams.values():
-                    if symbol in symbols:
-                        queue.put_nowait(frame)
+                self._send("bars", symbol, {"T": "b", "S": symbol, **bar, "t": msgpack.Timestamp.from_datetime(moment)})
         return bars
+
+    def publish_trade(self, symbol: str, at: datetime, price: str, size: int, *, trade_id: int,
+                      exchange: str = "V", conditions: tuple[str, ...] = ("@",)) -> int:
+        """One trade into the history (``GET /v2/stocks/trades``), and, as Alpaca's stream sends it, to the
+        connections subscribed to ``symbol``'s trades; returns how many connections it was sent to."""
+        row = {"t": at.isoformat().replace("+00:00", "Z"), "x": exchange, "p": float(price), "s": size,
+               "c": list(conditions), "i": trade_id, "z": "C"}
+        rows = self.history.setdefault((symbol, TRADES), [])
+        rows.append(row)
+        rows.sort(key=lambda r: r["t"])
+        return self._send("trades", symbol, {"T": "t", "S": symbol, **row, "t": msgpack.Timestamp.from_datetime(at)})
+
+    def publish_quote(self, symbol: str, at: datetime, bid: str, bid_size: int, ask: str, ask_size: int) -> int:
+        """One quote, as Alpaca's stream sends it, to the connections subscribed to ``symbol``'s quotes."""
+        return self._send("quotes", symbol, {
+            "T": "q", "S": symbol, "bx": "V", "bp": float(bid), "bs": bid_size, "ax": "Q", "ap": float(ask),
+            "as": ask_size, "c": ["R"], "z": "C", "t": msgpack.Timestamp.from_datetime(at)})
+
+    def _send(self, channel: str, symbol: str, message: dict[str, Any]) -> int:
+        """Queue ``message`` for every connection subscribed to ``symbol`` on ``channel``; returns how many."""
+        frame = msgpack.packb([message])
+        sent = 0
+        for channels, queue in self._streams.values():
+            if symbol in channels.get(channel, ()):
+                queue.put_nowait(frame)
+                sent += 1
+        return sent
 
     async def stream_down(self) -> None:
         """Drop every stream connection and refuse new ones until ``stream_up``."""
@@ -97,6 +127,12 @@ class MarketData:
 
     # ----------------------------------------------------------------- REST
     async def _bars(self, request: web.Request) -> web.Response:
+        return await self._series(request, "bars")
+
+    async def _trades(self, request: web.Request) -> web.Response:
+        return await self._series(request, "trades")
+
+    async def _series(self, request: web.Request, key: str) -> web.Response:
         q = request.query
         self.requests.append(dict(q))
         if self.on_request is not None:
@@ -112,7 +148,8 @@ class MarketData:
                                      headers=_limits(0, reset))
         self._remaining -= 1
         symbols = sorted(s for s in q.get("symbols", "").split(",") if s)
-        if not symbols or "timeframe" not in q:
+        frame = q.get("timeframe") if key == "bars" else TRADES
+        if not symbols or frame is None:
             return web.json_response({"code": 42210000, "message": "symbols and timeframe are required"}, status=422)
         for symbol in symbols:
             if not re.fullmatch(r"[A-Z][A-Z.]*", symbol):
@@ -122,7 +159,7 @@ class MarketData:
         after = base64.urlsafe_b64decode(q["page_token"]).decode().split("|") if q.get("page_token") else None
         found: list[tuple[str, dict[str, Any]]] = []
         for symbol in symbols:
-            for bar in self.history.get((symbol, q["timeframe"]), []):
+            for bar in self.history.get((symbol, frame), []):
                 moment = _time(bar["t"])
                 assert moment is not None
                 if (start and moment < start) or (end and moment > end):
@@ -135,7 +172,7 @@ class MarketData:
         for symbol, bar in page:
             out.setdefault(symbol, []).append(bar)
         token = _token(page[-1][0], page[-1][1]["t"]) if rest and page else None
-        return web.json_response({"bars": out, "next_page_token": token},
+        return web.json_response({key: out, "next_page_token": token},
                                  headers=_limits(self._remaining, self._reset_at))
 
     # ----------------------------------------------------------------- the data stream (msgpack)
@@ -145,7 +182,7 @@ class MarketData:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         await ws.send_bytes(msgpack.packb([{"T": "success", "msg": "connected"}]))
-        symbols: set[str] = set()
+        channels: dict[str, set[str]] = {"bars": set(), "trades": set(), "quotes": set()}
         queue: asyncio.Queue[bytes] = asyncio.Queue()
         sender: asyncio.Task[None] | None = None
         try:
@@ -160,13 +197,14 @@ class MarketData:
                         break
                     await ws.send_bytes(msgpack.packb([{"T": "success", "msg": "authenticated"}]))
                 elif action == "subscribe":
-                    symbols.update(message.get("bars", []))
-                    await ws.send_bytes(msgpack.packb([{"T": "subscription", "trades": [], "quotes": [],
-                                                        "bars": sorted(symbols), "updatedBars": [], "dailyBars": [],
-                                                        "statuses": [], "lulds": [], "corrections": [],
-                                                        "cancelErrors": []}]))
+                    for channel, symbols in channels.items():
+                        symbols.update(message.get(channel, []))
+                    await ws.send_bytes(msgpack.packb([{"T": "subscription", **{k: sorted(v) for k, v in
+                                                                                channels.items()},
+                                                        "updatedBars": [], "dailyBars": [], "statuses": [],
+                                                        "lulds": [], "corrections": [], "cancelErrors": []}]))
                     if sender is None:
-                        self._streams[ws] = (symbols, queue)
+                        self._streams[ws] = (channels, queue)
                         self.connections += 1
                         sender = asyncio.create_task(_send_all(ws, queue))
         finally:
