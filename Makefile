@@ -47,6 +47,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/backtest.py
 	$(BIN)/python bench/sync.py
 	$(BIN)/python bench/telemetry.py
+	$(BIN)/python bench/live.py
 
 up: $(STAMP)
 	$(BIN)/ingenium up
