@@ -65,6 +65,9 @@ class Book:
         #: left, so it is always what summing the open orders gives.
         self._pending: dict[str, tuple[int, Decimal]] = {}
         self._reserved = _ZERO
+        #: No open order was created before this (``None``: none has a creation time); lowered by ``track``,
+        #: made exact again by ``older_than``'s walk, so the common check (nothing that old) walks nothing.
+        self._oldest: datetime | None = None
 
     # ------------------------------------------------------------------ reading
     def position(self, symbol: str) -> Decimal:
@@ -133,6 +136,9 @@ class Book:
         if open_order.order_id in self.open_orders:
             self._untrack(self.open_orders[open_order.order_id])
         self.open_orders[open_order.order_id] = open_order
+        created = open_order.created_at
+        if created is not None and (self._oldest is None or created < self._oldest):
+            self._oldest = created
         count, total = self._pending.get(open_order.symbol, (0, _ZERO))
         self._pending[open_order.symbol] = (count + 1, total + open_order.signed_leaves)
         if open_order.side is Side.BUY:
@@ -160,6 +166,10 @@ class Book:
 
     def older_than(self, cutoff: datetime) -> list[OpenOrder]:
         """Open orders created before ``cutoff`` that no cancel was asked for yet."""
+        if self._oldest is None or cutoff <= self._oldest:
+            return []
+        self._oldest = min((o.created_at for o in self.open_orders.values() if o.created_at is not None),
+                           default=None)
         return [o for o in self.open_orders.values()
                 if not o.cancel_requested and o.created_at is not None and o.created_at < cutoff]
 
