@@ -47,6 +47,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/backtest.py
 	$(BIN)/python bench/sync.py
 	$(BIN)/python bench/telemetry.py
+	$(BIN)/python bench/live.py
 
 # The whole loop as processes for an hour of market time in ten minutes, under chaos; then the checks (soak/).
 # SOAK_ARGS passes options: make soak SOAK_ARGS='--wall 15m --seed 7' (python -m soak --help lists them).

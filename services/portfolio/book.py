@@ -47,7 +47,12 @@ class OpenOrder:
 
 
 class Book:
-    """Cash, positions, open orders and marks (last known prices) of one account."""
+    """Cash, positions, open orders and marks (last known prices) of one account.
+
+    Open orders go in through ``track`` (``add_order``) and change only through ``apply``: the book keeps each
+    symbol's pending quantity and the cash reserved for buys as running sums beside them, so a signal costs the
+    same with one open order or thousands (fills lag orders when bars come fast).
+    """
 
     def __init__(self, cash: Decimal) -> None:
         self.cash = cash
@@ -56,6 +61,13 @@ class Book:
         self.marks: dict[str, Decimal] = {}
         self._fills: OrderedDict[str, None] = OrderedDict()
         self._finished: OrderedDict[str, None] = OrderedDict()
+        #: Per symbol with open orders: (how many, signed leaves summed); the sum restarts from zero when none is
+        #: left, so it is always what summing the open orders gives.
+        self._pending: dict[str, tuple[int, Decimal]] = {}
+        self._reserved = _ZERO
+        #: No open order was created before this (``None``: none has a creation time); lowered by ``track``,
+        #: made exact again by ``older_than``'s walk, so the common check (nothing that old) walks nothing.
+        self._oldest: datetime | None = None
 
     # ------------------------------------------------------------------ reading
     def position(self, symbol: str) -> Decimal:
@@ -65,11 +77,8 @@ class Book:
 
     def pending(self, symbol: str) -> Decimal:
         """Signed quantity of ``symbol`` still to fill on open orders."""
-        total = _ZERO
-        for order in self.open_orders.values():
-            if order.symbol == symbol:
-                total += order.signed_leaves
-        return total
+        entry = self._pending.get(symbol)
+        return entry[1] if entry is not None else _ZERO
 
     def effective(self, symbol: str) -> Decimal:
         """Position once every open order filled: what sizing and limits compare against."""
@@ -94,7 +103,7 @@ class Book:
         self, *, symbol: str | None = None, replace: Decimal | None = None, price: Decimal | None = None
     ) -> Decimal:
         """Sum of |effective position| × mark over symbols; with ``symbol``, as if it held ``replace`` at ``price``."""
-        symbols = set(self.positions) | {o.symbol for o in self.open_orders.values()}
+        symbols = set(self.positions) | set(self._pending)
         if symbol is not None:
             symbols.add(symbol)
         total = _ZERO
@@ -108,9 +117,7 @@ class Book:
 
     def reserved_cash(self) -> Decimal:
         """Cash the open buy orders will need, at the prices they were sized at."""
-        return sum(
-            (o.leaves * o.reference_price for o in self.open_orders.values() if o.side is Side.BUY), _ZERO
-        )
+        return self._reserved if self.open_orders else _ZERO
 
     def realized_pnl(self) -> Decimal:
         """Realized PnL over every symbol, before commissions."""
@@ -121,12 +128,48 @@ class Book:
         """Track an order just sent (or recovered) until an execution says it is final."""
         if order.id in self._finished:
             return
-        self.open_orders[order.id] = OpenOrder(
-            order.id, order.symbol, order.side, order.quantity, filled, reference_price, order.timestamp
-        )
+        self.track(OpenOrder(order.id, order.symbol, order.side, order.quantity, filled, reference_price,
+                             order.timestamp))
+
+    def track(self, open_order: OpenOrder) -> None:
+        """Hold ``open_order`` as open (a recovered one replaces what the book held under its id)."""
+        if open_order.order_id in self.open_orders:
+            self._untrack(self.open_orders[open_order.order_id])
+        self.open_orders[open_order.order_id] = open_order
+        created = open_order.created_at
+        if created is not None and (self._oldest is None or created < self._oldest):
+            self._oldest = created
+        count, total = self._pending.get(open_order.symbol, (0, _ZERO))
+        self._pending[open_order.symbol] = (count + 1, total + open_order.signed_leaves)
+        if open_order.side is Side.BUY:
+            self._reserved += open_order.leaves * open_order.reference_price
+
+    def _untrack(self, open_order: OpenOrder) -> None:
+        del self.open_orders[open_order.order_id]
+        count, total = self._pending[open_order.symbol]
+        if count == 1:
+            del self._pending[open_order.symbol]
+        else:
+            self._pending[open_order.symbol] = (count - 1, total - open_order.signed_leaves)
+        if not self.open_orders:
+            self._reserved = _ZERO
+        elif open_order.side is Side.BUY:
+            self._reserved -= open_order.leaves * open_order.reference_price
+
+    def _fill(self, open_order: OpenOrder, quantity: Decimal) -> None:
+        before_signed, before_leaves = open_order.signed_leaves, open_order.leaves
+        open_order.filled += quantity
+        count, total = self._pending[open_order.symbol]
+        self._pending[open_order.symbol] = (count, total - before_signed + open_order.signed_leaves)
+        if open_order.side is Side.BUY:
+            self._reserved -= (before_leaves - open_order.leaves) * open_order.reference_price
 
     def older_than(self, cutoff: datetime) -> list[OpenOrder]:
         """Open orders created before ``cutoff`` that no cancel was asked for yet."""
+        if self._oldest is None or cutoff <= self._oldest:
+            return []
+        self._oldest = min((o.created_at for o in self.open_orders.values() if o.created_at is not None),
+                           default=None)
         return [o for o in self.open_orders.values()
                 if not o.cancel_requested and o.created_at is not None and o.created_at < cutoff]
 
@@ -161,7 +204,7 @@ class Book:
             self.marks[execution.symbol] = execution.price
             open_order = self.open_orders.get(execution.order_id)
             if open_order is not None:
-                open_order.filled += execution.quantity
+                self._fill(open_order, execution.quantity)
         if execution.update in _FINAL or (
             execution.order_id in self.open_orders and self.open_orders[execution.order_id].leaves <= 0
         ):
@@ -173,7 +216,8 @@ class Book:
         return open_order.side if open_order is not None else None
 
     def _finish(self, order_id: str) -> None:
-        self.open_orders.pop(order_id, None)
+        if (open_order := self.open_orders.get(order_id)) is not None:
+            self._untrack(open_order)
         self._finished[order_id] = None
         if len(self._finished) > _REMEMBERED:
             self._finished.popitem(last=False)

@@ -178,10 +178,10 @@ async def _snapshot(conn: asyncpg.Connection, book: Book, streams: list[str], ac
         book.positions[row.symbol] = Position(row.quantity, row.cost_basis, row.realized_pnl, row.commissions)
     for order in await queries.orders(conn, open_only=True):
         reference = order.limit_price or book.mark(order.symbol) or Decimal(0)
-        book.open_orders[order.order_id] = OpenOrder(
+        book.track(OpenOrder(
             order.order_id, order.symbol, Side(order.side), order.quantity, order.filled_quantity, reference,
             order.created_at,
-        )
+        ))
     for exec_id in await queries.fill_ids_after(conn, ack_floor):
         book.remember_fill(exec_id)
     return checkpoints
