@@ -14,7 +14,7 @@ import difflib
 import inspect
 import logging
 import re
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, cast, get_args
 
@@ -109,6 +109,27 @@ class Schedule:
     failed: Callable[[list[Event], Exception], None] | None = None
 
 
+ItemT = TypeVar("ItemT")
+
+
+@dataclass(frozen=True, slots=True)
+class Source(Generic[ItemT]):
+    """Events a component emits from a stream of its own (a venue's order updates) rather than the bus (live only).
+
+    The runtime takes the ``items`` one at a time, calls ``handle`` with each between handlers (never during
+    one), as it would a handler with a message, and publishes what it returns; once that is stored it calls
+    ``stored`` with the item, as it acks a message. When ``handle`` raises or its events cannot be stored,
+    ``failed`` hears of the item and why, and the runtime goes on with the next: the stream cannot redeliver,
+    so the component finds what was lost another way (a venue executor reconciles), with ids derived from
+    what the events are about so that a second report is the same event.
+    """
+
+    items: Callable[[], AsyncIterator[ItemT]]
+    handle: Callable[[ItemT], Awaitable[Emitted]]
+    stored: Callable[[ItemT], Awaitable[None]]
+    failed: Callable[[ItemT, Exception], None]
+
+
 def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
@@ -198,6 +219,10 @@ class Component(Generic[ParamsT]):
 
     def schedules(self) -> list[Schedule]:
         """What this component emits on a timer, live (after ``on_start``); none unless a subclass says so."""
+        return []
+
+    def sources(self) -> list[Source[Any]]:
+        """Streams of its own this component emits from, live (after ``on_start``); none unless a subclass says so."""
         return []
 
     # ----------------------------------------------------------------- wiring used by runtimes

@@ -49,6 +49,7 @@ from ingenium.events import Event
 from ingenium.ingestor import Ingestor
 from ingenium.pull import PullConsumer
 from ingenium.runmode import RunMode
+from ingenium.sources import publish_source
 from ingenium.streams import ensure_streams
 from ingenium.subjects import StreamKey
 
@@ -138,10 +139,13 @@ class Runner:
             tasks = [asyncio.create_task(self._consume(bus, key, sub)) for key, sub in subscriptions]
             if isinstance(self.component, Ingestor):
                 tasks.append(asyncio.create_task(self._produce(self.component)))
-            # Beside the consumers until the stop: the lag gauge, and the component's scheduled outputs.
+            # Beside the consumers until the stop: the lag gauge, the component's scheduled outputs and its own sources.
             watchers = [
                 asyncio.create_task(telemetry.watch_consumer_lag([s for _, s in subscriptions], self._stopping)),
                 *(asyncio.create_task(self._scheduled(bus, schedule)) for schedule in component.schedules()),
+                *(asyncio.create_task(publish_source(component, source, bus, handler_lock=self._handler_lock,
+                                                     send_lock=self._send_lock, stopping=self._stopping))
+                  for source in component.sources()),
             ]
             self.ready.set()
             log.info("%s", self._started_line(subscriptions))
