@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from typing_extensions import TypeVar
 
 from ingenium.clock import Clock, LiveClock
-from ingenium.errors import ConfigurationError
+from ingenium.errors import ConfigurationError, first_error
 from ingenium.events import CancelRequest, DataEvent, Event, ExecutionEvent, OrderEvent, SignalEvent
 from ingenium.ids import derive_id, new_id
 from ingenium.runmode import RunMode
@@ -205,10 +205,9 @@ class Component(Generic[ParamsT]):
         try:
             return cls.params_model.model_validate(dict(raw))
         except ValidationError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(p) for p in first["loc"])
+            field, why = first_error(exc)
             where = f"parameter {field!r}" if field else "parameters"
-            raise ConfigurationError(f"{cls.__name__} {where}: {first['msg']}") from None
+            raise ConfigurationError(f"{cls.__name__} {where}: {why}") from None
 
     # ----------------------------------------------------------------- lifecycle hooks
     async def on_start(self) -> None:

@@ -44,7 +44,7 @@ from ingenium.config import Settings
 from ingenium.connection import connect_nats
 from ingenium.deadletter import dead_letter
 from ingenium.discovery import announce, withdraw
-from ingenium.errors import PermanentFailure, PublishFailed
+from ingenium.errors import PermanentFailure, PublishFailed, describe_validation_error
 from ingenium.events import Event
 from ingenium.ingestor import Ingestor
 from ingenium.pull import PullConsumer
@@ -57,15 +57,6 @@ log = logging.getLogger("ingenium.runtime")
 
 #: How many recently acked stream sequences a consumer remembers, to ack a redelivery without re-handling it.
 _REMEMBERED = 10_000
-
-
-def describe_validation_error(exc: ValidationError) -> str:
-    """One line naming each invalid field and why."""
-    parts = []
-    for err in exc.errors()[:5]:
-        loc = ".".join(str(p) for p in err["loc"]) or "payload"
-        parts.append(f"{loc}: {err['msg']}")
-    return "; ".join(parts)
 
 
 def connection_name(component: Component) -> str:
