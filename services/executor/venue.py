@@ -48,7 +48,7 @@ from ingenium.venue import (
     VenueStatus,
     VenueUpdate,
 )
-from services.executor.orderlog import KvOrderLog, _key, bucket_name
+from services.executor.orderlog import KvOrderLog, _key, bucket_name, kv_get, kv_keys
 
 _FINAL_UPDATE = {
     VenueStatus.CANCELED: ExecutionUpdate.CANCELED, VenueStatus.EXPIRED: ExecutionUpdate.EXPIRED,
@@ -93,6 +93,7 @@ class VenueExecutor(Executor[VenueParams]):
         self._orders: dict[str, OrderEvent | None] = {}
         #: The venue's updates and the reconciliations asked for, in order, for the runtime to handle.
         self._inbox: asyncio.Queue[VenueUpdate | _Reconcile] = asyncio.Queue()
+        self._checking = asyncio.Lock()
         self._stream: asyncio.Task[None] | None = None
         self._pending: set[asyncio.Task[None]] = set()
         self.reconciled = 0  # completed reconciliations (tests and logs)
@@ -382,41 +383,16 @@ class VenueExecutor(Executor[VenueParams]):
         from services.executor.anomalies import check_positions
 
         try:
-            await check_positions(self, venue, self.params.ledger_wait_seconds)
+            async with self._checking:  # one at a time: each compares with the anomaly the last one recorded
+                await check_positions(self, venue, self.params.ledger_wait_seconds)
         except Exception:
             self.log.exception("%s: comparing positions with the ledger failed", self.name)
 
     async def _working(self) -> list[str]:
         assert self.kv is not None
-        out = []
-        for key in await self._keys("w."):
-            raw = await self._get(f"o.{key[2:]}")
-            if raw is not None:
-                out.append(OrderEvent.from_json(raw).id)
-        return out
-
-    async def _keys(self, prefix: str) -> list[str]:
-        assert self.kv is not None
-        watcher = await self.kv.watch(f"{prefix}>", ignore_deletes=True, meta_only=True)
-        keys: list[str] = []
-        try:
-            async for entry in watcher:
-                if entry is None:
-                    break
-                keys.append(entry.key)
-        finally:
-            await watcher.stop()  # type: ignore[no-untyped-call]
-        return keys
+        raws = [await self._get(f"o.{key[2:]}") for key in await kv_keys(self.kv, "w.")]
+        return [OrderEvent.from_json(raw).id for raw in raws if raw is not None]
 
     async def _get(self, key: str) -> bytes | None:
         assert self.kv is not None
-        try:
-            entry = await self.kv.get(key)
-        except KeyNotFoundError:
-            return None
-        return entry.value
-
-
-def quantity_text(value: Decimal) -> str:
-    """A quantity as the ledger writes it (no exponent, no trailing zeros)."""
-    return f"{value.normalize():f}"
+        return await kv_get(self.kv, key)
