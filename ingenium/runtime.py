@@ -39,7 +39,7 @@ from pydantic import ValidationError
 
 from ingenium import telemetry
 from ingenium.bus import JetStreamBus, is_transient
-from ingenium.component import HANDLERS, Component, ComponentContext, Handler, Schedule
+from ingenium.component import HANDLERS, Component, ComponentContext, Handler
 from ingenium.config import Settings
 from ingenium.connection import connect_nats
 from ingenium.deadletter import dead_letter
@@ -49,7 +49,7 @@ from ingenium.events import Event
 from ingenium.ingestor import Ingestor
 from ingenium.pull import PullConsumer
 from ingenium.runmode import RunMode
-from ingenium.sources import publish_source
+from ingenium.sources import publish_schedule, publish_source
 from ingenium.streams import ensure_streams
 from ingenium.subjects import StreamKey
 
@@ -133,7 +133,9 @@ class Runner:
             # Beside the consumers until the stop: the lag gauge, the component's scheduled outputs and its own sources.
             watchers = [
                 asyncio.create_task(telemetry.watch_consumer_lag([s for _, s in subscriptions], self._stopping)),
-                *(asyncio.create_task(self._scheduled(bus, schedule)) for schedule in component.schedules()),
+                *(asyncio.create_task(publish_schedule(component, schedule, bus, handler_lock=self._handler_lock,
+                                                       send_lock=self._send_lock, stopping=self._stopping))
+                  for schedule in component.schedules()),
                 *(asyncio.create_task(publish_source(component, source, bus, handler_lock=self._handler_lock,
                                                      send_lock=self._send_lock, stopping=self._stopping))
                   for source in component.sources()),
@@ -341,31 +343,6 @@ class Runner:
             return emitted, []
         async with self._send_lock:
             return emitted, [await bus.send(e) for e in emitted]
-
-    async def _scheduled(self, bus: JetStreamBus, schedule: Schedule) -> None:
-        """Emit a schedule's events every ``schedule.every`` until stopped, each batch stored before the next."""
-        component, every = self.component, schedule.every.total_seconds()
-        while True:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(every):
-                    await self._stopping.wait()
-            if self._stopping.is_set():
-                return
-            emitted: list[Event] = []
-            try:
-                # Between handlers, never inside one: an async handler's ids and outbox stay its own.
-                async with self._handler_lock:
-                    component.begin(None)
-                    emitted = component.collect(schedule.emit())
-                if emitted:
-                    async with self._send_lock:
-                        futures = [await bus.send(e) for e in emitted]
-                    await bus.confirm(emitted, futures)
-            except Exception as exc:
-                log.exception("%s: scheduled output not stored (%d events); tried again next time",
-                              component.name, len(emitted))
-                if schedule.failed is not None:
-                    schedule.failed(emitted, exc)
 
     async def _store(
         self, bus: JetStreamBus, msg: Msg, emitted: list[Event], futures: list[asyncio.Future[PubAck]]

@@ -1,4 +1,7 @@
-"""Publishing what a component emits from a stream of its own (``Component.sources``), live.
+"""Publishing what a component emits other than in answer to a message, live: its schedules and its own sources.
+
+A schedule (``Component.schedules``) emits on the wall clock; a source (``Component.sources``) from a stream of
+its own.
 
 A venue's order updates come on a socket the component opened, not on the bus, but what the component makes of
 them is published the way a handler's output is: the runtime calls the source's handler between message
@@ -15,11 +18,38 @@ from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
 from ingenium.bus import JetStreamBus
-from ingenium.component import Component, Source
+from ingenium.component import Component, Schedule, Source
 from ingenium.events import Event
 
 log = logging.getLogger("ingenium.runtime")
 T = TypeVar("T")
+
+
+async def publish_schedule(component: Component[Any], schedule: Schedule, bus: JetStreamBus, *,
+                           handler_lock: asyncio.Lock, send_lock: asyncio.Lock, stopping: asyncio.Event) -> None:
+    """Emit a schedule's events every ``schedule.every`` until stopped, each batch stored before the next."""
+    every = schedule.every.total_seconds()
+    while True:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(every):
+                await stopping.wait()
+        if stopping.is_set():
+            return
+        emitted: list[Event] = []
+        try:
+            # Between handlers, never inside one: an async handler's ids and outbox stay its own.
+            async with handler_lock:
+                component.begin(None)
+                emitted = component.collect(schedule.emit())
+            if emitted:
+                async with send_lock:
+                    futures = [await bus.send(e) for e in emitted]
+                await bus.confirm(emitted, futures)
+        except Exception as exc:
+            log.exception("%s: scheduled output not stored (%d events); tried again next time",
+                          component.name, len(emitted))
+            if schedule.failed is not None:
+                schedule.failed(emitted, exc)
 
 
 async def publish_source(component: Component[Any], source: Source[T], bus: JetStreamBus, *,
