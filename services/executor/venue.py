@@ -24,8 +24,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -49,22 +48,12 @@ from ingenium.venue import (
     VenueUpdate,
 )
 from services.executor.orderlog import KvOrderLog, _key, bucket_name, kv_get, kv_keys
+from services.executor.reconciliation import Reconciliation
 
 _FINAL_UPDATE = {
     VenueStatus.CANCELED: ExecutionUpdate.CANCELED, VenueStatus.EXPIRED: ExecutionUpdate.EXPIRED,
     VenueStatus.REJECTED: ExecutionUpdate.REJECTED, VenueStatus.REPLACED: ExecutionUpdate.REPLACED,
 }
-
-
-@dataclass(eq=False)
-class _Reconcile:
-    """A reconciliation asked for; ``done`` says, once it is over, whether its reports were stored."""
-
-    done: asyncio.Future[bool]
-    started: datetime = field(default_factory=lambda: datetime.now(UTC))
-    since: datetime | None = None
-    finished: list[str] = field(default_factory=list)
-    reports: int = 0
 
 
 venue_rejects = telemetry.meter.create_counter(
@@ -91,8 +80,9 @@ class VenueExecutor(Executor[VenueParams]):
         self.venue: Venue | None = None
         self.kv: KeyValue | None = None
         self._orders: dict[str, OrderEvent | None] = {}
-        #: The venue's updates and the reconciliations asked for, in order, for the runtime to handle.
-        self._inbox: asyncio.Queue[VenueUpdate | _Reconcile] = asyncio.Queue()
+        #: The venue's updates and the reconciliations asked for, each in order, for the runtime to handle.
+        self._inbox: asyncio.Queue[VenueUpdate] = asyncio.Queue()
+        self._requests: asyncio.Queue[Reconciliation] = asyncio.Queue()
         self._checking = asyncio.Lock()
         self._stream: asyncio.Task[None] | None = None
         self._pending: set[asyncio.Task[None]] = set()
@@ -125,16 +115,17 @@ class VenueExecutor(Executor[VenueParams]):
                     await task
         if self.venue is not None:
             await self.venue.close()
-        while not self._inbox.empty():
-            item = self._inbox.get_nowait()
-            if isinstance(item, _Reconcile) and not item.done.done():
-                item.done.set_result(False)
+        while not self._requests.empty():
+            if not (request := self._requests.get_nowait()).done.done():
+                request.done.set_result(False)
 
     def sources(self) -> list[Source[Any]]:
         """The venue's updates and the reconciliations, live once the venue is open."""
         if self.venue is None:
             return []
-        return [Source(items=self._items, handle=self._handle, stored=self._stored, failed=self._failed)]
+        return [Source(items=self._updates, handle=self._handle, stored=self._stored, failed=self._failed),
+                Source(items=self._reconciliations, handle=self._reconciliation, stored=self._stored,
+                       failed=self._failed)]
 
     # ----------------------------------------------------------------- orders
     async def on_order(self, event: OrderEvent) -> list[ExecutionEvent]:
@@ -282,9 +273,9 @@ class VenueExecutor(Executor[VenueParams]):
     async def _on_connect(self) -> None:
         self._ask_to_reconcile()
 
-    def _ask_to_reconcile(self) -> _Reconcile:
-        request = _Reconcile(asyncio.get_running_loop().create_future())
-        self._inbox.put_nowait(request)
+    def _ask_to_reconcile(self) -> Reconciliation:
+        request = Reconciliation(asyncio.get_running_loop().create_future())
+        self._requests.put_nowait(request)
         return request
 
     def _spawn(self, coroutine: Any) -> None:
@@ -292,14 +283,22 @@ class VenueExecutor(Executor[VenueParams]):
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
-    async def _items(self) -> AsyncIterator[VenueUpdate | _Reconcile]:
+    async def _updates(self) -> AsyncIterator[VenueUpdate]:
         while True:
             yield await self._inbox.get()
 
-    async def _handle(self, item: VenueUpdate | _Reconcile) -> Emitted:
-        """The reports of a venue update, or of a reconciliation."""
-        if isinstance(item, _Reconcile):
-            return await self._reconciliation(item)
+    async def _reconciliations(self) -> AsyncIterator[Reconciliation]:
+        while True:
+            request = await self._requests.get()
+            try:
+                await self._read_venue(request)
+            except Exception as exc:
+                self._failed(request, exc)
+                continue
+            yield request
+
+    async def _handle(self, item: VenueUpdate) -> Emitted:
+        """The reports of a venue update."""
         order = await self._order_event(item.order.client_order_id)
         if order is None:
             self.log.info("%s: update for order %s, which this executor did not place; ignored",
@@ -308,9 +307,9 @@ class VenueExecutor(Executor[VenueParams]):
         out = [self.fill_execution(order, item.fill)] if item.fill is not None else []
         return out + await self._final(order, item.order)
 
-    async def _stored(self, item: VenueUpdate | _Reconcile) -> None:
+    async def _stored(self, item: VenueUpdate | Reconciliation) -> None:
         """The reports are stored: forget the orders that finished, and move the checkpoint."""
-        if isinstance(item, _Reconcile):
+        if isinstance(item, Reconciliation):
             for order_id in item.finished:
                 await self._finished(order_id)
             if self.kv is not None:
@@ -327,8 +326,8 @@ class VenueExecutor(Executor[VenueParams]):
         if order is not None and item.order.status.final:
             await self._finished(order.id)
 
-    def _failed(self, item: VenueUpdate | _Reconcile, exc: Exception) -> None:
-        if isinstance(item, _Reconcile):
+    def _failed(self, item: VenueUpdate | Reconciliation, exc: Exception) -> None:
+        if isinstance(item, Reconciliation):
             self.log.error("%s: reconciling failed (%r); the next reconnect reconciles again", self.name, exc)
             if not item.done.done():
                 item.done.set_result(False)
@@ -354,25 +353,19 @@ class VenueExecutor(Executor[VenueParams]):
         if not await self._ask_to_reconcile().done:
             raise RuntimeError(f"{self.name}: reconciling failed or was stopped; the log says why")
 
-    async def _reconciliation(self, request: _Reconcile) -> list[ExecutionEvent]:
+    async def _read_venue(self, request: Reconciliation) -> None:
         venue = self.venue
         assert venue is not None
         raw = await self._get("checkpoint")
         since = (datetime.fromisoformat(raw.decode()) if raw is not None
                  else request.started - timedelta(hours=self.params.first_lookback_hours))
-        since -= timedelta(seconds=self.params.overlap_seconds)
-        request.since = since
-        out: list[ExecutionEvent] = []
-        for fill in await venue.fills_since(since):
-            order = await self._order_event(fill.client_order_id)
-            if order is not None:
-                out.append(self.fill_execution(order, fill))
-        known = {o.client_order_id: o for o in await venue.orders_since(since)}
-        for client_order_id in await self._working():
-            order = await self._order_event(client_order_id)
-            found = known.get(client_order_id) or await venue.order(client_order_id)
-            if order is None or found is None:
-                continue  # marked before a placement that never happened: a redelivery will place it
+        working = [order for key in await self._working() if (order := await self._order_event(key)) is not None]
+        await request.read(venue, since - timedelta(seconds=self.params.overlap_seconds), working)
+
+    async def _reconciliation(self, request: Reconciliation) -> list[ExecutionEvent]:
+        out = [self.fill_execution(order, fill) for fill in request.fills
+               if (order := await self._order_event(fill.client_order_id)) is not None]
+        for order, found in request.working:
             out += await self._final(order, found)
             if found.status.final:
                 request.finished.append(order.id)
