@@ -17,10 +17,9 @@ from pydantic import ValidationError
 
 from ingenium.bus import JetStreamBus
 from ingenium.config import Settings
-from ingenium.errors import ConfigurationError, IngeniumError
+from ingenium.errors import ConfigurationError, IngeniumError, describe_validation_error
 from ingenium.events import CancelRequest, ExecutionEvent
 from ingenium.ids import new_id
-from ingenium.runtime import describe_validation_error
 from ingenium.streams import ensure_streams
 
 

@@ -14,7 +14,7 @@ import difflib
 import inspect
 import logging
 import re
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, cast, get_args
 
@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from typing_extensions import TypeVar
 
 from ingenium.clock import Clock, LiveClock
-from ingenium.errors import ConfigurationError
+from ingenium.errors import ConfigurationError, first_error
 from ingenium.events import CancelRequest, DataEvent, DataType, Event, ExecutionEvent, OrderEvent, SignalEvent
 from ingenium.ids import derive_id, new_id
 from ingenium.runmode import RunMode
@@ -109,6 +109,27 @@ class Schedule:
     failed: Callable[[list[Event], Exception], None] | None = None
 
 
+ItemT = TypeVar("ItemT")
+
+
+@dataclass(frozen=True, slots=True)
+class Source(Generic[ItemT]):
+    """Events a component emits from a stream of its own (a venue's order updates) rather than the bus (live only).
+
+    The runtime takes the ``items`` one at a time, calls ``handle`` with each between handlers (never during
+    one), as it would a handler with a message, and publishes what it returns; once that is stored it calls
+    ``stored`` with the item, as it acks a message. When ``handle`` raises or its events cannot be stored,
+    ``failed`` hears of the item and why, and the runtime goes on with the next: the stream cannot redeliver,
+    so the component finds what was lost another way (a venue executor reconciles), with ids derived from
+    what the events are about so that a second report is the same event.
+    """
+
+    items: Callable[[], AsyncIterator[ItemT]]
+    handle: Callable[[ItemT], Awaitable[Emitted]]
+    stored: Callable[[ItemT], Awaitable[None]]
+    failed: Callable[[ItemT, Exception], None]
+
+
 def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
@@ -188,10 +209,9 @@ class Component(Generic[ParamsT]):
         try:
             return cls.params_model.model_validate(dict(raw))
         except ValidationError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(p) for p in first["loc"])
+            field, why = first_error(exc)
             where = f"parameter {field!r}" if field else "parameters"
-            raise ConfigurationError(f"{cls.__name__} {where}: {first['msg']}") from None
+            raise ConfigurationError(f"{cls.__name__} {where}: {why}") from None
 
     # ----------------------------------------------------------------- lifecycle hooks
     async def on_start(self) -> None:
@@ -202,6 +222,10 @@ class Component(Generic[ParamsT]):
 
     def schedules(self) -> list[Schedule]:
         """What this component emits on a timer, live (after ``on_start``); none unless a subclass says so."""
+        return []
+
+    def sources(self) -> list[Source[Any]]:
+        """Streams of its own this component emits from, live (after ``on_start``); none unless a subclass says so."""
         return []
 
     async def provision(self, js: JetStreamContext, settings: Settings) -> list[str]:

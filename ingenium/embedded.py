@@ -47,6 +47,18 @@ def process_running(pid: int) -> bool:
         return False
 
 
+
+def stop_process(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
+    """Stop a server process gracefully (SIGTERM: nats-server flushes JetStream), killing it after ``grace`` s."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
 class EmbeddedNats:
     """A nats-server child process with JetStream, storing under ``store_dir``.
 
@@ -132,13 +144,7 @@ class EmbeddedNats:
         """Stop the server gracefully (it flushes JetStream), killing it after 10 seconds."""
         if self._process is None:
             return
-        if self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+        stop_process(self._process)
         if self._process.stderr is not None:
             self._process.stderr.close()
         self._process = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 
 class IngeniumError(Exception):
     """Base of every error Ingenium raises on purpose; its message is meant for the user."""
@@ -33,3 +35,18 @@ class PermanentFailure(IngeniumError):
     For example a cancel request naming an order the executor never received. The message is the reason
     recorded on the dead letter.
     """
+
+
+def first_error(exc: ValidationError) -> tuple[str, str]:
+    """The first invalid field of ``exc`` as a dotted path (``""`` for the whole input) and why it is invalid."""
+    first = exc.errors()[0]
+    return ".".join(str(p) for p in first["loc"]), first["msg"]
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line naming each invalid field (the first five) and why."""
+    parts = []
+    for err in exc.errors()[:5]:
+        loc = ".".join(str(p) for p in err["loc"]) or "payload"
+        parts.append(f"{loc}: {err['msg']}")
+    return "; ".join(parts)

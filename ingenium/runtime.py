@@ -38,17 +38,18 @@ from pydantic import ValidationError
 
 from ingenium import telemetry
 from ingenium.bus import JetStreamBus, is_transient
-from ingenium.component import HANDLERS, Component, ComponentContext, Handler, Schedule
+from ingenium.component import HANDLERS, Component, ComponentContext, Handler
 from ingenium.config import Settings
 from ingenium.connection import connect_nats
 from ingenium.consumers import bind_consumer, consumer_config, durable_name, ensure_consumer
 from ingenium.deadletter import dead_letter
 from ingenium.discovery import announce, withdraw
-from ingenium.errors import ConnectionFailed, PermanentFailure, PublishFailed
+from ingenium.errors import ConnectionFailed, PermanentFailure, PublishFailed, describe_validation_error
 from ingenium.events import DataEvent, Event
 from ingenium.ingestor import Ingestor
 from ingenium.pull import PullConsumer
 from ingenium.runmode import RunMode
+from ingenium.sources import publish_schedule, publish_source
 from ingenium.streams import ensure_streams
 from ingenium.subjects import StreamKey
 
@@ -56,15 +57,6 @@ log = logging.getLogger("ingenium.runtime")
 
 #: How many recently acked stream sequences a consumer remembers, to ack a redelivery without re-handling it.
 _REMEMBERED = 10_000
-
-
-def describe_validation_error(exc: ValidationError) -> str:
-    """One line naming each invalid field and why."""
-    parts = []
-    for err in exc.errors()[:5]:
-        loc = ".".join(str(p) for p in err["loc"]) or "payload"
-        parts.append(f"{loc}: {err['msg']}")
-    return "; ".join(parts)
 
 
 def connection_name(component: Component) -> str:
@@ -135,10 +127,15 @@ class Runner:
             tasks = [asyncio.create_task(self._consume(bus, key, sub)) for key, sub in subscriptions]
             if isinstance(self.component, Ingestor):
                 tasks.append(asyncio.create_task(self._produce(self.component)))
-            # Beside the consumers until the stop: the lag gauge, and the component's scheduled outputs.
+            # Beside the consumers until the stop: the lag gauge, the component's scheduled outputs and its own sources.
             watchers = [
                 asyncio.create_task(telemetry.watch_consumer_lag([s for _, s in subscriptions], self._stopping)),
-                *(asyncio.create_task(self._scheduled(bus, schedule)) for schedule in component.schedules()),
+                *(asyncio.create_task(publish_schedule(component, schedule, bus, handler_lock=self._handler_lock,
+                                                       send_lock=self._send_lock, stopping=self._stopping))
+                  for schedule in component.schedules()),
+                *(asyncio.create_task(publish_source(component, source, bus, handler_lock=self._handler_lock,
+                                                     send_lock=self._send_lock, stopping=self._stopping))
+                  for source in component.sources()),
             ]
             self.ready.set()
             log.info("%s", self._started_line(subscriptions))
@@ -355,31 +352,6 @@ class Runner:
             return emitted, []
         async with self._send_lock:
             return emitted, [await bus.send(e) for e in emitted]
-
-    async def _scheduled(self, bus: JetStreamBus, schedule: Schedule) -> None:
-        """Emit a schedule's events every ``schedule.every`` until stopped, each batch stored before the next."""
-        component, every = self.component, schedule.every.total_seconds()
-        while True:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(every):
-                    await self._stopping.wait()
-            if self._stopping.is_set():
-                return
-            emitted: list[Event] = []
-            try:
-                # Between handlers, never inside one: an async handler's ids and outbox stay its own.
-                async with self._handler_lock:
-                    component.begin(None)
-                    emitted = component.collect(schedule.emit())
-                if emitted:
-                    async with self._send_lock:
-                        futures = [await bus.send(e) for e in emitted]
-                    await bus.confirm(emitted, futures)
-            except Exception as exc:
-                log.exception("%s: scheduled output not stored (%d events); tried again next time",
-                              component.name, len(emitted))
-                if schedule.failed is not None:
-                    schedule.failed(emitted, exc)
 
     async def _store(
         self, bus: JetStreamBus, msg: Msg, emitted: list[Event], futures: list[asyncio.Future[PubAck]]

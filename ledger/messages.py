@@ -12,8 +12,8 @@ from typing import Literal
 from pydantic import ValidationError
 
 from ingenium.bus import MSG_ID
+from ingenium.errors import describe_validation_error
 from ingenium.events import CancelRequest, ExecutionEvent, OrderEvent
-from ingenium.runtime import describe_validation_error
 from ingenium.subjects import CANCEL
 
 #: The two streams the ledger projects.

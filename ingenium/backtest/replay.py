@@ -35,7 +35,7 @@ from ingenium.backtest.engine import Engine, Progress, default_run_id
 from ingenium.backtest.results import BacktestResult
 from ingenium.config import Settings
 from ingenium.connection import connect_nats
-from ingenium.errors import ConfigurationError, ConnectionFailed
+from ingenium.errors import ConfigurationError, ConnectionFailed, first_error
 from ingenium.events import DataEvent
 from ingenium.runmode import RunMode
 
@@ -221,10 +221,9 @@ def _parse(msg: Msg, warnings: list[str]) -> DataEvent | None:
     try:
         return DataEvent.from_json(msg.data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "payload"
-        warnings.append(f"stream sequence {msg.metadata.sequence.stream}: not a valid DataEvent ({where}: "
-                        f"{first['msg']}); skipped")
+        where, why = first_error(exc)
+        warnings.append(f"stream sequence {msg.metadata.sequence.stream}: not a valid DataEvent "
+                        f"({where or 'payload'}: {why}); skipped")
         return None
 
 

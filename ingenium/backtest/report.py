@@ -8,19 +8,75 @@ to the lowest and highest point of each pixel column, so the page stays small wi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from html import escape
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
-from ingenium.backtest.account import Fill
-from ingenium.backtest.stats import display_rows
+from ingenium.backtest.account import Fill, RoundTrip
+from ingenium.backtest.config import BacktestConfig
+from ingenium.backtest.stats import Stats, display_rows
 from ingenium.events import Side
 
-if TYPE_CHECKING:  # results import this module to write themselves: annotations only
-    from ingenium.backtest.results import BacktestResult
+
+class RunOutcome(Protocol):
+    """What the files of a run are written from: ``ingenium.backtest.results.BacktestResult`` is one.
+
+    Named here, below the result, because the result writes itself with this module and ``writers``.
+    """
+
+    @property
+    def run_id(self) -> str:
+        """The run's id."""
+
+    @property
+    def kind(self) -> str:
+        """``backtest`` or ``replay``."""
+
+    @property
+    def config(self) -> BacktestConfig:
+        """What the run was configured with."""
+
+    @property
+    def source(self) -> str:
+        """Where the bars came from."""
+
+    @property
+    def symbols(self) -> Sequence[str]:
+        """The symbols traded."""
+
+    @property
+    def bars(self) -> int:
+        """How many bars were fed."""
+
+    @property
+    def fills(self) -> Sequence[Fill]:
+        """Every fill, in run order."""
+
+    @property
+    def round_trips(self) -> Sequence[RoundTrip]:
+        """The closed trades, with their PnL."""
+
+    @property
+    def times(self) -> Sequence[datetime]:
+        """The equity curve's times."""
+
+    @property
+    def equity(self) -> Sequence[Decimal]:
+        """The equity at each time."""
+
+    @property
+    def stats(self) -> Stats:
+        """The run's statistics."""
+
+    @property
+    def prices(self) -> Mapping[str, tuple[Sequence[datetime], Sequence[Decimal]]]:
+        """Per symbol, the bar starts and closes that were fed."""
+
+    def summary(self) -> dict[str, Any]:
+        """The run's ``summary.json``."""
 
 WIDTH, HEIGHT, PAD = 960, 260, 48
 MAX_TRADES = 1000
@@ -120,7 +176,7 @@ def _chart(title: str, times: Sequence[datetime], lines: Sequence[_Line], *, fil
     )
 
 
-def buy_and_hold(result: BacktestResult) -> list[float]:
+def buy_and_hold(result: RunOutcome) -> list[float]:
     """Value at each equity point of the starting cash split evenly over the symbols and held.
 
     Each symbol's share buys at its first bar's close and is valued at its latest close at or before the point;
@@ -151,7 +207,7 @@ def _pnl(value: Decimal) -> str:
     return f"<td class='{kind}'>{value}</td>"
 
 
-def _price_charts(result: BacktestResult) -> str:
+def _price_charts(result: RunOutcome) -> str:
     marks: dict[str, list[Fill]] = {}
     for f in result.fills:
         marks.setdefault(f.symbol, []).append(f)
@@ -166,7 +222,7 @@ def _price_charts(result: BacktestResult) -> str:
     return "".join(charts)
 
 
-def render_report(result: BacktestResult) -> str:
+def render_report(result: RunOutcome) -> str:
     """Render the page for ``result``."""
     equity = [float(v) for v in result.equity]
     drawdown: list[float] = []

@@ -8,13 +8,9 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from ingenium.backtest.report import render_report
+from ingenium.backtest.report import RunOutcome, render_report
 from ingenium.errors import ConfigurationError
-
-if TYPE_CHECKING:  # results import this module to write themselves: annotations only
-    from ingenium.backtest.results import BacktestResult
 
 
 def rfc3339(moment: datetime) -> str:
@@ -22,7 +18,7 @@ def rfc3339(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
-def write_all(result: BacktestResult, directory: Path) -> Path:
+def write_all(result: RunOutcome, directory: Path) -> Path:
     """Write the four files of ``result`` into ``directory`` (created if needed); returns the directory."""
     try:
         directory.mkdir(parents=True, exist_ok=True)
@@ -35,7 +31,7 @@ def write_all(result: BacktestResult, directory: Path) -> Path:
     return directory
 
 
-def write_trades(result: BacktestResult, path: Path) -> None:
+def write_trades(result: RunOutcome, path: Path) -> None:
     """Write one line per fill: timestamp, symbol, side, quantity, price, commission."""
     lines = ["timestamp,symbol,side,quantity,price,commission"]
     lines.extend(
@@ -45,13 +41,13 @@ def write_trades(result: BacktestResult, path: Path) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def write_equity(result: BacktestResult, path: Path) -> None:
+def write_equity(result: RunOutcome, path: Path) -> None:
     """Write one line per bar end: timestamp, equity."""
     with path.open("w", encoding="utf-8", newline="\n") as out:
         out.write("timestamp,equity\n")
         out.writelines(f"{rfc3339(t)},{e}\n" for t, e in zip(result.times, result.equity, strict=True))
 
 
-def write_summary(result: BacktestResult, path: Path) -> None:
+def write_summary(result: RunOutcome, path: Path) -> None:
     """Write the run's inputs and statistics as indented JSON with sorted keys."""
     path.write_text(json.dumps(result.summary(), indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")

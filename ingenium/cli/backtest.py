@@ -23,7 +23,7 @@ from ingenium.backtest.replay import ReplayRange, live_defaults, replay, symbols
 from ingenium.backtest.stats import display_rows
 from ingenium.backtest.sweep import METRICS, SweepResult, is_sweep, parse_grid, sweep
 from ingenium.cli.console import console, err_console, fail, load_settings, run
-from ingenium.errors import IngeniumError
+from ingenium.errors import IngeniumError, first_error
 from ingenium.loader import parse_params
 from ingenium.stack import resolve_settings
 from ingenium.telemetry import setup_telemetry
@@ -84,8 +84,8 @@ def _config(strategy: str, params: dict[str, Any], portfolio: str, portfolio_par
     try:
         config = BacktestConfig(**values)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        fail(f"--{str(first['loc'][0]).replace('_', '-')}: {first['msg']}")
+        field, why = first_error(exc)
+        fail(f"--{field.split('.')[0].replace('_', '-')}: {why}")
     config.classes()
     return config
 

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ingenium.config import Settings
-from ingenium.errors import IngeniumError
+from ingenium.errors import IngeniumError, first_error
 from ingenium.stack import resolve_settings
 
 # Piped output (scripts, tests, CI logs) gets wide tables instead of rich's 80-column default and its ellipses.
@@ -35,8 +35,8 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
-        first = exc.errors()[0]
-        fail(f"setting INGENIUM_{str(first['loc'][0]).upper()}: {first['msg']}")
+        field, why = first_error(exc)
+        fail(f"setting INGENIUM_{field.split('.')[0].upper()}: {why}")
 
 
 def nats_settings(kind: str = "provisioner") -> Settings:

@@ -12,8 +12,8 @@ from pydantic import ValidationError
 from ingenium.bus import JetStreamBus
 from ingenium.cli.console import console, fail, nats_settings, run
 from ingenium.connection import connect_nats
+from ingenium.errors import describe_validation_error
 from ingenium.events import EVENT_TYPES, Event
-from ingenium.runtime import describe_validation_error
 from ingenium.streams import ensure_streams
 
 

@@ -11,15 +11,13 @@ import asyncio
 import time
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import Any
 
 from ingenium import telemetry
+from ingenium.component import Component
 from ingenium.venue import Venue
 from ledger import queries
 from ledger.database import connect
-
-if TYPE_CHECKING:
-    from services.executor.venue import VenueExecutor
 
 position_anomalies = telemetry.meter.create_counter(
     "ingenium.executor.position_anomalies", unit="{symbol}",
@@ -27,14 +25,15 @@ position_anomalies = telemetry.meter.create_counter(
 )
 
 
-async def check_positions(executor: VenueExecutor, venue: Venue) -> dict[str, tuple[Decimal, Decimal]]:
+async def check_positions(executor: Component[Any], venue: Venue,
+                          wait_seconds: float) -> dict[str, tuple[Decimal, Decimal]]:
     """Compare positions; returns ``{SYMBOL: (venue, ledger)}`` for those that differ (recorded as anomalies)."""
     context = executor.context
     url = context.settings.database_url if context is not None else None
     if context is None or not url:
         executor.log.info("%s: no ledger database configured; positions not compared", executor.name)
         return {}
-    deadline = time.monotonic() + executor.params.ledger_wait_seconds
+    deadline = time.monotonic() + wait_seconds
     while True:
         lag = await queries.lag(context.settings)
         if not any(lag.values()):

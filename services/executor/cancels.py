@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from decimal import Decimal
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
+from ingenium.clock import Clock
 from ingenium.errors import PermanentFailure
-from ingenium.events import CancelRequest, ExecutionEvent, ExecutionUpdate
+from ingenium.events import CancelRequest, Event, ExecutionEvent, ExecutionUpdate
 from ingenium.ids import derive_id
-
-if TYPE_CHECKING:
-    from services.executor.paper import PaperExecutor
+from services.executor.orderlog import OrderLog
+from services.executor.working import WorkingOrder
 
 W = TypeVar("W")
+E = TypeVar("E", bound=Event)
 _ENDED = {ExecutionUpdate.FILLED: "filled", ExecutionUpdate.CANCELED: "canceled", ExecutionUpdate.EXPIRED: "expired",
           ExecutionUpdate.REJECTED: "rejected"}
 
@@ -51,7 +52,26 @@ def cancel_rejected_id(executor: str, order_id: str, request: CancelRequest) -> 
     return derive_id("exec", executor, order_id, ExecutionUpdate.CANCEL_REJECTED.value, request.id)
 
 
-async def answer_cancel(executor: PaperExecutor, request: CancelRequest) -> list[ExecutionEvent]:
+class CancelDesk(Protocol):
+    """What answering a cancel needs of an executor (the paper executor is one): its orders and how they ended."""
+
+    name: str
+    clock: Clock
+    order_log: OrderLog
+    endings: Endings[WorkingOrder]
+
+    def withdraw(self, order_id: str) -> WorkingOrder | None:
+        """Take a working order off the book; ``None`` when it is not working."""
+
+    def report(self, working: WorkingOrder, update: ExecutionUpdate, *, reason: str | None = None,
+               cancel: CancelRequest | None = None) -> ExecutionEvent:
+        """The report of ``update`` for a working order."""
+
+    def build_event(self, cls: type[E], **fields: Any) -> E:
+        """Build an event from field values."""
+
+
+async def answer_cancel(executor: CancelDesk, request: CancelRequest) -> list[ExecutionEvent]:
     """``canceled`` for a working order (fills kept, nothing left), ``cancel_rejected`` for a final one.
 
     Raises ``PermanentFailure`` (the request is dead-lettered) for an order this executor never received.

@@ -106,6 +106,29 @@ def bucket_name(subjects: Subjects, executor: str) -> str:
     return f"{subjects.stream('order').removesuffix('INGENIUM_ORDERS')}{base}"
 
 
+async def kv_get(kv: KeyValue, key: str) -> bytes | None:
+    """The value of ``key``; ``None`` when there is none."""
+    try:
+        entry = await kv.get(key)
+    except KeyNotFoundError:
+        return None
+    return entry.value
+
+
+async def kv_keys(kv: KeyValue, prefix: str) -> list[str]:
+    """The keys that start with ``prefix`` (``w.``: a dot-separated token), without reading their values."""
+    watcher = await kv.watch(f"{prefix}>", ignore_deletes=True, meta_only=True)
+    keys: list[str] = []
+    try:
+        async for entry in watcher:
+            if entry is None:
+                break
+            keys.append(entry.key)
+    finally:
+        await watcher.stop()  # type: ignore[no-untyped-call]
+    return keys
+
+
 def _key(order_id: str) -> str:
     """A KV-safe key for an order id; ids with other characters are hashed."""
     return order_id if _KEY.match(order_id) else "h" + hashlib.sha256(order_id.encode()).hexdigest()

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import Any
 
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 
+from ingenium.component import Component
 from ingenium.config import Settings
 from ingenium.events import ExecutionEvent, ExecutionUpdate, Ohlc
 from ingenium.lastbar import last_bar
@@ -18,15 +19,12 @@ from services.executor.state import ExecutorState
 from services.executor.working import WorkingOrder
 from services.streamread import read_stream
 
-if TYPE_CHECKING:
-    from services.executor.paper import PaperExecutor
-
 #: How far before a working order's acceptance the execution scan starts, for clock skew between hosts.
 _SKEW = timedelta(minutes=5)
 _FINAL = (ExecutionUpdate.CANCELED, ExecutionUpdate.REJECTED, ExecutionUpdate.EXPIRED)
 
 
-async def recover(executor: PaperExecutor) -> ExecutorState | None:
+async def recover(executor: Component[Any]) -> ExecutorState | None:
     """Open the KV order log, read the latest bar per symbol and the orders that were working, live.
 
     ``None`` in a replay or a backtest, where the in-memory log stays in place. Orders the log holds as working

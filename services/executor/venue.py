@@ -9,6 +9,9 @@
   event: JetStream drops the copy inside its window, the ledger (by ``ExecId``) after it.
 * Reconciling, on start and after every stream reconnect: fills since the checkpoint (``checkpoint`` key) and
   the state of every working order, from REST; then venue positions against the ledger's (``anomalies.py``).
+  Stream updates and reconciliations are one source of the executor's own (``Component.sources``): the runtime
+  publishes their reports as it does a handler's, and only once they are stored are finished orders forgotten
+  and the checkpoint moved.
 * Canceling: a ``CancelRequest`` is recorded as the order's pending cancel (``x.<id>``) before the venue is
   asked; the venue's ``canceled`` update (stream or reconciliation) is reported with its ``CancelId``. A venue
   refusal, or an order that ended otherwise first, is answered ``cancel_rejected``. The answer to each request is
@@ -20,7 +23,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from datetime import UTC, datetime, timedelta
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -30,7 +34,7 @@ from nats.js.kv import KeyValue
 from pydantic import Field
 
 from ingenium import telemetry
-from ingenium.component import Params
+from ingenium.component import Emitted, Params, Source
 from ingenium.config import Settings
 from ingenium.errors import PermanentFailure
 from ingenium.events import CancelRequest, ExecutionEvent, ExecutionUpdate, OrderEvent
@@ -45,12 +49,15 @@ from ingenium.venue import (
     VenueStatus,
     VenueUpdate,
 )
-from services.executor.orderlog import _key, open_order_log, provision_order_log
+from services.executor.orderlog import _key, kv_get, kv_keys, open_order_log, provision_order_log
+from services.executor.reconciliation import Reconciliation
 
 _FINAL_UPDATE = {
     VenueStatus.CANCELED: ExecutionUpdate.CANCELED, VenueStatus.EXPIRED: ExecutionUpdate.EXPIRED,
     VenueStatus.REJECTED: ExecutionUpdate.REJECTED, VenueStatus.REPLACED: ExecutionUpdate.REPLACED,
 }
+
+
 venue_rejects = telemetry.meter.create_counter(
     "ingenium.executor.venue_rejects", unit="{order}", description="Orders a venue refused"
 )
@@ -75,7 +82,10 @@ class VenueExecutor(Executor[VenueParams]):
         self.venue: Venue | None = None
         self.kv: KeyValue | None = None
         self._orders: dict[str, OrderEvent | None] = {}
-        self._reconciling = asyncio.Lock()
+        #: The venue's updates and the reconciliations asked for, each in order, for the runtime to handle.
+        self._inbox: asyncio.Queue[VenueUpdate] = asyncio.Queue()
+        self._requests: asyncio.Queue[Reconciliation] = asyncio.Queue()
+        self._checking = asyncio.Lock()
         self._stream: asyncio.Task[None] | None = None
         self._pending: set[asyncio.Task[None]] = set()
         self.reconciled = 0  # completed reconciliations (tests and logs)
@@ -94,7 +104,7 @@ class VenueExecutor(Executor[VenueParams]):
         log = await open_order_log(context.jetstream(), settings, self.name)
         self.kv = log.kv
         self.venue = self.make_venue()
-        await self.reconcile()
+        self._ask_to_reconcile()  # first, before any update the stream brings
         self._stream = asyncio.create_task(self.venue.stream(self._on_update, self._on_connect))
 
     async def provision(self, js: JetStreamContext, settings: Settings) -> list[str]:
@@ -110,6 +120,17 @@ class VenueExecutor(Executor[VenueParams]):
                     await task
         if self.venue is not None:
             await self.venue.close()
+        while not self._requests.empty():
+            if not (request := self._requests.get_nowait()).done.done():
+                request.done.set_result(False)
+
+    def sources(self) -> list[Source[Any]]:
+        """The venue's updates and the reconciliations, live once the venue is open."""
+        if self.venue is None:
+            return []
+        return [Source(items=self._updates, handle=self._handle, stored=self._stored, failed=self._failed),
+                Source(items=self._reconciliations, handle=self._reconciliation, stored=self._stored,
+                       failed=self._failed)]
 
     # ----------------------------------------------------------------- orders
     async def on_order(self, event: OrderEvent) -> list[ExecutionEvent]:
@@ -252,33 +273,73 @@ class VenueExecutor(Executor[VenueParams]):
         return self._orders[client_order_id]
 
     async def _on_update(self, update: VenueUpdate) -> None:
-        try:
-            order = await self._order_event(update.order.client_order_id)
-            if order is None:
-                self.log.info("%s: update for order %s, which this executor did not place; ignored",
-                              self.name, update.order.client_order_id)
-                return
-            out = [self.fill_execution(order, update.fill)] if update.fill is not None else []
-            out += await self._final(order, update.order)
-            await self._publish(out)
-            if update.order.status.final:
-                await self._finished(order.id)
-        except Exception:
-            # The stream cannot redeliver: a report that failed here is found again by reconciliation.
-            self.log.exception("%s: reporting a venue update failed; reconciling", self.name)
-            self._spawn(self.reconcile())
+        await self._inbox.put(update)
 
     async def _on_connect(self) -> None:
-        self._spawn(self.reconcile())
+        self._ask_to_reconcile()
+
+    def _ask_to_reconcile(self) -> Reconciliation:
+        request = Reconciliation(asyncio.get_running_loop().create_future())
+        self._requests.put_nowait(request)
+        return request
 
     def _spawn(self, coroutine: Any) -> None:
         task = asyncio.create_task(coroutine)
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
-    async def _publish(self, events: list[ExecutionEvent]) -> None:
-        if events and self.context is not None:
-            await self.context.bus.publish_many(events)
+    async def _updates(self) -> AsyncIterator[VenueUpdate]:
+        while True:
+            yield await self._inbox.get()
+
+    async def _reconciliations(self) -> AsyncIterator[Reconciliation]:
+        while True:
+            request = await self._requests.get()
+            try:
+                await self._read_venue(request)
+            except Exception as exc:
+                self._failed(request, exc)
+                continue
+            yield request
+
+    async def _handle(self, item: VenueUpdate) -> Emitted:
+        """The reports of a venue update."""
+        order = await self._order_event(item.order.client_order_id)
+        if order is None:
+            self.log.info("%s: update for order %s, which this executor did not place; ignored",
+                          self.name, item.order.client_order_id)
+            return []
+        out = [self.fill_execution(order, item.fill)] if item.fill is not None else []
+        return out + await self._final(order, item.order)
+
+    async def _stored(self, item: VenueUpdate | Reconciliation) -> None:
+        """The reports are stored: forget the orders that finished, and move the checkpoint."""
+        if isinstance(item, Reconciliation):
+            for order_id in item.finished:
+                await self._finished(order_id)
+            if self.kv is not None:
+                await self.kv.put("checkpoint", item.started.isoformat().encode())
+            self.reconciled += 1
+            self.log.info("%s: reconciled: %d reports since %s", self.name, item.reports,
+                          item.since.isoformat() if item.since else "the start")
+            item.done.set_result(True)
+            # The comparison waits for the ledger to catch up: never on the path of an order.
+            if self.venue is not None:
+                self._spawn(self._check_positions(self.venue))
+            return
+        order = await self._order_event(item.order.client_order_id)
+        if order is not None and item.order.status.final:
+            await self._finished(order.id)
+
+    def _failed(self, item: VenueUpdate | Reconciliation, exc: Exception) -> None:
+        if isinstance(item, Reconciliation):
+            self.log.error("%s: reconciling failed (%r); the next reconnect reconciles again", self.name, exc)
+            if not item.done.done():
+                item.done.set_result(False)
+            return
+        # The stream cannot redeliver: a report that failed here is found again by reconciliation.
+        self.log.error("%s: reporting a venue update failed (%r); reconciling", self.name, exc)
+        self._ask_to_reconcile()
 
     async def _finished(self, order_id: str) -> None:
         if self.kv is not None:
@@ -288,79 +349,48 @@ class VenueExecutor(Executor[VenueParams]):
 
     # ----------------------------------------------------------------- reconciliation
     async def reconcile(self) -> None:
-        """Report every fill since the checkpoint and the final state of working orders; check positions."""
-        venue, kv = self.venue, self.kv
-        if venue is None or kv is None:
+        """Report every fill since the checkpoint and the final state of working orders; check positions.
+
+        Returns once the reports are stored: the runtime publishes them, between handlers, as the source's.
+        """
+        if self.venue is None or self.kv is None:
             return
-        async with self._reconciling:
-            started = datetime.now(UTC)
-            raw = await self._get("checkpoint")
-            since = (datetime.fromisoformat(raw.decode()) if raw is not None
-                     else started - timedelta(hours=self.params.first_lookback_hours))
-            since -= timedelta(seconds=self.params.overlap_seconds)
-            out: list[ExecutionEvent] = []
-            for fill in await venue.fills_since(since):
-                order = await self._order_event(fill.client_order_id)
-                if order is not None:
-                    out.append(self.fill_execution(order, fill))
-            finished: list[str] = []
-            known = {o.client_order_id: o for o in await venue.orders_since(since)}
-            for client_order_id in await self._working():
-                order = await self._order_event(client_order_id)
-                found = known.get(client_order_id) or await venue.order(client_order_id)
-                if order is None or found is None:
-                    continue  # marked before a placement that never happened: a redelivery will place it
-                out += await self._final(order, found)
-                if found.status.final:
-                    finished.append(order.id)
-            await self._publish(out)
-            for order_id in finished:
-                await self._finished(order_id)
-            await kv.put("checkpoint", started.isoformat().encode())
-            self.reconciled += 1
-            self.log.info("%s: reconciled: %d reports since %s", self.name, len(out), since.isoformat())
-        # The comparison waits for the ledger to catch up: never on the path of on_start or of an order.
-        self._spawn(self._check_positions(venue))
+        if not await self._ask_to_reconcile().done:
+            raise RuntimeError(f"{self.name}: reconciling failed or was stopped; the log says why")
+
+    async def _read_venue(self, request: Reconciliation) -> None:
+        venue = self.venue
+        assert venue is not None
+        raw = await self._get("checkpoint")
+        since = (datetime.fromisoformat(raw.decode()) if raw is not None
+                 else request.started - timedelta(hours=self.params.first_lookback_hours))
+        working = [order for key in await self._working() if (order := await self._order_event(key)) is not None]
+        await request.read(venue, since - timedelta(seconds=self.params.overlap_seconds), working)
+
+    async def _reconciliation(self, request: Reconciliation) -> list[ExecutionEvent]:
+        out = [self.fill_execution(order, fill) for fill in request.fills
+               if (order := await self._order_event(fill.client_order_id)) is not None]
+        for order, found in request.working:
+            out += await self._final(order, found)
+            if found.status.final:
+                request.finished.append(order.id)
+        request.reports = len(out)
+        return out
 
     async def _check_positions(self, venue: Venue) -> None:
         from services.executor.anomalies import check_positions
 
         try:
-            await check_positions(self, venue)
+            async with self._checking:  # one at a time: each compares with the anomaly the last one recorded
+                await check_positions(self, venue, self.params.ledger_wait_seconds)
         except Exception:
             self.log.exception("%s: comparing positions with the ledger failed", self.name)
 
     async def _working(self) -> list[str]:
         assert self.kv is not None
-        out = []
-        for key in await self._keys("w."):
-            raw = await self._get(f"o.{key[2:]}")
-            if raw is not None:
-                out.append(OrderEvent.from_json(raw).id)
-        return out
-
-    async def _keys(self, prefix: str) -> list[str]:
-        assert self.kv is not None
-        watcher = await self.kv.watch(f"{prefix}>", ignore_deletes=True, meta_only=True)
-        keys: list[str] = []
-        try:
-            async for entry in watcher:
-                if entry is None:
-                    break
-                keys.append(entry.key)
-        finally:
-            await watcher.stop()  # type: ignore[no-untyped-call]
-        return keys
+        raws = [await self._get(f"o.{key[2:]}") for key in await kv_keys(self.kv, "w.")]
+        return [OrderEvent.from_json(raw).id for raw in raws if raw is not None]
 
     async def _get(self, key: str) -> bytes | None:
         assert self.kv is not None
-        try:
-            entry = await self.kv.get(key)
-        except KeyNotFoundError:
-            return None
-        return entry.value
-
-
-def quantity_text(value: Decimal) -> str:
-    """A quantity as the ledger writes it (no exponent, no trailing zeros)."""
-    return f"{value.normalize():f}"
+        return await kv_get(self.kv, key)

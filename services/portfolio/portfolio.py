@@ -106,7 +106,7 @@ class RiskPortfolio(Portfolio[RiskPortfolioParams]):
         """Recover the book from the ledger (or the streams) before consuming anything."""
         from services.portfolio.recovery import recover  # database and NATS code stays out of the backtest path
 
-        recovered = await recover(self)
+        recovered = await recover(self, self.params.cash)
         if recovered is not None:
             self.restore(recovered[0])
         self.report_gauges()

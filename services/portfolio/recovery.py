@@ -18,7 +18,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, TypeVar
+from typing import Any, TypeVar
 
 import asyncpg
 from nats.js import JetStreamContext
@@ -26,6 +26,7 @@ from nats.js.api import DeliverPolicy
 from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 
+from ingenium.component import Component
 from ingenium.events import ExecutionEvent, OrderEvent, Side, SignalEvent
 from ledger import queries
 from ledger.database import connect
@@ -33,9 +34,6 @@ from ledger.roles import ensure_reader
 from services.portfolio.book import Book, OpenOrder, Position
 from services.portfolio.state import PortfolioState
 from services.streamread import read_stream
-
-if TYPE_CHECKING:
-    from services.portfolio.portfolio import RiskPortfolio
 
 E = TypeVar("E", OrderEvent, ExecutionEvent, SignalEvent)
 
@@ -56,8 +54,8 @@ class Recovered:
     from_ledger: bool
 
 
-async def recover(portfolio: RiskPortfolio) -> tuple[PortfolioState, Recovered] | None:
-    """Read the state ``portfolio`` resumes from, live; ``None`` in a replay or a backtest (nothing to recover)."""
+async def recover(portfolio: Component[Any], cash: Decimal) -> tuple[PortfolioState, Recovered] | None:
+    """Read the state ``portfolio`` (starting with ``cash``) resumes from, live; ``None`` in a replay or a backtest."""
     context = portfolio.context
     if context is None or not context.live:
         return None
@@ -65,7 +63,7 @@ async def recover(portfolio: RiskPortfolio) -> tuple[PortfolioState, Recovered] 
     subjects = settings.subjects
     js = context.jetstream()
     order_stream, exec_stream = subjects.stream("order"), subjects.stream("execution")
-    book = Book(portfolio.params.cash)
+    book = Book(cash)
     checkpoints = {order_stream: 0, exec_stream: 0}
     conn: asyncpg.Connection | None = None
     if settings.database_url is not None:
@@ -110,7 +108,7 @@ async def recover(portfolio: RiskPortfolio) -> tuple[PortfolioState, Recovered] 
     return PortfolioState(book, frozenset(signals[: last + 1])), result
 
 
-async def _wait_for_tables(conn: asyncpg.Connection, portfolio: RiskPortfolio) -> None:
+async def _wait_for_tables(conn: asyncpg.Connection, portfolio: Component[Any]) -> None:
     """Return once the ledger's tables exist, logging once if they do not yet."""
     pause = _FIRST_PAUSE
     logged = False

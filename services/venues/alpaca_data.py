@@ -43,10 +43,9 @@ from pydantic import Field, ValidationError
 from pydantic_settings import SettingsConfigDict
 from requests.exceptions import HTTPError
 
-from ingenium.errors import ConfigurationError
+from ingenium.errors import ConfigurationError, describe_validation_error
 from ingenium.events import Quote, Trade
 from ingenium.period import parse_period
-from ingenium.runtime import describe_validation_error
 from ingenium.venue import TransientVenueError
 from services.ingestors.feed import FeedBar
 from services.venues.alpaca import AlpacaSettings, api_message, to_decimal

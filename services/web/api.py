@@ -265,13 +265,17 @@ async def get_dead_letters(state: State, limit: Limit = 50,
                         404: {"description": "No such dead letter."}})
 async def republish(seq: Annotated[int, Path(ge=1, le=2**62)], state: State) -> dict[str, Any]:
     """Publish a dead letter's original message again on its original subject."""
+    return {"republished": seq, "sequence": await republish_letter(state, seq)}
+
+
+async def republish_letter(state: WebState, seq: int) -> int:
+    """Republish dead letter ``seq`` (its new sequence): 404 when there is none, 409 when it cannot be."""
     try:
-        new_seq = await streams.republish(state.nats(), state.settings, seq)
+        return await streams.republish(state.nats(), state.settings, seq)
     except LookupError as exc:
         raise HTTPException(404, str(exc)) from None
     except ValueError as exc:
         raise HTTPException(409, str(exc)) from None
-    return {"republished": seq, "sequence": new_seq}
 
 
 @router.get("/runs", tags=["runs"])

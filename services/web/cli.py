@@ -11,6 +11,7 @@ from rich.table import Table
 
 from ingenium.cli.console import console, fail, load_settings, run
 from ingenium.config import Settings
+from ingenium.errors import first_error
 from ingenium.stack import resolve_settings
 from ledger import runs
 from ledger.database import require_database_url
@@ -32,8 +33,8 @@ def _config(**overrides: object) -> WebConfig:
     try:
         return WebConfig(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
     except ValidationError as exc:
-        first = exc.errors()[0]
-        fail(f"setting INGENIUM_WEB_{str(first['loc'][0]).upper()}: {first['msg']}")
+        field, why = first_error(exc)
+        fail(f"setting INGENIUM_WEB_{field.split('.')[0].upper()}: {why}")
 
 
 def web(

@@ -304,10 +304,5 @@ async def streams_page(request: Request, state: State, before: int | None = None
 @router.post("/streams/deadletters/{seq}/republish", dependencies=[Depends(operator)])
 async def republish(state: State, seq: int) -> Response:
     """Republish one dead letter, then show the page again."""
-    try:
-        new_seq = await streams.republish(state.nats(), state.settings, seq)
-    except LookupError as exc:
-        raise HTTPException(404, str(exc)) from None
-    except ValueError as exc:
-        raise HTTPException(409, str(exc)) from None
+    new_seq = await api.republish_letter(state, seq)
     return RedirectResponse(f"/streams?republished={seq}:{new_seq}", status_code=303)

@@ -22,9 +22,8 @@ from ingenium.backtest.replay import live_defaults
 from ingenium.backtest.sweep import METRICS
 from ingenium.component import Component
 from ingenium.config import Settings
-from ingenium.errors import IngeniumError
+from ingenium.errors import IngeniumError, describe_validation_error
 from ingenium.loader import load_class
-from ingenium.runtime import describe_validation_error
 from ingenium.strategy import Strategy
 from ledger import runs
 from services.web.api import parse_time

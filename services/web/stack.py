@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from ingenium.cli.console import err_console
 from ingenium.cli.status import STACK_CONNECTION
 from ingenium.config import Settings
-from ingenium.errors import ConfigurationError, IngeniumError
+from ingenium.errors import ConfigurationError, IngeniumError, first_error
 from services.web.config import WebConfig
 from services.web.serve import EmbeddedServer, database_urls, embedded_server, page_url
 
@@ -37,8 +37,8 @@ class WebUi:
         try:
             config = WebConfig()
         except ValidationError as exc:
-            first = exc.errors()[0]
-            raise ConfigurationError(f"setting INGENIUM_WEB_{str(first['loc'][0]).upper()}: {first['msg']}") from None
+            field, why = first_error(exc)
+            raise ConfigurationError(f"setting INGENIUM_WEB_{field.split('.')[0].upper()}: {why}") from None
         bind = config.bind_host()
         listener = socket.socket(socket.AF_INET6 if ":" in bind else socket.AF_INET)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

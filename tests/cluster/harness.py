@@ -25,7 +25,7 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.errors import APIError
 
-from ingenium.embedded import nats_server_binary
+from ingenium.embedded import nats_server_binary, stop_process
 
 CLUSTER_NAME = "ingenium"
 
@@ -196,13 +196,7 @@ class NatsCluster:
         for node in self.nodes.values():
             if node.process is None:
                 continue
-            if node.process.poll() is None:
-                node.process.terminate()
-                try:
-                    node.process.wait(10)
-                except subprocess.TimeoutExpired:
-                    node.process.kill()
-                    node.process.wait()
+            stop_process(node.process)
             node.process = None
 
     def connections(self, name: str) -> list[str]:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
 from nats.aio.client import Client
 
 from ingenium.bus import JetStreamBus
-from ingenium.component import Component, Schedule
+from ingenium.component import Component, Emitted, Schedule, Source
 from ingenium.config import Settings
 from ingenium.deadletter import COMPONENT, ORIGINAL_SEQUENCE, ORIGINAL_STREAM, REASON
 from ingenium.errors import PermanentFailure
@@ -243,3 +244,49 @@ async def test_scheduled_outputs_are_published_by_the_runtime_live(nc: Client, s
     await _stop(runner, task)
     assert [s.id for s in signals] == ["tick-1", "tick-2", "tick-3"]  # type: ignore[attr-defined]
     assert len(await stream_events(nc, settings, "signal")) == 3
+
+
+class Relay(Component):
+    """Publishes a signal per item of a stream of its own; one item its handler cannot handle."""
+
+    def __init__(self, nc: Client, settings: Settings) -> None:
+        super().__init__(name="relay")
+        self.nc, self.settings = nc, settings
+        self.inbox: asyncio.Queue[str] = asyncio.Queue()
+        self.stored: list[tuple[str, list[str]]] = []
+        self.failed: list[tuple[str, str]] = []
+
+    def sources(self) -> list[Source[str]]:
+        return [Source(items=self.items, handle=self.handle, stored=self.done, failed=self.lost)]
+
+    async def items(self) -> AsyncIterator[str]:
+        while True:
+            yield await self.inbox.get()
+
+    async def handle(self, item: str) -> Emitted:
+        if item == "boom":
+            raise ValueError("an update this relay cannot read")
+        return SignalEvent(id=f"relay-{item}", timestamp=self.clock.now(), symbol="acme",
+                           signal=SignalType.LONG, strategy_id=self.name)
+
+    async def done(self, item: str) -> None:
+        # What the stream holds when the runtime says the item is done: its signal is stored by then.
+        self.stored.append((item, [e.id for e in await stream_events(self.nc, self.settings, "signal")]))
+
+    def lost(self, item: str, exc: Exception) -> None:
+        self.failed.append((item, str(exc)))
+
+
+async def test_a_components_own_source_is_published_by_the_runtime_before_the_item_is_done(
+    nc: Client, settings: Settings
+) -> None:
+    relay = Relay(nc, settings)
+    runner = Runner(relay, settings, nc=nc)
+    task = await _start(runner)
+    for item in ("a", "boom", "b"):
+        relay.inbox.put_nowait(item)
+    await eventually(lambda: len(relay.stored) == 2)
+    await _stop(runner, task)  # stops while the source waits for its next item
+    assert relay.stored == [("a", ["relay-a"]), ("b", ["relay-a", "relay-b"])]
+    assert relay.failed == [("boom", "an update this relay cannot read")]
+    assert [e.id for e in await stream_events(nc, settings, "signal")] == ["relay-a", "relay-b"]
