@@ -78,15 +78,20 @@ def _match(headers: list[str], mapping: Mapping[str, str], source: str) -> dict[
         else:
             if canonical in mapping:
                 raise DataError(f"{source}: no column {mapping[canonical]!r} for {canonical} "
-                                f"(columns: {', '.join(headers)})")
+                                f"(columns: {_listed(headers)})")
     if "timestamp" not in found and lowered and lowered[0] in ("", "__index_level_0__"):
         # pandas writes an unnamed index (usually the timestamps) first, with an empty or generated name.
         found["timestamp"] = 0
     missing = [c for c in REQUIRED if c not in found]
     if missing:
-        raise DataError(f"{source}: missing column(s) {', '.join(missing)} (found: {', '.join(headers) or 'none'}); "
+        raise DataError(f"{source}: missing column(s) {', '.join(missing)} (found: {_listed(headers) or 'none'}); "
                         f"needed: {', '.join(REQUIRED)}, optional: {', '.join(OPTIONAL)}")
     return found
+
+
+def _listed(headers: list[str]) -> str:
+    """Headers for a message, on one line: a quoted header may hold a line break (or other control characters)."""
+    return ", ".join(h if h.isprintable() else repr(h) for h in headers)
 
 
 def _read_csv(file: Path, mapping: Mapping[str, str]) -> RawTable:

@@ -17,8 +17,8 @@ from ingenium.cli import status
 from ingenium.cli.console import Verbose, console, fail, interrupted, load_settings, run
 from ingenium.config import Settings
 from ingenium.connection import connect_nats
-from ingenium.errors import IngeniumError, StackAlreadyRunning
-from ingenium.events import EVENT_TYPES, Event
+from ingenium.errors import ConfigurationError, IngeniumError, StackAlreadyRunning
+from ingenium.events import EVENT_TYPES, MAX_EVENT_BYTES, Event
 from ingenium.loader import load_class, parse_params
 from ingenium.logs import configure_logging
 from ingenium.observability import describe_telemetry, setup_telemetry
@@ -147,24 +147,45 @@ def run_component(
     run(run_until_signalled(component, _settings()))  # the runtime logs its start and stop lines
 
 
+def read_event(kind: str, payload: str) -> Event:
+    """The event ``ingenium publish KIND PAYLOAD`` sends: its JSON inline or, for ``@path``, read from a file.
+
+    Raises:
+        ConfigurationError: the kind is unknown, the file unreadable or over ``MAX_EVENT_BYTES``, or the JSON
+            not a valid event (the message names the field).
+
+    """
+    model = EVENT_TYPES.get(kind)
+    if model is None:
+        raise ConfigurationError(f"unknown event kind {kind!r}: use one of {', '.join(EVENT_TYPES)}")
+    data: bytes | str = payload
+    if payload.startswith("@"):
+        path = Path(payload[1:])
+        shown = payload[1:] if payload[1:].isprintable() else repr(payload[1:])  # the error stays one line
+        try:
+            with path.open("rb") as handle:
+                data = handle.read(MAX_EVENT_BYTES + 1)  # no more than that is ever needed to refuse a file
+        except OSError as exc:
+            raise ConfigurationError(f"cannot read {shown}: {exc.strerror or exc}") from None
+        except ValueError:  # a NUL byte in the path, which no file name can hold
+            raise ConfigurationError(f"cannot read {shown}: a file name cannot contain a NUL byte") from None
+        if len(data) > MAX_EVENT_BYTES:
+            raise ConfigurationError(f"{shown} is over the {MAX_EVENT_BYTES}-byte limit for one event")
+    try:
+        return model.from_json(data)
+    except ValidationError as exc:
+        raise ConfigurationError(f"invalid {kind} event: {describe_validation_error(exc)}") from None
+
+
 def publish(
     kind: Annotated[str, typer.Argument(help="data, signal, order or execution.")],
     payload: Annotated[str, typer.Argument(help="The event's JSON, or @file.json.")],
 ) -> None:
     """Validate one event and publish it; prints its stream sequence, or `duplicate`."""
-    model = EVENT_TYPES.get(kind)
-    if model is None:
-        fail(f"unknown event kind {kind!r}: use one of {', '.join(EVENT_TYPES)}")
-    text = payload
-    if payload.startswith("@"):
-        try:
-            text = Path(payload[1:]).read_text()
-        except OSError as exc:
-            fail(f"cannot read {payload[1:]}: {exc.strerror}")
     try:
-        event: Event = model.model_validate_json(text)
-    except ValidationError as exc:
-        fail(f"invalid {kind} event: {describe_validation_error(exc)}")
+        event = read_event(kind, payload)
+    except ConfigurationError as exc:
+        fail(str(exc))
 
     async def go() -> str:
         settings = _settings()

@@ -99,10 +99,13 @@ def _timestamp(value: Any, zone: tzinfo, where: str) -> datetime:
         moment = value
     elif isinstance(value, date):
         moment = datetime(value.year, value.month, value.day)  # noqa: DTZ001 - localised just below
-    elif isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit()):
-        epoch = int(value)
+    elif isinstance(value, int) or (isinstance(value, str) and value.strip().isascii() and value.strip().isdigit()):
+        epoch = int(value.strip()) if isinstance(value, str) else value  # int() strips less than str.strip()
         # Epoch milliseconds have 13 digits until the year 2286; seconds have at most 11.
-        moment = datetime.fromtimestamp(epoch / 1000 if epoch > 99_999_999_999 else epoch, UTC)
+        try:
+            moment = datetime.fromtimestamp(epoch / 1000 if epoch > 99_999_999_999 else epoch, UTC)
+        except (OverflowError, OSError, ValueError):
+            raise DataFileError(f"{where}: timestamp {value!r} is out of range as epoch seconds or ms") from None
     else:
         try:
             moment = datetime.fromisoformat(str(value).strip())
@@ -116,10 +119,13 @@ def _timestamp(value: Any, zone: tzinfo, where: str) -> datetime:
 
 
 def _csv_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, dict[str, Any]]]]:
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        header = list(reader.fieldnames or [])
-        records = [(reader.line_num, record) for record in reader]
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            header = list(reader.fieldnames or [])
+            records = [(reader.line_num, record) for record in reader]
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise DataFileError(f"{path.name}: cannot read the CSV file ({exc}); save it as UTF-8 CSV") from None
     return header, iter(records)
 
 
@@ -127,7 +133,10 @@ def _parquet_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, dict[str, 
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pq.read_table(path)
+    try:
+        table = pq.read_table(path)
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        raise DataFileError(f"{path.name}: cannot read the Parquet file ({exc})") from None
     for index, column in enumerate(table.schema):
         # Python datetimes hold microseconds: nanosecond columns are cast down rather than refused.
         if pa.types.is_timestamp(column.type) and column.type.unit == "ns":
