@@ -20,6 +20,11 @@ from pathlib import Path
 import atheris
 
 
+def _escaped(token: bytes) -> str:
+    """A token as libFuzzer's dictionary format quotes it: printable ASCII as is, the rest as ``\\xNN``."""
+    return "".join(chr(b) if 32 <= b < 127 and b not in b'"\\' else f"\\x{b:02x}" for b in token)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("target")
@@ -34,7 +39,7 @@ def main() -> None:
     args = parser.parse_args()
 
     with atheris.instrument_imports(include=["ingenium", "ledger", "services", "tests.fuzz"]):
-        from tests.fuzz.targets import TARGETS, all_targets, seeds
+        from tests.fuzz.targets import TARGETS, all_targets, dictionary, seeds
 
     if args.target != "all" and args.target not in TARGETS:
         parser.error(f"unknown target {args.target!r}; targets: all, {', '.join(TARGETS)}")
@@ -47,8 +52,11 @@ def main() -> None:
     for i, seed in enumerate(seeds(args.target)):
         (corpus / f"seed-{i}").write_bytes(seed)
     args.artifacts.mkdir(parents=True, exist_ok=True)
-    fuzzer_args = [sys.argv[0], str(corpus), f"-artifact_prefix={args.artifacts}/", f"-timeout={args.timeout}",
-                   f"-rss_limit_mb={args.rss_mb}", f"-max_len={args.max_len}", "-print_final_stats=1"]
+    tokens = corpus.parent / f"{corpus.name}.dict"
+    tokens.write_text("".join(f'"{_escaped(token)}"\n' for token in dictionary()))
+    fuzzer_args = [sys.argv[0], str(corpus), f"-dict={tokens}", f"-artifact_prefix={args.artifacts}/",
+                   f"-timeout={args.timeout}", f"-rss_limit_mb={args.rss_mb}", f"-max_len={args.max_len}",
+                   "-print_final_stats=1"]
     if args.seconds:
         fuzzer_args.append(f"-max_total_time={args.seconds}")
     if args.runs:

@@ -177,6 +177,23 @@ _HEADERS = (b"Nats-Msg-Id: order_1\r\ntraceparent: 00-0af7651916cd43dd8448eb211c
             b"tracestate: congo=t61rcWkgMzE\r\nX-Trace: t\r\n\r\n")
 
 
+def dictionary() -> list[bytes]:
+    """Tokens for libFuzzer's mutations (``-dict``): every wire key and enum value, and the values at the edges.
+
+    Validation runs in pydantic-core's Rust, which atheris does not see, so coverage alone would rarely assemble a
+    key like ``TrailPercent``; with these the fuzzer inserts whole keys and edge values.
+    """
+    keys = {field.alias or name for model in EVENT_TYPES.values() for name, field in model.model_fields.items()}
+    keys |= {"Open", "High", "Low", "Close", "Volume", "Period", "LimitPrice", "StopPrice"}
+    values = {member.value for model in EVENT_TYPES.values() for field in model.model_fields.values()
+              for member in getattr(field.annotation, "__members__", {}).values()}
+    edges = {"1e999999", "1E+41", "1E-41", "0E-1000000", "NaN", "Infinity", "-Infinity", "sNaN", "-0", "1e-40",
+             "2024-03-01T14:30:00+14:00", "2024-03-01T14:30:00", "9999-12-31T23:59:59.999999999Z",
+             "Nats-Msg-Id", "traceparent", "tracestate", "timestamp", "open", "high", "low", "close", "volume"}
+    return sorted({f'"{token}"'.encode() for token in keys | values | edges}
+                  | {b"\\u0000", b"\\ud800", b"\r\n", b"\xff", b"[[[[", b"{}", b"null", b"true", b"1.5"})
+
+
 def seeds(name: str) -> list[bytes]:
     """The starting corpus of one target (``all``: every target's, each behind its selecting byte)."""
     if name == "all":
