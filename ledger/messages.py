@@ -108,6 +108,15 @@ def _storable(data: bytes) -> str | None:
     return None
 
 
+def storable_text(value: str) -> str:
+    """``value`` with each NUL, which PostgreSQL ``text`` and ``jsonb`` cannot hold, as U+FFFD.
+
+    For header values: any client can send a NUL in one (only CR and LF end a header line), and the audit row
+    that keeps it must still be written, or the ledger would stop at that message.
+    """
+    return value.replace("\x00", "\ufffd") if "\x00" in value else value
+
+
 def _unparseable(message: Message, reason: str) -> Parsed:
     data = message.data
     try:

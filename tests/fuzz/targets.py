@@ -10,6 +10,7 @@ The bar file readers are listed once, in ``BAR_READERS``: re-point that list whe
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -27,6 +28,7 @@ from ingenium.events import EVENT_TYPES, Event
 from ingenium.runtime import describe_validation_error
 from ingenium.testing import bar, cancel, fill, order, signal
 from ledger.messages import Kind, Message, parse
+from ledger.store import audit_row
 from services.ingestors.reader import read_bars
 
 GO_JSON = Path(__file__).resolve().parents[1] / "fixtures" / "go-json"
@@ -82,9 +84,15 @@ _LEDGER_SUBJECTS: tuple[tuple[Kind, str], ...] = (
 
 
 def ledger_target(data: bytes) -> None:
-    """The ledger's parse: an event, or a one-line reason with bytes PostgreSQL can store (text or raw)."""
+    """The ledger's parse and audit row: an event, or a one-line reason, with text PostgreSQL can store."""
     kind, subject = _LEDGER_SUBJECTS[data[0] % 3 if data else 0]
-    parsed = parse(Message("S", 1, subject, data[1:], None, datetime(2024, 1, 1, tzinfo=UTC)), kind)
+    # The header as nats-py would decode it (a few of the fuzzer's bytes), beside the payload.
+    headers = {"Nats-Msg-Id": data[1:9].decode(errors="replace"), "X-Any": data[9:17].decode(errors="replace")}
+    parsed = parse(Message("S", 1, subject, data[1:], headers, datetime(2024, 1, 1, tzinfo=UTC)), kind)
+    row = audit_row(parsed, kind, False)
+    stored_headers = json.loads(str(row[11]))  # jsonb refuses an escaped NUL as text refuses a NUL
+    if any(isinstance(v, str) and "\x00" in v for v in (*row, *stored_headers, *stored_headers.values())):
+        raise AssertionError(f"an audit row PostgreSQL cannot store: {row!r}")
     if parsed.event is None:
         one_line(parsed.error or "")
         if (parsed.payload is None) == (parsed.raw is None):
