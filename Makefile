@@ -49,13 +49,15 @@ bench: $(STAMP)
 
 # Coverage-guided fuzzing (atheris) of every parser of outside bytes, FUZZ_SECONDS per target; `make test` runs a
 # bounded version (tests/fuzz/test_fuzz.py). The corpus grows in .fuzz/corpus; findings land in .fuzz/artifacts.
+# FUZZ_TARGETS="event-order ledger" fuzzes only those (names: tests/fuzz/targets.py TARGETS).
 FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= $$($(BIN)/python -c "from tests.fuzz.targets import TARGETS; print(*TARGETS)")
 fuzz: $(STAMP)
-	@for target in $$($(BIN)/python -c "from tests.fuzz.targets import TARGETS; print(*TARGETS)"); do \
+	@mkdir -p .fuzz; for target in $(FUZZ_TARGETS); do \
 		echo "fuzzing $$target for $(FUZZ_SECONDS)s"; \
 		$(BIN)/python -m tests.fuzz.main $$target --seconds $(FUZZ_SECONDS) --corpus .fuzz/corpus/$$target \
-			--artifacts .fuzz/artifacts 2>.fuzz-$$target.log || { tail -60 .fuzz-$$target.log; exit 1; }; \
-		grep -h "^Done" .fuzz-$$target.log; rm -f .fuzz-$$target.log; \
+			--artifacts .fuzz/artifacts 2>.fuzz/$$target.log || { tail -60 .fuzz/$$target.log; exit 1; }; \
+		grep -h "^Done" .fuzz/$$target.log; \
 	done
 
 up: $(STAMP)

@@ -30,3 +30,13 @@ def test_every_target_survives_a_bounded_fuzz_run(tmp_path: Path) -> None:
     assert result.returncode == 0, f"fuzz target {target} failed:\n{report}"
     assert f"Done {RUNS} runs" in result.stderr, report  # it fuzzed, rather than stopping early
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(("crash-", "timeout-", "oom-"))) == []
+
+
+def test_make_fuzz_runs_the_named_targets_for_the_given_time() -> None:
+    result = subprocess.run(
+        ["make", "-o", ".venv/.installed", "fuzz", "FUZZ_SECONDS=1", "FUZZ_TARGETS=event-cancel headers"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "fuzzing event-cancel for 1s" in result.stdout and "fuzzing headers for 1s" in result.stdout
+    assert result.stdout.count("Done ") == 2
