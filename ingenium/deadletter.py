@@ -39,7 +39,7 @@ def letter_headers(
     """The headers of a dead letter: the original's that can be sent again, then where it came from and why.
 
     A name that is not an HTTP token, or past the first ``_MAX_COPIED``, is left out and listed in
-    ``DROPPED_HEADERS``; values are cut at ``_MAX_VALUE`` characters.
+    ``DROPPED_HEADERS``; values are cut at ``_MAX_VALUE`` characters, and written in ASCII (``_ascii``).
     """
     out: dict[str, str] = {}
     dropped: list[str] = []
@@ -60,7 +60,16 @@ def letter_headers(
             MSG_ID: f"{stream}:{sequence}:{component}",
         }
     )
-    return out
+    return {key: _ascii(value) for key, value in out.items()}
+
+
+def _ascii(value: str) -> str:
+    r"""``value`` in ASCII, any other character escaped (``\xe9``, ``\ufffd``).
+
+    Stream reads (``js.get_msg``, the web UI's dead-letter view) parse headers with Python's email parser, which
+    hands a non-ASCII value over as a ``Header`` object rather than a string.
+    """
+    return value if value.isascii() else value.encode("ascii", "backslashreplace").decode("ascii")
 
 
 def fit_payload(payload: bytes, headers: dict[str, str], max_payload: int | None) -> bytes:

@@ -148,6 +148,14 @@ def test_dead_letter_headers_leave_out_names_nats_py_cannot_send() -> None:
     assert out[REASON] == "bad  Injected: 1"
 
 
+def test_dead_letter_header_values_are_ascii_so_stream_reads_give_strings() -> None:
+    out = letter_headers({"traceparent": "00-\x7f\ufffd", "X": "caf\u00e9"}, component="c",
+                         reason="'\u00fc' is not a valid symbol", subject="s", stream="S", sequence=1)
+    assert out["traceparent"] == "00-\x7f\\ufffd" and out["X"] == "caf\\xe9"
+    assert out[REASON] == "'\\xfc' is not a valid symbol"
+    assert all(value.isascii() for value in out.values())
+
+
 def test_a_payload_too_large_to_go_beside_the_headers_is_cut_to_fit() -> None:
     headers = letter_headers(None, component="c", reason="r" * 500, subject="s", stream="S", sequence=1)
     payload = fit_payload(b"p" * 1024, headers, 1024)
