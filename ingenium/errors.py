@@ -33,3 +33,8 @@ class PermanentFailure(IngeniumError):
     For example a cancel request naming an order the executor never received. The message is the reason
     recorded on the dead letter.
     """
+
+
+def printable(text: str) -> str:
+    """``text`` as is when every character prints, else its ``repr``: an error that echoes it stays one line."""
+    return text if text.isprintable() else repr(text)

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from ingenium.bus import JetStreamBus
 from ingenium.cli.console import console, fail, nats_settings, run
 from ingenium.connection import connect_nats
-from ingenium.errors import ConfigurationError
+from ingenium.errors import ConfigurationError, printable
 from ingenium.events import EVENT_TYPES, MAX_EVENT_BYTES, Event
 from ingenium.runtime import describe_validation_error
 from ingenium.streams import ensure_streams
@@ -32,7 +32,7 @@ def read_event(kind: str, payload: str) -> Event:
     data: bytes | str = payload
     if payload.startswith("@"):
         path = Path(payload[1:])
-        shown = payload[1:] if payload[1:].isprintable() else repr(payload[1:])  # the error stays one line
+        shown = printable(payload[1:])
         try:
             with path.open("rb") as handle:
                 data = handle.read(MAX_EVENT_BYTES + 1)  # no more than that is ever needed to refuse a file

@@ -16,7 +16,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ledger.store import audit_row
 from nats.aio.client import Client
 from pydantic import ValidationError
 
@@ -28,6 +27,7 @@ from ingenium.errors import IngeniumError
 from ingenium.events import EVENT_TYPES, Event
 from ingenium.runtime import describe_validation_error
 from ingenium.testing import bar, cancel, fill, order, signal
+from ledger.batch_sql import audit_row
 from ledger.messages import Kind, Message, parse
 
 GO_JSON = Path(__file__).resolve().parents[1] / "fixtures" / "go-json"

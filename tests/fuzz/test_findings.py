@@ -104,9 +104,9 @@ CSV_HEAD = "timestamp,open,high,low,close\n"
 
 
 @pytest.mark.parametrize(("body", "expected"), [
-    (b"2024-03-01T14:30:00Z,1,1,1,\xd8\n", "cannot read the CSV file"),  # was UnicodeDecodeError
-    (b"99999999999999999999,1,1,1,1\n", "out of range"),  # was ValueError: year is out of range
-    ("\u00b2\u00b3,1,1,1,1\n".encode(), "is not ISO 8601"),  # '²³'.isdigit(), but int() refuses it
+    (b"2024-03-01T14:30:00Z,1,1,1,\xd8\n", "cannot read the file .* give a UTF-8 CSV file"),  # was UnicodeDecodeError
+    (b"99999999999999999999,1,1,1,1\n", "timestamp '99999999999999999999' is not a time"),  # was ValueError: year
+    ("\u00b2\u00b3,1,1,1,1\n".encode(), "timestamp '\u00b2\u00b3' is not a time"),  # '²³'.isdigit(), int() refuses
 ])
 def test_the_bar_reader_refuses_bad_rows_with_its_error(tmp_path: Path, body: bytes, expected: str) -> None:
     path = tmp_path / "bars.csv"
@@ -118,7 +118,8 @@ def test_the_bar_reader_refuses_bad_rows_with_its_error(tmp_path: Path, body: by
 def test_the_bar_reader_reads_epochs_as_it_strips_them(tmp_path: Path) -> None:
     path = tmp_path / "bars.csv"
     path.write_bytes(CSV_HEAD.encode() + b"\x1e1709303400,1,1,1,1\n")  # str.strip() strips \x1e, int() did not
-    assert read_bars(path, symbol="aapl").starts[0] == datetime(2024, 3, 1, 14, 30, tzinfo=UTC)
+    # One bar has no spacing to infer its period from: the reader asks for it, so the test gives it.
+    assert read_bars(path, symbol="aapl", period="1m").starts[0] == datetime(2024, 3, 1, 14, 30, tzinfo=UTC)
 
 
 def test_the_bar_reader_refuses_a_file_that_is_not_parquet(tmp_path: Path) -> None:
@@ -134,6 +135,11 @@ def test_the_bar_reader_names_headers_on_one_line(tmp_path: Path) -> None:
     with pytest.raises(BarFileError) as caught:
         read_bars(path, symbol="aapl")
     assert "'time\\nstamp'" in str(caught.value) and "\n" not in str(caught.value)
+    odd = tmp_path / "odd\nname.csv"  # the file's own name is echoed in every bar file error too
+    odd.write_text("timestamp,open,high,low,close\n2024-03-01T14:30:00Z,1,1,1,0\n")
+    with pytest.raises(BarFileError) as caught:
+        read_bars(odd, symbol="aapl", period="1m")
+    assert "odd\\nname.csv" in str(caught.value) and "\n" not in str(caught.value)
 
 
 def test_dead_letter_headers_leave_out_names_nats_py_cannot_send() -> None:
