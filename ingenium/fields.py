@@ -45,9 +45,17 @@ def _to_decimal(value: Any) -> Any:
 
 
 def _bounded(value: Decimal) -> Decimal:
-    """Refuse decimals beyond 10**±``MAX_DECIMAL_EXPONENT`` (the value is finite: pydantic refused NaN and inf)."""
+    """Refuse decimals beyond 10**±``MAX_DECIMAL_EXPONENT`` (the value is finite: pydantic refused NaN and inf).
+
+    Also those whose written form (``str``, as ``to_json`` writes it) is over ``MAX_DECIMAL_CHARS``: a ``Decimal``
+    passed in (or a short string such as ``1E-6``, which ``str`` writes as ``0.000001``) would otherwise be written
+    as an event that its own reader refuses.
+    """
     if -MAX_DECIMAL_EXPONENT <= value.adjusted() <= MAX_DECIMAL_EXPONENT:
-        return value
+        written = len(str(value))
+        if written <= MAX_DECIMAL_CHARS:
+            return value
+        raise ValueError(f"a decimal written with {written} characters is too long (at most {MAX_DECIMAL_CHARS})")
     raise ValueError(f"{value} is out of range: a decimal's magnitude must lie between 1E-{MAX_DECIMAL_EXPONENT} "
                      f"and 1E+{MAX_DECIMAL_EXPONENT + 1}")
 

@@ -101,7 +101,8 @@ def _unary(func: Callable[..., Any]) -> bool:
     return len(positional) == 1
 
 
-_IN_RANGE = f"-{fields_module.MAX_DECIMAL_EXPONENT} <= v.adjusted() <= {fields_module.MAX_DECIMAL_EXPONENT}"
+_IN_RANGE = (f"-{fields_module.MAX_DECIMAL_EXPONENT} <= v.adjusted() <= {fields_module.MAX_DECIMAL_EXPONENT} "
+             f"and len(str(v)) <= {fields_module.MAX_DECIMAL_CHARS}")
 
 #: The wire validators of ``ingenium.fields``, by what keeps a value of the field's exact type unchanged through
 #: them, so the check states that instead of calling them (each call costs more than the test). Any other

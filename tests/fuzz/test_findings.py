@@ -51,6 +51,18 @@ def test_long_decimal_strings_are_refused_by_their_length_before_a_decimal_is_bu
     assert message == "Ohlc.Volume: Value error, a decimal string of 30000 characters is too long (at most 100)"
 
 
+@pytest.mark.parametrize("value", [Decimal("7" * 30 + "." + "7" * 70), Decimal("1" * 94 + "E-99")])
+def test_decimals_written_too_long_to_read_back_are_refused_on_the_way_in(value: Decimal) -> None:
+    # A Decimal (or a 98-character string: str writes "0.000001…") passed the string length check, and to_json
+    # wrote an event from_json refused: found by the hypothesis round trip of executions.
+    fields = {"id": "s1", "timestamp": T0, "symbol": "aapl", "signal": SignalType.LONG, "price": value}
+    for build in (SignalEvent.model_validate, TrustedBuilder(SignalEvent)):
+        with pytest.raises(ValidationError, match="too long"):
+            build(fields)
+    with pytest.raises(ValidationError, match="written with 101 characters is too long"):
+        SignalEvent.model_validate({**fields, "price": "1" * 94 + "E-99"})
+
+
 def test_in_range_decimals_still_read_back_exactly() -> None:
     for value in ("9" * 41, "0." + "0" * 39 + "1", "123.456", "1E+40", "0"):
         raw = json.loads(json.dumps(GO_DATA))

@@ -28,7 +28,7 @@ from ingenium.events import (
     SignalType,
     TimeInForce,
 )
-from ingenium.fields import _SYMBOL
+from ingenium.fields import _SYMBOL, MAX_DECIMAL_CHARS
 from services.data.sample import sample_csv
 
 ids = st.text(min_size=1, max_size=200)
@@ -42,8 +42,10 @@ def decimals(low: str = "1E-40", high: str = "9E+40") -> st.SearchStrategy[Decim
     """Positive decimals across the accepted range, in plain and exponent forms (``str`` writes both)."""
     scaled = st.builds(lambda digits, exp: Decimal(digits).scaleb(exp),
                        st.integers(min_value=1, max_value=10**30), st.integers(min_value=-60, max_value=10))
+    # Only what events accept: a value whose written form is over MAX_DECIMAL_CHARS is refused on the way in.
     return (st.decimals(min_value=Decimal(low), max_value=Decimal(high), allow_nan=False, allow_infinity=False)
-            | scaled.filter(lambda d: Decimal(low) <= d <= Decimal(high)))
+            | scaled.filter(lambda d: Decimal(low) <= d <= Decimal(high))).filter(
+        lambda d: len(str(d)) <= MAX_DECIMAL_CHARS)
 
 
 prices = decimals("1E-8", "1E+12")
