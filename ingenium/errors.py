@@ -50,3 +50,8 @@ def describe_validation_error(exc: ValidationError) -> str:
         loc = ".".join(str(p) for p in err["loc"]) or "payload"
         parts.append(f"{loc}: {err['msg']}")
     return "; ".join(parts)
+
+
+def printable(text: str) -> str:
+    """``text`` as is when every character prints, else its ``repr``: an error that echoes it stays one line."""
+    return text if text.isprintable() else repr(text)

@@ -31,10 +31,11 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    ValidationError,
     model_validator,
 )
 from pydantic.alias_generators import to_pascal
-from pydantic_core import PydanticCustomError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from ingenium.fields import (
     NonNegativeNum,
@@ -199,6 +200,11 @@ class StrictWireModel(WireModel):
         return data
 
 
+#: The largest event JSON read, in bytes. Events are a few hundred bytes; the bound keeps a sender (or a file given
+#: to ``ingenium publish``) from making a reader hold and parse up to the server's whole max payload per message.
+MAX_EVENT_BYTES = 64 * 1024
+
+
 class Event(WireModel):
     """Fields every event carries: a unique ``Id`` (the JetStream ``Nats-Msg-Id``) and a UTC ``Timestamp``."""
 
@@ -209,7 +215,18 @@ class Event(WireModel):
 
     @classmethod
     def from_json(cls, data: bytes | str) -> Self:
-        """Parse and validate one event from its JSON; raises ``pydantic.ValidationError`` naming the field."""
+        """Parse and validate one event from its JSON; raises ``pydantic.ValidationError`` naming the field.
+
+        JSON over ``MAX_EVENT_BYTES`` is refused unread, with the same error type (at the payload).
+        """
+        if len(data) > MAX_EVENT_BYTES:
+            error = PydanticCustomError(
+                "too_large", "the event is {size} bytes, over the {limit}-byte limit for one event",
+                {"size": len(data), "limit": MAX_EVENT_BYTES},
+            )
+            raise ValidationError.from_exception_data(
+                cls.__name__, [InitErrorDetails(type=error, loc=(), input=data[:64])]
+            )
         return cls.model_validate_json(data)
 
 

@@ -18,21 +18,50 @@ from pydantic import AfterValidator, AwareDatetime, BeforeValidator, PlainSerial
 from ingenium.period import parse_period
 
 _SYMBOL = re.compile(r"^[A-Za-z0-9_\-/:^$#@+=]{1,64}$")
+#: The longest decimal string read, checked before a ``Decimal`` is built from it: a price or a quantity needs a
+#: few dozen characters, and a megabyte of digits would cost every sum and every log line that meets it.
+MAX_DECIMAL_CHARS = 100
+#: Decimals must lie within 10**±40 (``Decimal.adjusted``): ``1e999999`` parses, but multiplying it overflows
+#: and writing it out in full (``f"{v:f}"``) allocates a megabyte; no price, quantity or fee comes near.
+MAX_DECIMAL_EXPONENT = 40
 _DURATION = re.compile(r"^(\d+)[smhdw]$")
 
 
 def _to_decimal(value: Any) -> Any:
-    """Refuse floats (they cannot hold money exactly) and booleans; pydantic parses the rest natively.
+    """Refuse floats (they cannot hold money exactly), booleans and overlong strings; pydantic parses the rest.
 
     Pydantic's own decimal parsing takes strings, ints and Decimals and refuses NaN and infinity, in Rust:
-    this check is the only Python on the path, because every message a component consumes passes it.
+    this check and ``_bounded`` are the only Python on the path, because every message a component consumes
+    passes them, so each is a test or two.
     """
     kind = value.__class__
     if kind is float:
         raise ValueError("floats are not accepted for money or quantities; pass a Decimal or a decimal string")
     if kind is bool:
         raise ValueError("a boolean is not a number")
+    if kind is str and len(value) > MAX_DECIMAL_CHARS:
+        raise ValueError(f"a decimal string of {len(value)} characters is too long (at most {MAX_DECIMAL_CHARS})")
     return value
+
+
+def _bounded(value: Decimal) -> Decimal:
+    """Refuse decimals beyond 10**±``MAX_DECIMAL_EXPONENT`` (the value is finite: pydantic refused NaN and inf).
+
+    Also those whose written form (``str``, as ``to_json`` writes it) is over ``MAX_DECIMAL_CHARS``: a ``Decimal``
+    passed in (or a short string such as ``1E-6``, which ``str`` writes as ``0.000001``) would otherwise be written
+    as an event that its own reader refuses.
+    """
+    if -MAX_DECIMAL_EXPONENT <= value.adjusted() <= MAX_DECIMAL_EXPONENT:
+        written = len(str(value))
+        if written <= MAX_DECIMAL_CHARS:
+            return value
+        raise ValueError(f"a decimal written with {written} characters is too long (at most {MAX_DECIMAL_CHARS})")
+    raise ValueError(f"{value} is out of range: a decimal's magnitude must lie between 1E-{MAX_DECIMAL_EXPONENT} "
+                     f"and 1E+{MAX_DECIMAL_EXPONENT + 1}")
+
+
+def _bounded_or_none(value: Decimal | None) -> Decimal | None:
+    return None if value is None else _bounded(value)
 
 
 def _empty_is_none(value: Any) -> Any:
@@ -86,7 +115,10 @@ def _symbol(value: str) -> str:
 
 
 #: A finite decimal, written as a string on the wire.
-Num = Annotated[Decimal, BeforeValidator(_to_decimal), PlainSerializer(str, return_type=str, when_used="json")]
+Num = Annotated[
+    Decimal, BeforeValidator(_to_decimal), AfterValidator(_bounded),
+    PlainSerializer(str, return_type=str, when_used="json"),
+]
 #: A finite decimal greater than zero.
 PositiveNum = Annotated[Num, Gt(0)]
 #: A finite decimal of zero or more.
@@ -96,6 +128,7 @@ OptionalNum = Annotated[
     Decimal | None,
     BeforeValidator(_to_decimal),
     BeforeValidator(_empty_is_none),
+    AfterValidator(_bounded_or_none),
     PlainSerializer(_optional_decimal_str, return_type=str, when_used="json"),
 ]
 #: An order price that may be unset: ``""``, ``0`` and ``None`` all mean unset; written as ``""`` when unset.

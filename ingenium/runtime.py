@@ -308,7 +308,7 @@ class Runner:
         shared = self._shared.get(msg.subject) if self._shared else None
         model, handler, is_async = shared if shared is not None else self._handlers[key]
         try:
-            event = model.model_validate_json(msg.data)
+            event = model.from_json(msg.data)
         except ValidationError as exc:
             reason = f"invalid {model.__name__}: {describe_validation_error(exc)}"
             span.set_status(Status(StatusCode.ERROR, reason))
@@ -423,6 +423,7 @@ class Runner:
             stream=meta.stream,
             sequence=meta.sequence.stream,
             headers=msg.headers,
+            max_payload=bus.nc.max_payload,
         )
         await msg.term()
         self.dead_lettered += 1

@@ -13,7 +13,7 @@ from json.encoder import encode_basestring as _quote
 import asyncpg
 
 from ledger.arithmetic import canonical
-from ledger.messages import Message, Parsed
+from ledger.messages import Message, Parsed, storable_text
 from ledger.rows import ZERO, Anomaly, CashState, FillRow, OrderState, PositionState
 
 #: The one cash account the ledger keeps.
@@ -163,15 +163,16 @@ def audit_message(row: asyncpg.Record) -> Message:
 # ----------------------------------------------------------------------------- writes
 def _json_object(headers: Mapping[str, str]) -> str:
     """JSON of a string-to-string mapping (headers), faster than ``json.dumps`` for these few short pairs."""
-    return "{" + ",".join(f"{_quote(k)}:{_quote(v)}" for k, v in headers.items()) + "}"
+    return "{" + ",".join(f"{_quote(storable_text(k))}:{_quote(storable_text(v))}" for k, v in headers.items()) + "}"
 
 
 def audit_row(parsed: Parsed, kind: str, duplicate: bool) -> tuple[object, ...]:
     """Build the ``ledger_events`` row of one consumed message."""
     message = parsed.message
     headers = _json_object(message.headers) if message.headers else None
+    msg_id = message.msg_id and storable_text(message.msg_id)
     return (
-        message.stream, message.sequence, message.subject, message.msg_id, kind, parsed.event_id, parsed.order_id,
+        message.stream, message.sequence, message.subject, msg_id, kind, parsed.event_id, parsed.order_id,
         duplicate, parsed.error, parsed.payload, parsed.raw, headers, message.received_at,
     )
 

@@ -10,6 +10,7 @@ from decimal import Context, Decimal
 from typing import Literal
 
 from pydantic import ValidationError
+from pydantic_core import from_json
 
 from ingenium.bus import MSG_ID
 from ingenium.errors import describe_validation_error
@@ -95,7 +96,9 @@ def _storable(data: bytes) -> str | None:
     if b"\\u0000" in data:
         return "contains a NUL character, which PostgreSQL text cannot store"
     try:
-        decoded = json.loads(data)
+        # pydantic's parser, as validation's: it bounds the nesting (json.loads raises RecursionError past ~1000
+        # levels) and refuses what validation refuses.
+        decoded = from_json(data)
     except ValueError:
         return None  # not JSON at all: validation says so, and the bytes are kept raw
     try:
@@ -105,11 +108,20 @@ def _storable(data: bytes) -> str | None:
     return None
 
 
+def storable_text(value: str) -> str:
+    """``value`` with each NUL, which PostgreSQL ``text`` and ``jsonb`` cannot hold, as U+FFFD.
+
+    For header values: any client can send a NUL in one (only CR and LF end a header line), and the audit row
+    that keeps it must still be written, or the ledger would stop at that message.
+    """
+    return value.replace("\x00", "\ufffd") if "\x00" in value else value
+
+
 def _unparseable(message: Message, reason: str) -> Parsed:
     data = message.data
     try:
         text = data.decode()
-        json.loads(text)
+        from_json(text)
     except ValueError:
         return Parsed(message, None, reason, None, data)
     if _storable(data) is not None:
@@ -131,7 +143,7 @@ def parse(message: Message, kind: Kind) -> Parsed:
     if problem is not None:
         return _unparseable(message, problem)
     try:
-        event = model.model_validate_json(message.data)
+        event = model.from_json(message.data)
     except ValidationError as exc:
         return _unparseable(message, f"invalid {model.__name__}: {describe_validation_error(exc)}")
     problem = _out_of_range(event)

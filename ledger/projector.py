@@ -164,7 +164,7 @@ class Projector:
             *readers, asyncio.create_task(telemetry.watch_projection_lag(js, streams, over), name="ledger-lag")
         ]
         writer = Writer(conn, planner, self.streams, self.checkpoints, ProjectorCache(self.config.order_cache),
-                        DeadLetterSink(js, self.settings), self._committed)
+                        DeadLetterSink(js, self.settings, nc.max_payload), self._committed)
         try:
             while not stop.is_set():
                 # Orders first: an execution projected before its order must be reconciled later, at a cost.
@@ -257,9 +257,10 @@ def tune_garbage_collector(config: LedgerConfig) -> None:
 class DeadLetterSink:
     """Sends a message the ledger cannot parse to the dead-letter stream, with the reason."""
 
-    def __init__(self, js: JetStreamContext, settings: Settings) -> None:
+    def __init__(self, js: JetStreamContext, settings: Settings, max_payload: int | None = None) -> None:
         self.js = js
         self.settings = settings
+        self.max_payload = max_payload
 
     async def __call__(self, parsed: Parsed) -> None:
         """Dead-letter one message; returns once JetStream stored it."""
@@ -268,5 +269,5 @@ class DeadLetterSink:
         await dead_letter(
             self.js, self.settings.subjects, component=COMPONENT, reason=parsed.error or "unparseable",
             payload=message.data, subject=message.subject, stream=message.stream, sequence=message.sequence,
-            headers=message.headers,
+            headers=message.headers, max_payload=self.max_payload,
         )

@@ -102,12 +102,18 @@ def _unary(func: Callable[..., Any]) -> bool:
     return len(positional) == 1
 
 
+_IN_RANGE = (f"-{fields_module.MAX_DECIMAL_EXPONENT} <= v.adjusted() <= {fields_module.MAX_DECIMAL_EXPONENT} "
+             f"and len(str(v)) <= {fields_module.MAX_DECIMAL_CHARS}")
+
 #: The wire validators of ``ingenium.fields``, by what keeps a value of the field's exact type unchanged through
 #: them, so the check states that instead of calling them (each call costs more than the test). Any other
 #: validator is called, and must return the value itself.
 _KNOWN: dict[Callable[..., Any], str] = {
-    fields_module._to_decimal: "",  # refuses only floats and booleans, which the exact type test excludes already
+    # Refuses only floats, booleans and overlong strings, which the exact type test excludes already.
+    fields_module._to_decimal: "",
     fields_module._empty_is_none: "v != ''",  # only a str (or str enum) can equal "": see _may_be_empty
+    fields_module._bounded: _IN_RANGE,
+    fields_module._bounded_or_none: _IN_RANGE,  # an optional field's test passes None before this one
     fields_module._to_utc: "v.tzinfo is UTC",
     fields_module._symbol: "SYMBOL(v) is not None",
 }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from ingenium.errors import ConfigurationError
+from ingenium.errors import ConfigurationError, printable
 
 REQUIRED = ("timestamp", "open", "high", "low", "close")
 OPTIONAL = ("volume", "symbol", "period")
@@ -56,11 +56,12 @@ def resolve(headers: Sequence[str], mapping: Mapping[str, str], file: str) -> di
     """Field → position in ``headers``: the mapping first, then the aliases; refuses missing required fields."""
     from ingenium.bars.errors import BarFileError
 
+    listed = ", ".join(printable(h) for h in headers) or "none"  # a quoted header may hold a line break
     lowered = [h.strip().lower() for h in headers]
     found: dict[str, int] = {}
     for field, column in mapping.items():
         if column.strip().lower() not in lowered:
-            raise BarFileError(file, f"no column {column!r} for {field} (columns: {', '.join(headers) or 'none'}); "
+            raise BarFileError(file, f"no column {column!r} for {field} (columns: {listed}); "
                                      "fix the column mapping", column=field)
         found[field] = lowered.index(column.strip().lower())
     taken = set(found.values())
@@ -77,7 +78,7 @@ def resolve(headers: Sequence[str], mapping: Mapping[str, str], file: str) -> di
         found["timestamp"] = 0
     missing = [f for f in REQUIRED if f not in found]
     if missing:
-        raise BarFileError(file, f"missing column(s) {', '.join(missing)} (found: {', '.join(headers) or 'none'}); "
+        raise BarFileError(file, f"missing column(s) {', '.join(missing)} (found: {listed}); "
                                  f"needed: {', '.join(REQUIRED)}, optional: {', '.join(OPTIONAL)}; map others with "
                                  "FIELD=COLUMN (timestamp=Date)")
     return found

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ingenium.errors import IngeniumError
+from ingenium.errors import IngeniumError, printable
 
 
 class BarFileError(IngeniumError):
@@ -19,4 +19,5 @@ class BarFileError(IngeniumError):
     def __init__(self, file: str, problem: str, *, where: str | None = None, line: int | None = None,
                  column: str | None = None) -> None:
         self.file, self.problem, self.line, self.column = file, problem, line, column
-        super().__init__(f"{file} {where}: {problem}" if where else f"{file}: {problem}")
+        shown = printable(file)  # a path may hold a line break
+        super().__init__(f"{shown} {where}: {problem}" if where else f"{shown}: {problem}")

@@ -22,7 +22,7 @@ from ingenium.bars.files import Rows, read_file
 from ingenium.bars.spacing import GapPolicy, check_series
 from ingenium.bars.table import Bars
 from ingenium.bars.values import UTC_US, first_true, number_view, shown, utc_times, zone_named
-from ingenium.errors import ConfigurationError
+from ingenium.errors import ConfigurationError, printable
 from ingenium.fields import is_valid_symbol
 from ingenium.period import format_period
 
@@ -100,7 +100,8 @@ def check_bars(
     src = rows.file
     missing = [c for c in REQUIRED if c not in table.column_names]
     if missing:
-        raise BarFileError(src, f"missing column(s) {', '.join(missing)} (found: {', '.join(table.column_names)}); "
+        found = ", ".join(map(printable, table.column_names))
+        raise BarFileError(src, f"missing column(s) {', '.join(missing)} (found: {found}); "
                                 "map them with FIELD=COLUMN (timestamp=Date)")
     n = table.num_rows
     if n == 0:
