@@ -134,7 +134,7 @@ class Engine:
         advance, dispatch, drain, deliver = clock.advance_to, bus.dispatch_data, bus.drain, bus.deliver
         sync = bus.data_is_sync
         times_append, equity_append, holdings, last = (
-            account.times.append, account.equity.append, account.holdings, account.last
+            account.times.pending.append, account.equity.pending.append, account.holdings, account.last
         )
         marked = account.marked
         build = trusted_bar
@@ -168,6 +168,8 @@ class Engine:
                 last[symbol] = close
         finally:
             self._now, self._label = now, label
+            account.times.seal()
+            account.equity.seal()
             if freeze:
                 gc.unfreeze()
 

@@ -47,7 +47,8 @@ class BarBatch:
         return len(self.ids)
 
 
-def _datetimes(values: pa.Array | pa.ChunkedArray) -> list[datetime]:
+def datetimes_of(values: pa.Array | pa.ChunkedArray) -> list[datetime]:
+    """UTC datetimes of a ``timestamp[us]`` (or int64 microseconds) column."""
     micros = np.asarray(values.cast(pa.int64()).to_numpy(zero_copy_only=False))
     if not (micros % 1_000_000).any():  # whole seconds (most bars): exact and twice as fast from the seconds
         at = datetime.fromtimestamp
@@ -110,17 +111,17 @@ class Bars:
     @property
     def first_start(self) -> datetime:
         """Start of the first bar."""
-        return _datetimes(self.table.column("start").slice(0, 1))[0]
+        return datetimes_of(self.table.column("start").slice(0, 1))[0]
 
     @property
     def last_start(self) -> datetime:
         """Start of the last bar."""
-        return _datetimes(self.table.column("start").slice(len(self) - 1, 1))[0]
+        return datetimes_of(self.table.column("start").slice(len(self) - 1, 1))[0]
 
     @property
     def last_end(self) -> datetime:
         """End of the last bar."""
-        return _datetimes(self.table.column("end").slice(len(self) - 1, 1))[0]
+        return datetimes_of(self.table.column("end").slice(len(self) - 1, 1))[0]
 
     @cached_property
     def symbol_names(self) -> list[str]:
@@ -146,7 +147,7 @@ class Bars:
     @staticmethod
     def _convert(part: pa.Table) -> BarBatch:
         symbols = _strings(part.column("symbol"))
-        starts = _datetimes(part.column("start"))
+        starts = datetimes_of(part.column("start"))
         periods = _strings(part.column("period"))
         ids = [derive_id("data", symbol, period, start.isoformat())
                for symbol, period, start in zip(symbols, periods, starts, strict=True)]
@@ -157,7 +158,7 @@ class Bars:
             length = timedelta(microseconds=int(spans[0]))
             ends = [start + length for start in starts]
         else:
-            ends = _datetimes(part.column("end"))
+            ends = datetimes_of(part.column("end"))
         return BarBatch(ids, symbols, starts, ends, periods, opens, highs, lows, closes, volumes)
 
     ids = property(lambda self: self.materialise().ids, doc="Event ids, derived from (symbol, period, start).")
@@ -181,7 +182,7 @@ class Bars:
             parts = {self.symbol_names[0]: table}
         else:
             parts = {name: table.filter(pc.equal(table.column("symbol"), name)) for name in self.symbol_names}
-        return {name: (_datetimes(part.column("start")), to_decimals(part.column("close").combine_chunks()))
+        return {name: (datetimes_of(part.column("start")), to_decimals(part.column("close").combine_chunks()))
                 for name, part in parts.items()}
 
     def id_at(self, index: int) -> str:
