@@ -123,9 +123,9 @@ def make_bars(opens: list[int], highs: list[int], lows: list[int], closes: list[
     return bars
 
 
-def ingenium_config() -> BacktestConfig:
+def ingenium_config(fast: int = FAST, slow: int = SLOW) -> BacktestConfig:
     return BacktestConfig(
-        strategy="services.strategies:SmaCross", strategy_params={"fast": FAST, "slow": SLOW},
+        strategy="services.strategies:SmaCross", strategy_params={"fast": fast, "slow": slow},
         portfolio="services.portfolio:RiskPortfolio",
         portfolio_params={"sizing": "equity_fraction", "equity_fraction": "0.9", "long_only": False},
         executor="services.executor:PaperExecutor", cash=Decimal(100_000), fill="next_open",

@@ -1,4 +1,4 @@
-"""Peak memory of a long backtest fed in batches: SMA(10/20) over N one-minute bars, streamed into the engine.
+"""Peak memory of a long backtest fed in batches: SMA(10/20) (or --fast/--slow) over N one-minute bars.
 
 The bars are made a batch at a time (a seeded random walk in numpy), checked as ``Bars`` and fed to one
 ``Engine``, so no more than a batch of bars exists at once; the run keeps its fills, trades and its equity curve
@@ -50,8 +50,8 @@ def batch(first: int, size: int, price: int, rng: np.random.Generator) -> tuple[
     return table, int(closes[-1])
 
 
-async def run(n: int) -> None:
-    config = ingenium_config()
+async def run(n: int, fast: int, slow: int) -> None:
+    config = ingenium_config(fast, slow)
     config.classes()
     engine = Engine(config)
     await engine.start()
@@ -75,9 +75,12 @@ async def run(n: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bars", type=int, default=10_000_000, help="number of one-minute bars (default 10M)")
+    parser.add_argument("--fast", type=int, default=10, help="fast SMA (default 10)")
+    parser.add_argument("--slow", type=int, default=20, help="slow SMA (default 20; 400 with --fast 50 is a quieter "
+                                                           "load, a crossing every few hundred bars)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
-    asyncio.run(run(args.bars))
+    asyncio.run(run(args.bars, args.fast, args.slow))
 
 
 if __name__ == "__main__":

@@ -79,14 +79,14 @@ class Engine:
         self._label: datetime | None = None  # the start of the bars that end at _now: the equity point's label
         self._last_end: datetime | None = None
         self._first: datetime | None = None
-        #: (symbols, starts, closes) of what was fed, for the price and buy-and-hold lines of the report.
-        #: The bars fed, as their Arrow tables: the report's price lines are built from them at the end, so a
-        #: run holds no Python objects per bar for them.
+        #: The symbols, starts and closes of the bars fed, as Arrow tables: the report's price and buy-and-hold
+        #: lines are built from them at the end, so a run holds no Python objects per bar for them.
         self._fed: list[Bars] = []
         self._replayed: tuple[list[str], list[datetime], list[Decimal]] = ([], [], [])
         self._symbols: set[str] = set()
         self._periods: dict[str, timedelta] = {}
         self._started = False
+        self._freezing: bool | None = None  # whether this run froze the collector's objects (set by the first feed)
 
     async def start(self) -> None:
         """Call each component's ``on_start`` (executor, portfolio, strategy)."""
@@ -96,6 +96,7 @@ class Engine:
 
     async def stop(self) -> None:
         """Call each component's ``on_stop`` and record the last equity point."""
+        self._thaw()
         if self._label is not None:
             self.account.snapshot(self._label)
             self._label = None
@@ -119,7 +120,10 @@ class Engine:
         if self._first is None:
             self._first = bars.first_start
         self._symbols.update(bars.symbol_names)
-        self._fed.append(bars)
+        # Only what the price lines need, so the other columns of a streamed batch are freed with it; bars whose
+        # Python values were built already (``materialise``) are kept whole and their lists reused.
+        self._fed.append(bars if bars.materialised else Bars(bars.table.select(["symbol", "start", "close"]),
+                                                        source=bars.source))
         done = 0
         for batch in bars.batches():
             await self._feed_batch(batch, done, progress, every)
@@ -143,9 +147,12 @@ class Engine:
                    bars.closes, bars.volumes, strict=True)
         # A run keeps every order, fill and equity point alive, and the collector's full passes rescan them all
         # (a fifth of a long run's time). Freezing moves what exists into the permanent generation, so passes
-        # scan only new objects; unfreezing at the end hands everything back to normal collection. A caller
-        # that froze objects itself (a forking server) is left alone.
-        freeze = gc.get_freeze_count() == 0 and gc.isenabled()
+        # scan only new objects; ``stop`` (or a failure) unfreezes, handing everything back to normal collection.
+        # Frozen for the whole run, not per ``feed``: a run streamed in many feeds would otherwise rescan all it
+        # holds after each one. A caller that froze objects itself (a forking server) is left alone.
+        if self._freezing is None:
+            self._freezing = gc.get_freeze_count() == 0 and gc.isenabled()
+        freeze = self._freezing
         # The hot path: one iteration per bar, everything it touches bound to a local.
         try:
             for i, (event_id, symbol, start, end, period, open_, high, low, close, volume) in enumerate(rows, done):
@@ -166,12 +173,18 @@ class Engine:
                 elif dispatch(event):
                     await drain()
                 last[symbol] = close
+        except BaseException:
+            self._thaw()
+            raise
         finally:
             self._now, self._label = now, label
             account.times.seal()
             account.equity.seal()
-            if freeze:
-                gc.unfreeze()
+
+    def _thaw(self) -> None:
+        if self._freezing:
+            gc.unfreeze()
+        self._freezing = None
 
     async def feed_event(self, event: DataEvent) -> None:
         """Hand one validated data event (from a replayed stream) to the components."""

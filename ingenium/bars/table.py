@@ -144,6 +144,11 @@ class Bars:
             done = self.__dict__["_all"] = self._convert(self.table)
         return done
 
+    @property
+    def materialised(self) -> bool:
+        """Whether ``materialise`` built (and keeps) every bar's Python values."""
+        return "_all" in self.__dict__
+
     @staticmethod
     def _convert(part: pa.Table) -> BarBatch:
         symbols = _strings(part.column("symbol"))
