@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar, overload
 
@@ -23,6 +23,7 @@ from ingenium.bars.values import to_decimals
 
 T = TypeVar("T")
 UTC_US = pa.timestamp("us", "UTC")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class Column(Sequence[T]):
@@ -114,3 +115,22 @@ def micros(times: Column[datetime]) -> np.ndarray[Any, np.dtype[np.int64]]:
 def floats(values: Column[Decimal]) -> np.ndarray[Any, np.dtype[np.float64]]:
     """The values as floats, each the nearest to its ``Decimal`` (as ``float(Decimal)`` rounds)."""
     return np.asarray(pc.cast(values.arrow(), pa.float64()).to_numpy(), dtype=np.float64)
+
+
+class Moments(Sequence[datetime]):
+    """UTC datetimes over int64 microseconds, each built when read: cheap random access (a search, a sample)."""
+
+    def __init__(self, values: np.ndarray[Any, np.dtype[np.int64]]) -> None:
+        self._values = values
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    @overload
+    def __getitem__(self, index: int) -> datetime: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[datetime]: ...
+    def __getitem__(self, index: int | slice) -> datetime | list[datetime]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        return EPOCH + timedelta(microseconds=int(self._values[index]))

@@ -24,6 +24,7 @@ from ingenium.backtest.account import Account
 from ingenium.backtest.assembly import build
 from ingenium.backtest.bus import InMemoryBus
 from ingenium.backtest.config import BacktestConfig
+from ingenium.backtest.curve import Moments, micros
 from ingenium.backtest.results import BacktestResult
 from ingenium.backtest.stats import compute_stats
 from ingenium.backtest.trusted import trusted_bar
@@ -222,12 +223,13 @@ class Engine:
         account = self.account
         first = self._first or self.clock.now()
         times = account.times
+        moments = Moments(micros(times))  # the calendar's sampling and searches read points at random
         calendar = None
         if self.config.calendar is not None and times:
-            calendar = load_calendar(self.config.calendar, times[0].date(), times[-1].date())
+            calendar = load_calendar(self.config.calendar, moments[0].date(), moments[-1].date())
         stats = compute_stats(first, times, account.equity, account.initial_cash, account.round_trips,
                               len(account.fills), account.exposed, end=self._last_end or self._now,
-                              periods_per_year=periods_per_year(times, calendar))
+                              periods_per_year=periods_per_year(moments, calendar))
         return BacktestResult(
             run_id=run_id, kind=kind, config=self.config, source=source, symbols=sorted(self._symbols),
             bars=self.bus.sequences["data"], fills=account.fills, round_trips=account.round_trips,
