@@ -53,6 +53,13 @@ class Column(Sequence[T]):
             self._ends.append(len(self))
             self.pending.clear()
 
+    def add(self, values: pa.Array) -> None:
+        """Add points already in Arrow form (decoded as the sealed ones are)."""
+        self.seal()
+        if len(values):
+            self._chunks.append(values)
+            self._ends.append(len(self) + len(values))
+
     def arrow(self) -> pa.ChunkedArray:
         """All points as one Arrow column (the pending ones encoded too)."""
         tail = [self._encode(self.pending)] if self.pending else []

@@ -24,7 +24,7 @@ from ingenium.backtest.account import Account
 from ingenium.backtest.assembly import build
 from ingenium.backtest.bus import InMemoryBus
 from ingenium.backtest.config import BacktestConfig
-from ingenium.backtest.curve import Moments, micros
+from ingenium.backtest.curve import Column, Moments, decimal_column, micros, time_column
 from ingenium.backtest.results import BacktestResult
 from ingenium.backtest.stats import compute_stats
 from ingenium.backtest.trusted import trusted_bar
@@ -238,17 +238,27 @@ class Engine:
         )
 
     def _price_lines(self) -> dict[str, tuple[Sequence[datetime], Sequence[Decimal]]]:
-        """Per symbol, the (bar start, close) series that was fed: the report's price and buy-and-hold lines."""
-        lines: dict[str, tuple[list[datetime], list[Decimal]]] = {}
+        """Per symbol, the (bar start, close) series that was fed: the report's price and buy-and-hold lines.
+
+        Kept as compact columns (Arrow) unless the bars' Python values exist already (``materialise``).
+        """
+        lines: dict[str, tuple[Column[datetime], Column[Decimal]]] = {}
+
+        def line(symbol: str) -> tuple[Column[datetime], Column[Decimal]]:
+            return lines.setdefault(symbol, (time_column(), decimal_column()))
+
         for bars in self._fed:
-            for symbol, (starts, closes) in bars.price_lines().items():
-                line = lines.setdefault(symbol, ([], []))
-                line[0].extend(starts)
-                line[1].extend(closes)
+            if bars.materialised:
+                for symbol, (starts, closes) in bars.price_lines().items():
+                    line(symbol)[0].pending.extend(starts)
+                    line(symbol)[1].pending.extend(closes)
+                continue
+            for symbol, (start_array, close_array) in bars.price_columns().items():
+                line(symbol)[0].add(start_array)
+                line(symbol)[1].add(close_array)
         for symbol, start, close in zip(*self._replayed, strict=True):
-            line = lines.setdefault(symbol, ([], []))
-            line[0].append(start)
-            line[1].append(close)
+            line(symbol)[0].append(start)
+            line(symbol)[1].append(close)
         return dict(lines)
 
 

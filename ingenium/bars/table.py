@@ -179,15 +179,20 @@ class Bars:
 
     def price_lines(self) -> dict[str, tuple[list[datetime], list[Decimal]]]:
         """Per symbol, its bars' starts and closes (the report's price lines), built from the columns."""
-        table = self.table
         done = self.__dict__.get("_all")
         if len(self.symbol_names) == 1 and done is not None:  # built already: the same lists, not a copy
             return {self.symbol_names[0]: (done.starts, done.closes)}
+        return {name: (datetimes_of(starts), to_decimals(closes))
+                for name, (starts, closes) in self.price_columns().items()}
+
+    def price_columns(self) -> dict[str, tuple[pa.Array, pa.Array]]:
+        """Per symbol, its bars' starts and closes as Arrow arrays (no Python value per bar)."""
+        table = self.table
         if len(self.symbol_names) == 1:
             parts = {self.symbol_names[0]: table}
         else:
             parts = {name: table.filter(pc.equal(table.column("symbol"), name)) for name in self.symbol_names}
-        return {name: (datetimes_of(part.column("start")), to_decimals(part.column("close").combine_chunks()))
+        return {name: (part.column("start").combine_chunks(), part.column("close").combine_chunks())
                 for name, part in parts.items()}
 
     def id_at(self, index: int) -> str:
