@@ -106,12 +106,21 @@ class Column(Sequence[T]):
 
 def time_column() -> Column[datetime]:
     """Points labelled by UTC datetimes, held as microseconds."""
-    return Column(lambda values: pa.array(values, UTC_US), datetimes_of)
+    return Column(_encode_times, datetimes_of)
 
 
 def decimal_column() -> Column[Decimal]:
     """Exact ``Decimal`` values, held as their text (``100000.00`` comes back as ``100000.00``)."""
-    return Column(lambda values: pa.array([str(v) for v in values], pa.string()), to_decimals)
+    return Column(_encode_decimals, to_decimals)
+
+
+# Module functions rather than lambdas: a result (and its columns) pickles, e.g. back from a sweep's worker.
+def _encode_times(values: list[datetime]) -> pa.Array:
+    return pa.array(values, UTC_US)
+
+
+def _encode_decimals(values: list[Decimal]) -> pa.Array:
+    return pa.array([str(v) for v in values], pa.string())
 
 
 def micros(times: Column[datetime]) -> np.ndarray[Any, np.dtype[np.int64]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import pickle
 import random
 from decimal import Decimal
 from pathlib import Path
@@ -66,3 +67,5 @@ def test_the_curve_reads_back_exactly_what_was_appended() -> None:
     assert times[-1] == times[len(times) - 1] and times[::50] == list(times)[::50]
     with pytest.raises(IndexError):
         equity[len(equity)]
+    again = pickle.loads(pickle.dumps(result))  # a sweep's worker hands results back pickled
+    assert again.equity == equity and again.times == times and again.prices == result.prices
