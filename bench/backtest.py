@@ -5,7 +5,9 @@ Prints bars per second, in the same run and on the same bars, of
   (b) backtesting.py's SmaCross (its documented example: close and reverse on each crossing),
   (c) ``ingenium.backtest`` running the live classes: ``services.strategies:SmaCross``,
       ``services.portfolio:RiskPortfolio`` (long/short, 90% of equity) and ``services.executor:PaperExecutor``
-      (fills at the next bar's open), including the equity curve and statistics, excluding file loading.
+      (fills at the next bar's open), including the equity curve and statistics, excluding file loading,
+  (d) NautilusTrader when installed (``pip install '.[peers]'``; ``bench/nautilus_peer.py``), else skipped,
+on the trade-heavy SMA(10/20) and on a quieter SMA(50/400) (a crossing every few hundred bars).
 
     .venv/bin/python bench/backtest.py            # 1,000,000 bars
     .venv/bin/python bench/backtest.py --bars 100000 --profile
@@ -30,6 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.nautilus_peer import installed, run_nautilus
 from ingenium.backtest import BacktestConfig, Bars, backtest_async
 from ingenium.bars import bars_from_columns
 
@@ -52,7 +55,7 @@ def random_walk(n: int, seed: int = 20240301) -> tuple[list[int], list[int], lis
     return opens, highs, lows, closes
 
 
-def bare_loop(closes: list[int]) -> int:
+def bare_loop(closes: list[int], fast: int = FAST, slow: int = SLOW) -> int:
     """The floor: two running sums and a comparison per bar; returns the number of crossings.
 
     Prices are integer cents, so the sums are exact like the strategy's Decimal sums, and a tie (the averages
@@ -64,12 +67,12 @@ def bare_loop(closes: list[int]) -> int:
     for i, close in enumerate(closes):
         fast_sum += close
         slow_sum += close
-        if i >= FAST:
-            fast_sum -= closes[i - FAST]
-        if i >= SLOW:
-            slow_sum -= closes[i - SLOW]
-        if i >= SLOW - 1:
-            fast_scaled, slow_scaled = fast_sum * SLOW, slow_sum * FAST
+        if i >= fast:
+            fast_sum -= closes[i - fast]
+        if i >= slow:
+            slow_sum -= closes[i - slow]
+        if i >= slow - 1:
+            fast_scaled, slow_scaled = fast_sum * slow, slow_sum * fast
             if fast_scaled != slow_scaled:
                 now = fast_scaled > slow_scaled
                 if above is not None and now != above:
@@ -78,14 +81,15 @@ def bare_loop(closes: list[int]) -> int:
     return crossings
 
 
-def run_backtesting_py(opens: list[int], highs: list[int], lows: list[int], closes: list[int]) -> tuple[float, int]:
+def run_backtesting_py(opens: list[int], highs: list[int], lows: list[int], closes: list[int], fast: int = FAST,
+                       slow: int = SLOW) -> tuple[float, int]:
     import pandas as pd
     from backtesting import Backtest, Strategy
     from backtesting.lib import crossover
     from backtesting.test import SMA
 
     class SmaCross(Strategy):
-        n1, n2 = FAST, SLOW
+        n1, n2 = fast, slow
 
         def init(self) -> None:
             close = self.data.Close
@@ -123,13 +127,65 @@ def make_bars(opens: list[int], highs: list[int], lows: list[int], closes: list[
     return bars
 
 
-def ingenium_config() -> BacktestConfig:
+def ingenium_config(fast: int = FAST, slow: int = SLOW) -> BacktestConfig:
     return BacktestConfig(
-        strategy="services.strategies:SmaCross", strategy_params={"fast": FAST, "slow": SLOW},
+        strategy="services.strategies:SmaCross", strategy_params={"fast": fast, "slow": slow},
         portfolio="services.portfolio:RiskPortfolio",
         portfolio_params={"sizing": "equity_fraction", "equity_fraction": "0.9", "long_only": False},
         executor="services.executor:PaperExecutor", cash=Decimal(100_000), fill="next_open",
     )
+
+
+def measure(args: argparse.Namespace, profiler: cProfile.Profile | None,
+            walk: tuple[list[int], list[int], list[int], list[int]], bars: Bars, fast: int, slow: int, name: str,
+            loading: float) -> None:
+    """Rounds of (a) the bare loop, (b) backtesting.py, (c) ingenium and (d) NautilusTrader, the best of each."""
+    opens, highs, lows, closes = walk
+    n = len(closes)
+    config = ingenium_config(fast, slow)
+    bare = peer = elapsed = nautilus = math.inf
+    trades = orders = 0
+    # Rounds of each in turn, the best of each counted: a busy machine slows all alike.
+    for _ in range(args.repeat):
+        started = time.perf_counter()
+        crossings = bare_loop(closes, fast, slow)
+        bare = min(bare, time.perf_counter() - started)
+        if not args.skip_backtesting_py:
+            took, trades = run_backtesting_py(opens, highs, lows, closes, fast, slow)
+            peer = min(peer, took)
+        if not args.skip_nautilus and installed():
+            ran = run_nautilus(opens, highs, lows, closes, T0, fast, slow)
+            assert ran is not None
+            nautilus, orders = min(nautilus, ran[0]), ran[1]
+        gc.collect()
+        started = time.perf_counter()
+        if profiler is not None:
+            profiler.enable()
+        result = asyncio.run(backtest_async(config, bars))
+        if profiler is not None:
+            profiler.disable()
+        elapsed = min(elapsed, time.perf_counter() - started)
+    print(f"{name}: {n:,} bars   SMA({fast}) x SMA({slow}) crossings: {crossings:,}   best of {args.repeat}")
+    print(f"(a) bare Python loop     {n / bare:>12,.0f} bars/s   {bare:7.2f} s")
+    if peer < math.inf:
+        print(f"(b) backtesting.py       {n / peer:>12,.0f} bars/s   {peer:7.2f} s   trades {trades:,}")
+    print(f"(c) ingenium.backtest    {n / elapsed:>12,.0f} bars/s   {elapsed:7.2f} s   "
+          f"signals {result.events['signal']:,}"
+          f"  orders {result.events['order']:,}  fills {result.stats.fills:,}  (validating the bars took "
+          f"{loading:.2f} s more)")
+    if nautilus < math.inf:
+        print(f"(d) NautilusTrader       {n / nautilus:>12,.0f} bars/s   {nautilus:7.2f} s   orders {orders:,} "
+              "(float SMAs: a near-tie may cross where exact sums do not)")
+    else:
+        print("(d) NautilusTrader       skipped: " + ("--skip-nautilus" if args.skip_nautilus else
+                                                      "not installed (pip install '.[peers]', Python 3.11: 1.221)"))
+    if result.events["signal"] != crossings:
+        raise SystemExit(f"the strategy emitted {result.events['signal']} signals for {crossings} crossings")
+    print(f"ratios: the bare loop is {elapsed / bare:.1f}x faster than ingenium (target: within 15x)")
+    if peer < math.inf:
+        print(f"        ingenium is {peer / elapsed:.2f}x the speed of backtesting.py (target: at least 2x)")
+    if nautilus < math.inf:
+        print(f"        ingenium is {nautilus / elapsed:.2f}x the speed of NautilusTrader")
 
 
 def main() -> None:
@@ -138,6 +194,9 @@ def main() -> None:
     parser.add_argument("--skip-backtesting-py", action="store_true", help="leave out baseline (b)")
     parser.add_argument("--repeat", type=int, default=1, help="runs of each; the fastest counts (noisy machines)")
     parser.add_argument("--profile", action="store_true", help="print a cProfile of the Ingenium run")
+    parser.add_argument("--skip-nautilus", action="store_true", help="leave out NautilusTrader (minutes at 1M bars)")
+    parser.add_argument("--skip-quiet", action="store_true", help="only the trade-heavy SMA(10/20) load, not also "
+                                                                  "the quieter SMA(50/400)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)  # refused orders log warnings; the benchmark measures, not reads
     n = args.bars
@@ -152,37 +211,9 @@ def main() -> None:
     import services.portfolio.recovery  # noqa: F401  (imported lazily by on_start; a one-time cost)
 
     profiler = cProfile.Profile() if args.profile else None
-    bare = peer = elapsed = math.inf
-    trades = 0
-    # Rounds of (a), (b), (c) in turn, the best of each counted: a busy machine slows all three alike.
-    for _ in range(args.repeat):
-        started = time.perf_counter()
-        crossings = bare_loop(closes)
-        bare = min(bare, time.perf_counter() - started)
-        if not args.skip_backtesting_py:
-            took, trades = run_backtesting_py(opens, highs, lows, closes)
-            peer = min(peer, took)
-        gc.collect()
-        started = time.perf_counter()
-        if profiler is not None:
-            profiler.enable()
-        result = asyncio.run(backtest_async(config, bars))
-        if profiler is not None:
-            profiler.disable()
-        elapsed = min(elapsed, time.perf_counter() - started)
-    print(f"bars: {n:,}   SMA({FAST}) x SMA({SLOW}) crossings: {crossings:,}   best of {args.repeat}")
-    print(f"(a) bare Python loop     {n / bare:>12,.0f} bars/s   {bare:7.2f} s")
-    if peer < math.inf:
-        print(f"(b) backtesting.py       {n / peer:>12,.0f} bars/s   {peer:7.2f} s   trades {trades:,}")
-    print(f"(c) ingenium.backtest    {n / elapsed:>12,.0f} bars/s   {elapsed:7.2f} s   "
-          f"signals {result.events['signal']:,}"
-          f"  orders {result.events['order']:,}  fills {result.stats.fills:,}  (validating the bars took "
-          f"{loading:.2f} s more)")
-    if result.events["signal"] != crossings:
-        raise SystemExit(f"the strategy emitted {result.events['signal']} signals for {crossings} crossings")
-    print(f"ratios: the bare loop is {elapsed / bare:.1f}x faster than ingenium (target: under 20x)")
-    if peer < math.inf:
-        print(f"        ingenium is {peer / elapsed:.2f}x the speed of backtesting.py (target: above 1x)")
+    loads = [(FAST, SLOW, "trade-heavy")] + ([] if args.skip_quiet else [(50, 400, "quieter")])
+    for fast, slow, name in loads:
+        measure(args, profiler, (opens, highs, lows, closes), bars, fast, slow, name, loading)
     if profiler is not None:
         pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
 

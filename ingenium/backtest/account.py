@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import NamedTuple
 
 from ingenium.accounting import DECIMALS, Position, apply_fill, cash_after
+from ingenium.backtest.curve import Column, decimal_column, time_column
 from ingenium.errors import IngeniumError
 from ingenium.events import Event, ExecutionEvent, Side
 
@@ -73,8 +74,9 @@ class Account:
         self.cash = cash
         self.fills: list[Fill] = []
         self.round_trips: list[RoundTrip] = []
-        self.times: list[datetime] = []
-        self.equity: list[Decimal] = []
+        #: The equity curve: one point per bar, kept compact (``Column.seal`` after each batch).
+        self.times: Column[datetime] = time_column()
+        self.equity: Column[Decimal] = decimal_column()
         self.exposed = 0
         #: Last close per symbol, written by the engine after each bar.
         self.last: dict[str, Decimal] = {}

@@ -24,6 +24,7 @@ from ingenium.backtest.account import Account
 from ingenium.backtest.assembly import build
 from ingenium.backtest.bus import InMemoryBus
 from ingenium.backtest.config import BacktestConfig
+from ingenium.backtest.curve import Column, Moments, decimal_column, micros, time_column
 from ingenium.backtest.results import BacktestResult
 from ingenium.backtest.stats import compute_stats
 from ingenium.backtest.trusted import trusted_bar
@@ -79,14 +80,14 @@ class Engine:
         self._label: datetime | None = None  # the start of the bars that end at _now: the equity point's label
         self._last_end: datetime | None = None
         self._first: datetime | None = None
-        #: (symbols, starts, closes) of what was fed, for the price and buy-and-hold lines of the report.
-        #: The bars fed, as their Arrow tables: the report's price lines are built from them at the end, so a
-        #: run holds no Python objects per bar for them.
+        #: The symbols, starts and closes of the bars fed, as Arrow tables: the report's price and buy-and-hold
+        #: lines are built from them at the end, so a run holds no Python objects per bar for them.
         self._fed: list[Bars] = []
         self._replayed: tuple[list[str], list[datetime], list[Decimal]] = ([], [], [])
         self._symbols: set[str] = set()
         self._periods: dict[str, timedelta] = {}
         self._started = False
+        self._freezing: bool | None = None  # whether this run froze the collector's objects (set by the first feed)
 
     async def start(self) -> None:
         """Call each component's ``on_start`` (executor, portfolio, strategy)."""
@@ -96,6 +97,7 @@ class Engine:
 
     async def stop(self) -> None:
         """Call each component's ``on_stop`` and record the last equity point."""
+        self._thaw()
         if self._label is not None:
             self.account.snapshot(self._label)
             self._label = None
@@ -119,7 +121,10 @@ class Engine:
         if self._first is None:
             self._first = bars.first_start
         self._symbols.update(bars.symbol_names)
-        self._fed.append(bars)
+        # Only what the price lines need, so the other columns of a streamed batch are freed with it; bars whose
+        # Python values were built already (``materialise``) are kept whole and their lists reused.
+        self._fed.append(bars if bars.materialised else Bars(bars.table.select(["symbol", "start", "close"]),
+                                                        source=bars.source))
         done = 0
         for batch in bars.batches():
             await self._feed_batch(batch, done, progress, every)
@@ -134,7 +139,7 @@ class Engine:
         advance, dispatch, drain, deliver = clock.advance_to, bus.dispatch_data, bus.drain, bus.deliver
         sync = bus.data_is_sync
         times_append, equity_append, holdings, last = (
-            account.times.append, account.equity.append, account.holdings, account.last
+            account.times.pending.append, account.equity.pending.append, account.holdings, account.last
         )
         marked = account.marked
         build = trusted_bar
@@ -143,9 +148,12 @@ class Engine:
                    bars.closes, bars.volumes, strict=True)
         # A run keeps every order, fill and equity point alive, and the collector's full passes rescan them all
         # (a fifth of a long run's time). Freezing moves what exists into the permanent generation, so passes
-        # scan only new objects; unfreezing at the end hands everything back to normal collection. A caller
-        # that froze objects itself (a forking server) is left alone.
-        freeze = gc.get_freeze_count() == 0 and gc.isenabled()
+        # scan only new objects; ``stop`` (or a failure) unfreezes, handing everything back to normal collection.
+        # Frozen for the whole run, not per ``feed``: a run streamed in many feeds would otherwise rescan all it
+        # holds after each one. A caller that froze objects itself (a forking server) is left alone.
+        if self._freezing is None:
+            self._freezing = gc.get_freeze_count() == 0 and gc.isenabled()
+        freeze = self._freezing
         # The hot path: one iteration per bar, everything it touches bound to a local.
         try:
             for i, (event_id, symbol, start, end, period, open_, high, low, close, volume) in enumerate(rows, done):
@@ -166,10 +174,18 @@ class Engine:
                 elif dispatch(event):
                     await drain()
                 last[symbol] = close
+        except BaseException:
+            self._thaw()
+            raise
         finally:
             self._now, self._label = now, label
-            if freeze:
-                gc.unfreeze()
+            account.times.seal()
+            account.equity.seal()
+
+    def _thaw(self) -> None:
+        if self._freezing:
+            gc.unfreeze()
+        self._freezing = None
 
     async def feed_event(self, event: DataEvent) -> None:
         """Hand one validated data event (from a replayed stream) to the components."""
@@ -207,12 +223,13 @@ class Engine:
         account = self.account
         first = self._first or self.clock.now()
         times = account.times
+        moments = Moments(micros(times))  # the calendar's sampling and searches read points at random
         calendar = None
         if self.config.calendar is not None and times:
-            calendar = load_calendar(self.config.calendar, times[0].date(), times[-1].date())
+            calendar = load_calendar(self.config.calendar, moments[0].date(), moments[-1].date())
         stats = compute_stats(first, times, account.equity, account.initial_cash, account.round_trips,
                               len(account.fills), account.exposed, end=self._last_end or self._now,
-                              periods_per_year=periods_per_year(times, calendar))
+                              periods_per_year=periods_per_year(moments, calendar))
         return BacktestResult(
             run_id=run_id, kind=kind, config=self.config, source=source, symbols=sorted(self._symbols),
             bars=self.bus.sequences["data"], fills=account.fills, round_trips=account.round_trips,
@@ -221,17 +238,27 @@ class Engine:
         )
 
     def _price_lines(self) -> dict[str, tuple[Sequence[datetime], Sequence[Decimal]]]:
-        """Per symbol, the (bar start, close) series that was fed: the report's price and buy-and-hold lines."""
-        lines: dict[str, tuple[list[datetime], list[Decimal]]] = {}
+        """Per symbol, the (bar start, close) series that was fed: the report's price and buy-and-hold lines.
+
+        Kept as compact columns (Arrow) unless the bars' Python values exist already (``materialise``).
+        """
+        lines: dict[str, tuple[Column[datetime], Column[Decimal]]] = {}
+
+        def line(symbol: str) -> tuple[Column[datetime], Column[Decimal]]:
+            return lines.setdefault(symbol, (time_column(), decimal_column()))
+
         for bars in self._fed:
-            for symbol, (starts, closes) in bars.price_lines().items():
-                line = lines.setdefault(symbol, ([], []))
-                line[0].extend(starts)
-                line[1].extend(closes)
+            if bars.materialised:
+                for symbol, (starts, closes) in bars.price_lines().items():
+                    line(symbol)[0].pending.extend(starts)
+                    line(symbol)[1].pending.extend(closes)
+                continue
+            for symbol, (start_array, close_array) in bars.price_columns().items():
+                line(symbol)[0].add(start_array)
+                line(symbol)[1].add(close_array)
         for symbol, start, close in zip(*self._replayed, strict=True):
-            line = lines.setdefault(symbol, ([], []))
-            line[0].append(start)
-            line[1].append(close)
+            line(symbol)[0].append(start)
+            line(symbol)[1].append(close)
         return dict(lines)
 
 

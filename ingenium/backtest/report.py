@@ -189,11 +189,14 @@ def buy_and_hold(result: RunOutcome) -> list[float]:
     share = cash / len(lines)
     out = [0.0] * len(result.times)
     for starts, closes in lines:
-        first, index, value = float(closes[0]), 0, share
+        # One pass over each line (its points in time order), so long lines held compactly are read in order.
+        prices = zip(starts, closes, strict=True)
+        first, value = float(closes[0]), share
+        ahead = next(prices, None)
         for point, moment in enumerate(result.times):
-            while index < len(starts) and starts[index] <= moment:
-                value = share * float(closes[index]) / first
-                index += 1
+            while ahead is not None and ahead[0] <= moment:
+                value = share * float(ahead[1]) / first
+                ahead = next(prices, None)
             out[point] += value
     return out
 

@@ -9,18 +9,23 @@ correctly.
 
 from __future__ import annotations
 
-import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
+
 from ingenium.backtest.account import RoundTrip
+from ingenium.backtest.curve import Column, floats, micros
 from ingenium.calendars import periods_per_year as infer_periods_per_year
 
 YEAR = timedelta(days=365.25)
+CHUNK = 65_536
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,11 +98,14 @@ def compute_stats(
     """
     final = equity[-1] if equity else initial
     end = end or (times[-1] if times else start)
-    values = [float(initial), *map(float, equity)]
-    returns = [b / a - 1.0 for a, b in itertools.pairwise(values) if a != 0.0]
+    # Arrays, not lists of Python floats: a ten-million-bar curve stays a few buffers (the run's memory bound).
+    values = np.concatenate(([float(initial)], _floats(equity)))
+    before, after = values[:-1], values[1:]
+    moving = before != 0.0
+    returns = after[moving] / before[moving] - 1.0  # the same IEEE operations as on Python floats, in bulk
     years = (end - start) / YEAR
     per_year = periods_per_year if periods_per_year is not None else infer_periods_per_year(times)
-    if not returns:
+    if not len(returns):
         per_year = None
     cagr = None
     if years > 0 and initial > 0 and final > 0:
@@ -107,11 +115,11 @@ def compute_stats(
             cagr = None  # minutes of data annualised: no meaningful growth rate
     volatility = sharpe = sortino = None
     if per_year is not None and len(returns) > 1:
-        mean = math.fsum(returns) / len(returns)
-        # Lists rather than generators (fsum sums the same values either way); ``0.0 if r > 0.0 else r ** 2`` is
-        # ``min(r, 0.0) ** 2`` without a call per point (NaN included).
-        std = math.sqrt(math.fsum([(r - mean) ** 2 for r in returns]) / (len(returns) - 1))
-        downside = math.sqrt(math.fsum([0.0 if r > 0.0 else r ** 2 for r in returns]) / len(returns))
+        mean = math.fsum(_each(returns)) / len(returns)
+        # Python floats, a chunk at a time: fsum and ``**`` exactly as on a list; ``0.0 if r > 0.0 else r ** 2``
+        # is ``min(r, 0.0) ** 2`` without a call per point (NaN included).
+        std = math.sqrt(math.fsum((r - mean) ** 2 for r in _each(returns)) / (len(returns) - 1))
+        downside = math.sqrt(math.fsum(0.0 if r > 0.0 else r ** 2 for r in _each(returns)) / len(returns))
         scale = math.sqrt(per_year)
         volatility = std * scale
         sharpe = mean / std * scale if std > 0 else None
@@ -128,19 +136,44 @@ def compute_stats(
     )
 
 
+def _floats(equity: Sequence[Decimal]) -> np.ndarray[Any, np.dtype[np.float64]]:
+    if isinstance(equity, Column):
+        return floats(equity)
+    return np.array([float(v) for v in equity], dtype=np.float64)
+
+
+def _micros(start: datetime, times: Sequence[datetime]) -> np.ndarray[Any, np.dtype[np.int64]]:
+    """``start`` then ``times`` as microseconds since the epoch."""
+    first = np.array([(start - EPOCH) // MICROSECOND], dtype=np.int64)
+    if isinstance(times, Column):
+        return np.concatenate((first, micros(times)))
+    return np.concatenate((first, np.array([(t - EPOCH) // MICROSECOND for t in times], dtype=np.int64)))
+
+
+def _each(values: np.ndarray[Any, Any]) -> Iterator[Any]:
+    """The array's values as Python numbers, a chunk at a time (no list of them all)."""
+    for begin in range(0, len(values), CHUNK):
+        yield from values[begin:begin + CHUNK].tolist()
+
+
 def _drawdowns(
-    start: datetime, times: Sequence[datetime], values: Sequence[float]
+    start: datetime, times: Sequence[datetime], values: np.ndarray[Any, np.dtype[np.float64]]
 ) -> tuple[float, timedelta, timedelta]:
     """Deepest drawdown, how long its episode lasted, and the longest episode; ``values[0]`` is the initial equity."""
-    moments = [start, *times]
-    peak, peak_at, below = values[0], 0, False
+    moments = _micros(start, times)
+
+    def between(a: int, b: int) -> timedelta:
+        return timedelta(microseconds=int(moments[b] - moments[a]))
+
+    peak, peak_at, below = float(values[0]), 0, False
     depth, deep_peak, deep_end = 0.0, 0, 0
     longest = timedelta(0)
-    for index in range(1, len(values)):
-        value = values[index]
+    for index, value in enumerate(_each(values)):
+        if index == 0:
+            continue
         if value >= peak:
             if below:
-                longest = max(longest, moments[index] - moments[peak_at])
+                longest = max(longest, between(peak_at, index))
                 if deep_peak == peak_at and deep_end == -1:
                     deep_end = index
             peak, peak_at, below = value, index, False
@@ -151,8 +184,8 @@ def _drawdowns(
             depth, deep_peak, deep_end = fall, peak_at, -1
     last = len(values) - 1
     if below:
-        longest = max(longest, moments[last] - moments[peak_at])
-    deepest = moments[deep_end if deep_end >= 0 else last] - moments[deep_peak]
+        longest = max(longest, between(peak_at, last))
+    deepest = between(deep_peak, deep_end if deep_end >= 0 else last)
     return depth, deepest, longest
 
 

@@ -47,7 +47,8 @@ class BarBatch:
         return len(self.ids)
 
 
-def _datetimes(values: pa.Array | pa.ChunkedArray) -> list[datetime]:
+def datetimes_of(values: pa.Array | pa.ChunkedArray) -> list[datetime]:
+    """UTC datetimes of a ``timestamp[us]`` (or int64 microseconds) column."""
     micros = np.asarray(values.cast(pa.int64()).to_numpy(zero_copy_only=False))
     if not (micros % 1_000_000).any():  # whole seconds (most bars): exact and twice as fast from the seconds
         at = datetime.fromtimestamp
@@ -110,17 +111,17 @@ class Bars:
     @property
     def first_start(self) -> datetime:
         """Start of the first bar."""
-        return _datetimes(self.table.column("start").slice(0, 1))[0]
+        return datetimes_of(self.table.column("start").slice(0, 1))[0]
 
     @property
     def last_start(self) -> datetime:
         """Start of the last bar."""
-        return _datetimes(self.table.column("start").slice(len(self) - 1, 1))[0]
+        return datetimes_of(self.table.column("start").slice(len(self) - 1, 1))[0]
 
     @property
     def last_end(self) -> datetime:
         """End of the last bar."""
-        return _datetimes(self.table.column("end").slice(len(self) - 1, 1))[0]
+        return datetimes_of(self.table.column("end").slice(len(self) - 1, 1))[0]
 
     @cached_property
     def symbol_names(self) -> list[str]:
@@ -143,10 +144,15 @@ class Bars:
             done = self.__dict__["_all"] = self._convert(self.table)
         return done
 
+    @property
+    def materialised(self) -> bool:
+        """Whether ``materialise`` built (and keeps) every bar's Python values."""
+        return "_all" in self.__dict__
+
     @staticmethod
     def _convert(part: pa.Table) -> BarBatch:
         symbols = _strings(part.column("symbol"))
-        starts = _datetimes(part.column("start"))
+        starts = datetimes_of(part.column("start"))
         periods = _strings(part.column("period"))
         ids = [derive_id("data", symbol, period, start.isoformat())
                for symbol, period, start in zip(symbols, periods, starts, strict=True)]
@@ -157,7 +163,7 @@ class Bars:
             length = timedelta(microseconds=int(spans[0]))
             ends = [start + length for start in starts]
         else:
-            ends = _datetimes(part.column("end"))
+            ends = datetimes_of(part.column("end"))
         return BarBatch(ids, symbols, starts, ends, periods, opens, highs, lows, closes, volumes)
 
     ids = property(lambda self: self.materialise().ids, doc="Event ids, derived from (symbol, period, start).")
@@ -173,15 +179,20 @@ class Bars:
 
     def price_lines(self) -> dict[str, tuple[list[datetime], list[Decimal]]]:
         """Per symbol, its bars' starts and closes (the report's price lines), built from the columns."""
-        table = self.table
         done = self.__dict__.get("_all")
         if len(self.symbol_names) == 1 and done is not None:  # built already: the same lists, not a copy
             return {self.symbol_names[0]: (done.starts, done.closes)}
+        return {name: (datetimes_of(starts), to_decimals(closes))
+                for name, (starts, closes) in self.price_columns().items()}
+
+    def price_columns(self) -> dict[str, tuple[pa.Array, pa.Array]]:
+        """Per symbol, its bars' starts and closes as Arrow arrays (no Python value per bar)."""
+        table = self.table
         if len(self.symbol_names) == 1:
             parts = {self.symbol_names[0]: table}
         else:
             parts = {name: table.filter(pc.equal(table.column("symbol"), name)) for name in self.symbol_names}
-        return {name: (_datetimes(part.column("start")), to_decimals(part.column("close").combine_chunks()))
+        return {name: (part.column("start").combine_chunks(), part.column("close").combine_chunks())
                 for name, part in parts.items()}
 
     def id_at(self, index: int) -> str:

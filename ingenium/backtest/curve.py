@@ -1,0 +1,152 @@
+"""``Column``: a long series (an equity curve's times or values) kept compact, read as an ordinary sequence.
+
+A run appends one point per bar to a plain list (the hot path's cost stays one ``list.append``); the engine
+``seal``s the list after each batch of bars into an Arrow array, so a run of ten million bars holds its curve
+as Arrow buffers (8 bytes a time, a few bytes of text a value) rather than ten million Python objects. Reading
+rebuilds the values exactly: times as UTC datetimes, equity as the very ``Decimal`` text that was appended.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any, TypeVar, overload
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ingenium.bars.table import datetimes_of
+from ingenium.bars.values import to_decimals
+
+T = TypeVar("T")
+UTC_US = pa.timestamp("us", "UTC")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class Column(Sequence[T]):
+    """Points appended to ``pending`` and sealed into Arrow chunks; a read-only sequence of the values.
+
+    Args:
+        encode: Pending values → one Arrow array.
+        decode: One Arrow array → its values.
+
+    """
+
+    def __init__(self, encode: Callable[[list[T]], pa.Array], decode: Callable[[pa.Array], list[T]]) -> None:
+        #: Appended to by the engine's hot loop (bind ``pending.append``: ``seal`` clears it in place).
+        self.pending: list[T] = []
+        self._encode, self._decode = encode, decode
+        self._chunks: list[pa.Array] = []
+        self._ends: list[int] = []  # the running length after each chunk
+
+    def append(self, value: T) -> None:
+        """Add one point."""
+        self.pending.append(value)
+
+    def seal(self) -> None:
+        """Move the pending points into a compact chunk."""
+        if self.pending:
+            self._chunks.append(self._encode(self.pending))
+            self._ends.append(len(self))
+            self.pending.clear()
+
+    def add(self, values: pa.Array) -> None:
+        """Add points already in Arrow form (decoded as the sealed ones are)."""
+        self.seal()
+        if len(values):
+            self._chunks.append(values)
+            self._ends.append(len(self) + len(values))
+
+    def arrow(self) -> pa.ChunkedArray:
+        """All points as one Arrow column (the pending ones encoded too)."""
+        tail = [self._encode(self.pending)] if self.pending else []
+        first = self._chunks[0] if self._chunks else self._encode([])
+        return pa.chunked_array([*self._chunks, *tail], type=first.type)
+
+    def __len__(self) -> int:
+        return (self._ends[-1] if self._ends else 0) + len(self.pending)
+
+    @overload
+    def __getitem__(self, index: int) -> T: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[T]: ...
+    def __getitem__(self, index: int | slice) -> T | list[T]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        n = len(self)
+        if index < 0:
+            index += n
+        if not 0 <= index < n:
+            raise IndexError("curve index out of range")
+        sealed = self._ends[-1] if self._ends else 0
+        if index >= sealed:
+            return self.pending[index - sealed]
+        chunk = bisect.bisect_right(self._ends, index)
+        offset = index - (self._ends[chunk - 1] if chunk else 0)
+        return self._decode(self._chunks[chunk].slice(offset, 1))[0]
+
+    def __iter__(self) -> Iterator[T]:
+        for chunk in self._chunks:
+            yield from self._decode(chunk)
+        yield from self.pending
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, str):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, compared by value
+
+    def __repr__(self) -> str:
+        return f"Column({len(self)} points)"
+
+
+def time_column() -> Column[datetime]:
+    """Points labelled by UTC datetimes, held as microseconds."""
+    return Column(_encode_times, datetimes_of)
+
+
+def decimal_column() -> Column[Decimal]:
+    """Exact ``Decimal`` values, held as their text (``100000.00`` comes back as ``100000.00``)."""
+    return Column(_encode_decimals, to_decimals)
+
+
+# Module functions rather than lambdas: a result (and its columns) pickles, e.g. back from a sweep's worker.
+def _encode_times(values: list[datetime]) -> pa.Array:
+    return pa.array(values, UTC_US)
+
+
+def _encode_decimals(values: list[Decimal]) -> pa.Array:
+    return pa.array([str(v) for v in values], pa.string())
+
+
+def micros(times: Column[datetime]) -> np.ndarray[Any, np.dtype[np.int64]]:
+    """The times as int64 microseconds since the epoch."""
+    return np.asarray(times.arrow().cast(pa.int64()).to_numpy(), dtype=np.int64)
+
+
+def floats(values: Column[Decimal]) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """The values as floats, each the nearest to its ``Decimal`` (as ``float(Decimal)`` rounds)."""
+    return np.asarray(pc.cast(values.arrow(), pa.float64()).to_numpy(), dtype=np.float64)
+
+
+class Moments(Sequence[datetime]):
+    """UTC datetimes over int64 microseconds, each built when read: cheap random access (a search, a sample)."""
+
+    def __init__(self, values: np.ndarray[Any, np.dtype[np.int64]]) -> None:
+        self._values = values
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    @overload
+    def __getitem__(self, index: int) -> datetime: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[datetime]: ...
+    def __getitem__(self, index: int | slice) -> datetime | list[datetime]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        return EPOCH + timedelta(microseconds=int(self._values[index]))
