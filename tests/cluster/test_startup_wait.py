@@ -21,6 +21,8 @@ from ingenium.streams import ensure_streams
 from tests.cluster.harness import NatsCluster
 from tests.core.components import Echo
 
+pytestmark = pytest.mark.cluster
+
 
 async def streams_then_two_nodes_down(cluster: NatsCluster, settings: Settings) -> None:
     nc = await connect_nats(settings, name="test-setup")

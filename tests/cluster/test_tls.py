@@ -20,6 +20,8 @@ from ingenium.errors import ConfigurationError, ConnectionFailed
 from ingenium.streams import ensure_streams
 from tests.cluster.harness import NatsCluster, TlsFiles
 
+pytestmark = pytest.mark.cluster
+
 
 @pytest.fixture
 def certificates(tmp_path: Path) -> dict[str, Path]:
