@@ -67,3 +67,17 @@ def for_kind(settings: Settings, kind: str) -> Settings:
         "nats_inbox_prefix": inbox_prefix(kind),
         "nats_provisioned": kind != "provisioner",
     })
+
+
+def as_stack_user(settings: Settings, kind: Kind) -> Settings:
+    """``settings`` as ``kind``'s user when they connect as a user of the secure stack on their data dir.
+
+    A stack add-on (the web UI inside ``ingenium up``) is handed the provisioner's settings; it connects as its own
+    kind instead. Settings of a stack started without ``--secure`` come back unchanged.
+    """
+    seed = settings.nats_nkey_seed
+    ours = {seed_path(settings.data_dir, k) for k in KINDS}
+    if seed is None or Path(seed) not in ours:
+        return settings
+    return for_kind(settings, kind)
+

@@ -12,6 +12,7 @@ import socket
 
 from pydantic import ValidationError
 
+from ingenium import credentials
 from ingenium.cli.console import err_console
 from ingenium.cli.status import STACK_CONNECTION
 from ingenium.config import Settings
@@ -34,6 +35,7 @@ class WebUi:
         """Serve the UI; return the line with its URL (nothing, after a warning, when its port is taken)."""
         from services.web.app import create_app  # FastAPI loads only when the UI is served
 
+        settings = credentials.as_stack_user(settings, "web")  # on a secure stack, the web UI's own NATS user
         try:
             config = WebConfig()
         except ValidationError as exc:

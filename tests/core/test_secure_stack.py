@@ -9,26 +9,30 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import signal
 import stat
+import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
 import nats.errors
+import nkeys
 import pytest
 import pytest_asyncio
 from nats.aio.client import Client
 
 from ingenium import credentials
+from ingenium.cli.status import STACK_CONNECTION
 from ingenium.config import Settings
 from ingenium.connection import connect_nats
 from ingenium.permissions import KINDS
 from ingenium.testing import eventually
 from services.data import SAMPLE_FILE
 from tests.core.test_cli import assert_one_line_error, cli
-from tests.core.test_stack import component, start_up, stop, user_env
+from tests.core.test_stack import component, field, start_up, stop, user_env
 from tests.reply_injection import pull_into_the_order_subject
 
 COMPONENTS = {
@@ -161,3 +165,24 @@ async def test_a_pull_whose_reply_names_the_order_subject_places_no_order(provis
 def test_a_malformed_component_to_provision_is_refused_in_one_line(tmp_path: Path) -> None:
     result = cli("streams", "init", "--component", "nope", env=user_env(tmp_path), cwd=tmp_path)
     assert_one_line_error(result, "NAME=package.module:Class")
+
+
+def test_the_web_ui_that_up_serves_connects_as_the_web_user(tmp_path: Path, database_url: str) -> None:
+    env = user_env(tmp_path) | {"INGENIUM_DATA_DIR": str(tmp_path / "data"), "INGENIUM_DATABASE_URL": database_url,
+                                "INGENIUM_WEB_PORT": "0"}
+    up, output = start_up(env, tmp_path / "cwd", "--secure")
+    try:
+        found = re.search(r"^web UI\s+(http\S+)", output, flags=re.MULTILINE)
+        assert found, output
+        url = found.group(1)
+        with urllib.request.urlopen(url + "api/v1/components", timeout=30) as answer:
+            assert answer.status == 200
+        monitor = field(output, "monitoring")
+        with urllib.request.urlopen(f"{monitor}/connz?auth=true", timeout=30) as answer:
+            connections = json.loads(answer.read())["connections"]
+        users = {c.get("name"): c.get("authorized_user") for c in connections}
+        public = nkeys.from_seed(credentials.seed_path(tmp_path / "data", "web").read_bytes().strip())
+        assert users.get(f"{STACK_CONNECTION}-web") == public.public_key.decode(), users
+    finally:
+        stop(up)
+    assert violations(tmp_path / "data") == []
