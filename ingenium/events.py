@@ -18,34 +18,23 @@ audit trail keeps the verbatim payload).
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Callable
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar, Literal, Self, TypeVar
+from typing import Annotated, ClassVar, Literal, Self
 
-from pydantic import (
-    AliasGenerator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    PlainSerializer,
-    ValidationError,
-    model_validator,
-)
-from pydantic.alias_generators import to_pascal
+from pydantic import BeforeValidator, Field, PlainSerializer, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from ingenium.fields import (
-    NonNegativeNum,
-    OptionalNum,
-    OptionalPrice,
-    OptionalStr,
-    PositiveNum,
-    Symbol,
-    UtcDatetime,
-)
+from ingenium.fields import NonNegativeNum, OptionalNum, OptionalPrice, OptionalStr, PositiveNum, Symbol, UtcDatetime
+from ingenium.marketdata import Ohlc, Quote, Trade
+from ingenium.wire import StrictWireModel, WireModel, is_keys_only, keys_only, unknown_key_message
+
+__all__ = [
+    "EVENT_TYPES", "MAX_EVENT_BYTES", "AnyEvent", "CancelRequest", "DataEvent", "DataType", "Event",
+    "ExecutionEvent", "ExecutionUpdate", "FillUpdate", "Ohlc", "OrderEvent", "OrderType", "Quote", "Side",
+    "SignalEvent", "SignalType", "StopLoss", "StrictWireModel", "TimeInForce", "Trade", "WireModel",
+    "ZeroIfEmpty", "is_keys_only", "keys_only", "unknown_key_message",
+]
 
 
 class SignalType(StrEnum):
@@ -116,90 +105,6 @@ class ExecutionUpdate(StrEnum):
         return self in (ExecutionUpdate.PARTIAL_FILL, ExecutionUpdate.FILLED)
 
 
-class WireModel(BaseModel):
-    """Base of every wire model: Go's PascalCase keys, frozen, unknown keys ignored (newer senders add fields)."""
-
-    model_config = ConfigDict(
-        frozen=True,
-        extra="ignore",
-        alias_generator=AliasGenerator(alias=to_pascal),
-        validate_by_name=True,
-        validate_by_alias=True,
-        serialize_by_alias=True,
-    )
-
-    def to_json(self) -> bytes:
-        """Serialise with Go's keys, as the Go structs decode it."""
-        return self.model_dump_json(by_alias=True).encode()
-
-
-_KNOWN_KEYS: dict[type[BaseModel], dict[str, str]] = {}
-
-
-def _known_keys(model: type[BaseModel]) -> dict[str, str]:
-    """Every key ``model`` accepts (Go's alias and the Python name) → the alias to suggest for it."""
-    known = _KNOWN_KEYS.get(model)
-    if known is None:
-        known = {}
-        for name, field in model.model_fields.items():
-            alias = field.alias or name
-            known[name] = known[alias] = alias
-        _KNOWN_KEYS[model] = known
-    return known
-
-
-def unknown_key_message(key: str, known: dict[str, str]) -> str:
-    """``unknown key 'OrderType' (did you mean 'Type'?)``: the key, and the nearest known one (case-insensitive)."""
-    lowered = {k.lower(): alias for k, alias in known.items()}
-    close = difflib.get_close_matches(key.lower(), list(lowered), n=1)
-    if close:
-        return f"unknown key {key!r} (did you mean {lowered[close[0]]!r}?)"
-    return f"unknown key {key!r} (known keys: {', '.join(sorted(set(known.values())))})"
-
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-#: The attribute ``keys_only`` sets on a validator.
-_KEYS_ONLY = "__ingenium_keys_only__"
-
-
-def keys_only(check: F) -> F:
-    """Mark a before-validator that only refuses keys, never reads or changes a value.
-
-    Builders that take field names alone (``ingenium.backtest.trusted``) have nothing left for such a check to
-    refuse, so they may build the model without it; any other before-validator makes them validate.
-    """
-    setattr(check, _KEYS_ONLY, True)
-    return check
-
-
-def is_keys_only(check: Any) -> bool:
-    """Whether ``check`` (a validator function, or a classmethod around one) was marked by ``keys_only``."""
-    return getattr(getattr(check, "__func__", check), _KEYS_ONLY, False) is True
-
-
-class StrictWireModel(WireModel):
-    """A wire model that refuses keys it does not know, naming the nearest known one.
-
-    For what gets acted on (orders): an unknown key is most likely a misspelt known one, and ignoring it would
-    give the field it meant its default, i.e. trade a guess.
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    @model_validator(mode="before")
-    @classmethod
-    @keys_only
-    def _refuse_unknown_keys(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            known = _known_keys(cls)
-            unknown = [key for key in data if key not in known]
-            if unknown:
-                message = "; ".join(unknown_key_message(str(key), known) for key in unknown[:3])
-                raise PydanticCustomError("unknown_key", "{message}", {"message": message})
-        return data
-
-
 #: The largest event JSON read, in bytes. Events are a few hundred bytes; the bound keeps a sender (or a file given
 #: to ``ingenium publish``) from making a reader hold and parse up to the server's whole max payload per message.
 MAX_EVENT_BYTES = 64 * 1024
@@ -228,53 +133,6 @@ class Event(WireModel):
                 cls.__name__, [InitErrorDetails(type=error, loc=(), input=data[:64])]
             )
         return cls.model_validate_json(data)
-
-
-class Ohlc(WireModel):
-    """One OHLC bar."""
-
-    open: PositiveNum
-    high: PositiveNum
-    low: PositiveNum
-    close: PositiveNum
-    volume: NonNegativeNum = Decimal(0)
-    period: str = Field(default="", max_length=16, description="Bar length, e.g. 1m, 1h, 1d.")
-    timestamp: UtcDatetime = Field(description="Start of the bar (UTC).")
-
-    @model_validator(mode="after")
-    def _check_range(self) -> Self:
-        if self.low > min(self.open, self.close) or self.high < max(self.open, self.close):
-            raise ValueError(
-                f"inconsistent bar: low {self.low} / high {self.high} must bracket open {self.open} "
-                f"and close {self.close}"
-            )
-        return self
-
-
-class Trade(WireModel):
-    """One trade (a print) as the venue reported it; Go Ingenium has no trades, so Go readers skip this key."""
-
-    price: PositiveNum
-    size: PositiveNum
-    timestamp: UtcDatetime = Field(description="When the trade happened (UTC).")
-    id: OptionalStr = Field(default=None, max_length=64, description="The venue's trade id, where it gives one.")
-    exchange: OptionalStr = Field(default=None, max_length=16, description="Exchange code of the print.")
-    conditions: tuple[str, ...] = Field(default=(), max_length=32, description="The venue's condition codes.")
-    tape: OptionalStr = Field(default=None, max_length=8, description="Tape (A, B, C) where the venue gives it.")
-
-
-class Quote(WireModel):
-    """The best bid and ask at one moment; sizes and prices are zero on a side that has none."""
-
-    bid_price: NonNegativeNum
-    bid_size: NonNegativeNum
-    ask_price: NonNegativeNum
-    ask_size: NonNegativeNum
-    timestamp: UtcDatetime = Field(description="When the quote was made (UTC).")
-    bid_exchange: OptionalStr = Field(default=None, max_length=16, description="Exchange of the bid.")
-    ask_exchange: OptionalStr = Field(default=None, max_length=16, description="Exchange of the ask.")
-    conditions: tuple[str, ...] = Field(default=(), max_length=32, description="The venue's condition codes.")
-    tape: OptionalStr = Field(default=None, max_length=8, description="Tape (A, B, C) where the venue gives it.")
 
 
 #: The payload key each data type carries; an event carries that one and no other.

@@ -2,10 +2,8 @@
 
 One durable pull consumer per stream the component reads, named ``<component>-<stream>``, so a restart
 resumes where it stopped and replicas share the work. A message is acked only after its handler succeeded and
-everything the handler emitted was stored. A failing handler is retried with a growing delay (nak with delay);
-after ``max_attempts``, or at once for a message that does not parse or whose handler raises
-``PermanentFailure``, the message goes to the dead-letter
-stream with the reason and the consumer carries on.
+everything the handler emitted was stored. A failing handler is retried with a growing delay, or its message
+dead-lettered with the reason and the consumer carries on (``ingenium.failures``).
 
 A handler runs once per message. Handlers keep state (averages, a book, working orders), so running one again
 for a message whose output JetStream did not store (a leader election outlasting the bus's retries) would apply
@@ -37,15 +35,15 @@ from opentelemetry.trace import Span, Status, StatusCode
 from pydantic import ValidationError
 
 from ingenium import telemetry
-from ingenium.bus import JetStreamBus, is_transient
+from ingenium.bus import JetStreamBus
 from ingenium.component import HANDLERS, Component, ComponentContext, Handler
 from ingenium.config import Settings
 from ingenium.connection import connect_nats
 from ingenium.consumers import bind_consumer, consumer_config, durable_name, ensure_consumer
-from ingenium.deadletter import dead_letter
 from ingenium.discovery import announce, withdraw
-from ingenium.errors import ConnectionFailed, PermanentFailure, PublishFailed, describe_validation_error
+from ingenium.errors import ConnectionFailed, PublishFailed, describe_validation_error
 from ingenium.events import DataEvent, Event
+from ingenium.failures import dead_letter_message, jetstream_away, retry_or_dead_letter, wait_in_place
 from ingenium.ingestor import Ingestor
 from ingenium.pull import PullConsumer
 from ingenium.runmode import RunMode
@@ -221,7 +219,7 @@ class Runner:
             except Exception as exc:
                 for _, consumer in bound:  # the next attempt binds them all again
                     await consumer.close()
-                if not (_jetstream_away(exc) or isinstance(exc, TimeoutError)) or self._stopping.is_set():
+                if not (jetstream_away(exc) or isinstance(exc, TimeoutError)) or self._stopping.is_set():
                     raise
                 if time.monotonic() >= deadline:
                     raise ConnectionFailed(
@@ -312,7 +310,8 @@ class Runner:
         except ValidationError as exc:
             reason = f"invalid {model.__name__}: {describe_validation_error(exc)}"
             span.set_status(Status(StatusCode.ERROR, reason))
-            await self._dead_letter(bus, msg, reason)
+            await dead_letter_message(bus, msg, reason, component=component.name)
+            self.dead_lettered += 1
             return None
         if isinstance(event, DataEvent) and not component.wants_data(event):
             return [], []  # a trade or quote for a bar-only component: acked, not handled
@@ -335,14 +334,17 @@ class Runner:
                     break
                 except Exception as exc:
                     component.collect(None)
-                    if _jetstream_away(exc) and not self._stopping.is_set():
+                    if jetstream_away(exc) and not self._stopping.is_set():
                         attempt += 1
-                        await self._wait_in_place(msg, f"JetStream unavailable inside the handler: {exc!r}", attempt)
+                        await wait_in_place(msg, f"JetStream unavailable inside the handler: {exc!r}", attempt,
+                                            component=component.name, settings=self.settings,
+                                            stopping=self._stopping)
                         continue
                     telemetry.handler_errors.add(1, {"ingenium.component": component.name, "stream": key})
                     span.record_exception(exc)
                     span.set_status(Status(StatusCode.ERROR, repr(exc)))
-                    await self._failed(bus, msg, exc)
+                    if await retry_or_dead_letter(bus, msg, exc, component=component.name, settings=self.settings):
+                        self.dead_lettered += 1
                     return None
         finally:
             telemetry.handler_duration.record(
@@ -368,71 +370,15 @@ class Runner:
             except PublishFailed as exc:
                 attempt += 1
                 if not self._stopping.is_set():
-                    await self._wait_in_place(msg, f"its output was not stored: {exc}", attempt)
+                    await wait_in_place(msg, f"its output was not stored: {exc}", attempt,
+                                        component=self.component.name, settings=self.settings,
+                                        stopping=self._stopping)
                 if self._stopping.is_set():
                     log.warning("%s: %s; stopping, so message %s is left to the next instance",
                                 self.component.name, exc, msg.metadata.sequence.stream)
                     await msg.nak()
                     return False
                 futures = [await bus.send(e) for e in emitted]
-
-    async def _wait_in_place(self, msg: Msg, why: str, attempt: int) -> None:
-        """Pause before trying a message again in place, keeping the server from redelivering it meanwhile."""
-        settings = self.settings
-        delay = min(settings.retry_backoff_seconds * 2 ** min(attempt - 1, 16), settings.ack_wait_seconds / 2)
-        log.log(logging.WARNING if attempt == 1 else logging.DEBUG,
-                "%s: %s seq %s waits (attempt %s, next in %.2fs; later messages wait too, to keep their order): %s",
-                self.component.name, msg.subject, msg.metadata.sequence.stream, attempt, delay, why)
-        telemetry.handler_retries.add(1, {"ingenium.component": self.component.name})
-        with contextlib.suppress(nats.errors.Error):
-            await msg.in_progress()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(delay):
-                await self._stopping.wait()
-
-    async def _failed(self, bus: JetStreamBus, msg: Msg, exc: Exception) -> None:
-        if isinstance(exc, PermanentFailure):
-            await self._dead_letter(bus, msg, str(exc))
-            return
-        attempts = msg.metadata.num_delivered
-        if _jetstream_away(exc):
-            await msg.nak()  # stopping while JetStream is away: not the message's fault, never dead-lettered
-            return
-        if attempts >= self.settings.max_attempts:
-            await self._dead_letter(bus, msg, f"handler failed {attempts} times, last: {exc!r}")
-            return
-        delay = self.settings.retry_backoff_seconds * 2 ** (attempts - 1)
-        log.warning(
-            "%s: handler failed on %s seq %s (attempt %s of %s), retrying in %.2fs: %r",
-            self.component.name, msg.subject, msg.metadata.sequence.stream, attempts,
-            self.settings.max_attempts, delay, exc,
-        )
-        telemetry.handler_retries.add(1, {"ingenium.component": self.component.name})
-        await msg.nak(delay=delay)
-
-    async def _dead_letter(self, bus: JetStreamBus, msg: Msg, reason: str) -> None:
-        meta = msg.metadata
-        log.error("%s: dead-lettering %s seq %s: %s", self.component.name, msg.subject, meta.sequence.stream, reason)
-        await dead_letter(
-            bus.js,
-            self.subjects,
-            component=self.component.name,
-            reason=reason,
-            payload=msg.data,
-            subject=msg.subject,
-            stream=meta.stream,
-            sequence=meta.sequence.stream,
-            headers=msg.headers,
-            max_payload=bus.nc.max_payload,
-        )
-        await msg.term()
-        self.dead_lettered += 1
-        telemetry.events_consumed.add(1, {"messaging.destination.name": msg.subject, "outcome": "dead_letter"})
-
-
-def _jetstream_away(exc: Exception) -> bool:
-    """Whether a handler failed because JetStream was unreachable (an election, a reconnect), not by itself."""
-    return isinstance(exc, PublishFailed) or (isinstance(exc, nats.errors.Error) and is_transient(exc))
 
 
 async def run_until_signalled(component: Component, settings: Settings) -> bool:
