@@ -45,6 +45,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/loop.py
 	$(BIN)/python bench/bars.py
 	$(BIN)/python bench/backtest.py
+	$(BIN)/python bench/memory.py
 	$(BIN)/python bench/sync.py
 	$(BIN)/python bench/telemetry.py
 	$(BIN)/python bench/live.py

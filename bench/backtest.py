@@ -6,7 +6,7 @@ Prints bars per second, in the same run and on the same bars, of
   (c) ``ingenium.backtest`` running the live classes: ``services.strategies:SmaCross``,
       ``services.portfolio:RiskPortfolio`` (long/short, 90% of equity) and ``services.executor:PaperExecutor``
       (fills at the next bar's open), including the equity curve and statistics, excluding file loading,
-  (d) NautilusTrader when installed (``pip install '.[peers]'``; ``bench/nautilus_peer.py``), else skipped,
+  (d) NautilusTrader when installed (``pip install '.[peers]'``; ``bench/peers/nautilus.py``), else skipped,
 on the trade-heavy SMA(10/20) and on a quieter SMA(50/400) (a crossing every few hundred bars).
 
     .venv/bin/python bench/backtest.py            # 1,000,000 bars
@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.nautilus_peer import installed, run_nautilus
+from bench.peers.nautilus import installed, run_nautilus
 from ingenium.backtest import BacktestConfig, Bars, backtest_async
 from ingenium.bars import bars_from_columns
 

@@ -27,7 +27,8 @@ pytestmark = pytest.mark.cluster
 async def streams_then_two_nodes_down(cluster: NatsCluster, settings: Settings) -> None:
     nc = await connect_nats(settings, name="test-setup")
     try:
-        await ensure_streams(nc.jetstream(), settings)
+        # R3 streams on a just-started cluster: a loaded machine can take longer than the default 5 s to answer.
+        await ensure_streams(nc.jetstream(timeout=30), settings)
     finally:
         await nc.close()
     cluster.kill("n1")

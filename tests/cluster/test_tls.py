@@ -59,7 +59,7 @@ async def test_clients_and_routes_speak_tls_and_a_plaintext_client_is_refused(
         ours = [c for node in tls_cluster.nodes.values() for c in node.monitor("/connz")["connections"]
                 if c.get("name") == "test-tls"]
         assert len(ours) == 1 and ours[0]["tls_version"].startswith("1.")  # the server's word: the socket is TLS
-        js = nc.jetstream()
+        js = nc.jetstream(timeout=30)  # R3 streams on a just-started cluster, on a loaded machine
         await ensure_streams(js, secured)
         ack = await js.publish("ingenium.strategy.signal", b"{}")
         info = await js.stream_info("INGENIUM_SIGNALS")
