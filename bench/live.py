@@ -49,6 +49,7 @@ from ingenium.embedded import EmbeddedNats
 from ingenium.streams import ensure_streams
 from ingenium.subjects import StreamKey, Subjects
 from ingenium.testing import bar, settings_env
+from services.settle import busy_consumers
 
 SYMBOL = "bench"
 #: The components as deployed: (name, ``ingenium run`` arguments).
@@ -129,14 +130,7 @@ async def quiescent(js: JetStreamContext, subjects: Subjects, fills: int) -> boo
     """Whether every fill is stored and every consumer acked all that its stream holds."""
     if (await js.stream_info(subjects.stream("execution"))).state.last_seq < fills:
         return False
-    for key, durables in CONSUMERS.items():
-        stream = subjects.stream(key)
-        last = (await js.stream_info(stream)).state.last_seq
-        for durable in durables:
-            info = await js.consumer_info(stream, durable)
-            if info.ack_floor is None or info.ack_floor.stream_seq < last or info.num_ack_pending:
-                return False
-    return True
+    return not await busy_consumers(js, subjects, [(key, d) for key, ds in CONSUMERS.items() for d in ds])
 
 
 async def drive(nats_url: str, namespace: str, bars: int, expected: dict[StreamKey, int]) -> float:

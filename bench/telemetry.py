@@ -50,6 +50,7 @@ from ingenium.testing import eventually
 from services.executor.paper import PaperExecutor
 from services.ingestors.csv_parquet import HistoricalIngestor
 from services.portfolio.portfolio import RiskPortfolio
+from services.settle import busy_consumers
 from services.strategies.sma_cross import SmaCross
 
 MODES = ("off", "disabled", "reachable", "refused", "silent")
@@ -85,14 +86,8 @@ async def quiescent(js: JetStreamContext, settings: Settings, bars: int, consume
     data = await js.stream_info(settings.subjects.stream("data"))
     if data.state.last_seq < bars:
         return False
-    for key, durables in consumers.items():
-        stream = settings.subjects.stream(key)
-        last = (await js.stream_info(stream)).state.last_seq
-        for durable in durables:
-            info = await js.consumer_info(stream, durable)
-            if info.ack_floor is None or info.ack_floor.stream_seq < last or info.num_ack_pending:
-                return False
-    return True
+    pairs = [(key, d) for key, ds in consumers.items() for d in ds]
+    return not await busy_consumers(js, settings.subjects, pairs)
 
 
 async def child(nats_url: str, namespace: str, bars: int) -> dict[str, float]:
