@@ -63,14 +63,17 @@ async def test_sigkill_and_restart_leave_exactly_one_order_per_signal(
         executor = PaperExecutor(name="paper", max_fill_quantity=4)
         await loop.start(executor)
         await bus.publish_many([bar(s, "100") for s in SYMBOLS])
-        await bus.publish_many([
-            fresh(signal(symbol, direction, price="100", event_id=event_id)) for event_id, symbol, direction in SCRIPT
-        ])
+        signals_of = [fresh(signal(symbol, direction, price="100", event_id=event_id))
+                      for event_id, symbol, direction in SCRIPT]
+        # Half the signals before the kill and half after it: a portfolio fast enough to finish all of them
+        # between two polls would otherwise leave nothing for the restarted one to do.
+        await bus.publish_many(signals_of[: SIGNALS // 2])
         child = spawn(args, settings, log=log)
         try:
             await eventually(lambda: _orders(nc, settings, 60), timeout=30)
             child.send_signal(signals.SIGKILL)
             child.wait()
+            await bus.publish_many(signals_of[SIGNALS // 2:])
             assert len(await _order_events(nc, settings)) < len(expected_orders()), "the kill came too late"
             child = spawn(args, settings, log=log)
             consumers: list[tuple[StreamKey, str]] = [
