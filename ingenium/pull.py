@@ -9,13 +9,8 @@ while the component works. Acks, redelivery and ``max_ack_pending`` are the serv
 Deliveries can be lost on the way: with the server the client was connected to, or with a consumer leader that
 dies while its messages are on a route. The server counts them as delivered and redelivers them only after the
 ack wait, behind newer messages, so a strategy would see a symbol's bars out of order. Every delivery is numbered
-(the consumer sequence), so a loss shows as a jump in the numbers. But so do the deliveries of another replica
-pulling from the same durable (the supported way to share work), and resetting the shared consumer for those
-would renumber it and make every replica reset in turn. The two differ in what follows: another replica acks
-its deliveries, a lost one stays unacked. So on a jump the messages after it are held back, and handed out once
-the ack floor has reached them (everything before them is done, so order holds); only if the floor stops moving
-below them for a while is it a loss: they are dropped, the consumer is reset to its ack floor (ADR-60,
-nats-server 2.14+), and it delivers again from there in stream order.
+(the consumer sequence), so a jump in the numbers shows the loss: the messages after it are dropped unhandled, the
+consumer is reset to its ack floor (ADR-60, nats-server 2.14+), and it delivers again from there in stream order.
 """
 
 from __future__ import annotations
@@ -41,11 +36,6 @@ _HEARTBEAT = "100"
 #: (a clustered consumer between the loss of its leader and the election of the next).
 _REFUSED = {"409": "", "503": "no responders: the consumer has no leader"}
 _PAUSE = 1.0
-#: Seconds between looks at the ack floor while messages are held back.
-_POLL = 0.02
-#: How many pull ``expires`` the ack floor may stand still below held messages before they count as lost: another
-#: replica acks its batch in the time it takes to handle it, a lost delivery is never acked.
-_STALL_EXPIRES = 3
 
 
 class PullConsumer:
@@ -79,15 +69,8 @@ class PullConsumer:
         self._refusals = 0
         #: The consumer sequence the next delivery should carry; ``None`` while unknown.
         self._expected: int | None = None
-        #: Messages after a jump in the delivery numbers, held back until the ack floor reaches them.
-        self._held: list[Msg] = []
-        #: A reset is due (it failed in an election and is tried again).
-        self._resetting = False
-        #: The ack floor (stream sequence) last seen while holding, and when it must have moved by.
-        self._floor = 0
-        self._stall_deadline = 0.0
-        #: Resets of the consumer after a loss (each renumbers its deliveries for every client of the durable).
-        self.resets = 0
+        #: (expected, seen) delivery numbers of a loss not recovered from yet.
+        self._gap: tuple[int, int] | None = None
         #: The stream sequence of the last message handed out before a loss.
         self._handed = 0
 
@@ -127,10 +110,8 @@ class PullConsumer:
     async def fetch(self) -> list[Msg]:
         """The messages delivered so far, waiting up to ``expires`` seconds for the first; ``[]`` if none came."""
         loop = asyncio.get_running_loop()
-        if self._resetting:
+        if self._gap is not None:
             return await self._recover()
-        if self._held:
-            return await self._release_or_recover()
         if self._conflict is not None:
             self._refusals += 1
             # One warning per episode: an election refuses every request for seconds.
@@ -147,29 +128,23 @@ class PullConsumer:
                 # asyncio.timeout, not wait_for: on 3.11 wait_for can lose a cancellation racing completion.
                 async with asyncio.timeout(self.expires + 0.5):
                     await self._arrived.wait()
-        return await self._hand_out(list(self._buffer))
-
-    async def _hand_out(self, msgs: list[Msg]) -> list[Msg]:
+        msgs = self._in_order(list(self._buffer))
         self._buffer.clear()
-        msgs = self._in_order(msgs)
-        if not self._outstanding and not self._held:
+        if not self._outstanding and self._gap is None:
             await self._pull()  # prefetch: the server delivers the next batch while this one is handled
         return msgs
 
     def _in_order(self, msgs: list[Msg]) -> list[Msg]:
-        """The messages up to a jump in the delivery numbers; the rest are held until the jump is explained."""
+        """The messages up to a jump in the delivery numbers (a loss), which starts a recovery."""
         expected = self._expected
         for i, msg in enumerate(msgs):
             delivered = msg.metadata.sequence.consumer
             # Numbers going back are fine: a new consumer leader continues from what was replicated to it.
             if expected is not None and delivered > expected:
-                # Another replica's deliveries or lost ones: not known yet, so not worth a warning.
-                log.debug("deliveries %s to %s of %s/%s went elsewhere; holding %d messages until they are acked",
-                          expected, delivered - 1, self.stream, self.consumer, len(msgs) - i)
-                self._held = msgs[i:]
+                log.warning("deliveries %s to %s of %s/%s were lost on the way; resetting the consumer to deliver "
+                            "them again in order", expected, delivered - 1, self.stream, self.consumer)
+                self._gap = (expected, delivered)
                 self._expected = None
-                self._floor = 0
-                self._stall_deadline = asyncio.get_running_loop().time() + _STALL_EXPIRES * self.expires
                 if i:
                     self._handed = msgs[i - 1].metadata.sequence.stream
                 return msgs[:i]
@@ -179,47 +154,11 @@ class PullConsumer:
             self._handed = msgs[-1].metadata.sequence.stream
         return msgs
 
-    async def _release_or_recover(self) -> list[Msg]:
-        """The held messages once the ack floor reaches them; a reset if it stalls below them; ``[]`` meanwhile.
-
-        Waits at most ``expires`` per call, like an empty fetch. The caller has handled (and acked) what came
-        before the jump by now, so the floor stalls only on deliveries nobody will ack.
-        """
-        loop = asyncio.get_running_loop()
-        held = self._held
-        target = min(msg.metadata.sequence.stream for msg in held) - 1
-        deadline = loop.time() + self.expires
-        while True:
-            try:
-                info = await self.consumer_info()
-            except (nats.errors.Error, TimeoutError) as exc:  # an election: the stall deadline still runs
-                log.debug("consumer info of %s/%s while holding failed: %r", self.stream, self.consumer, exc)
-            else:
-                floor = (info.ack_floor.stream_seq or 0) if info.ack_floor is not None else 0
-                if floor >= target:
-                    self._held = []
-                    self._expected = held[0].metadata.sequence.consumer
-                    return await self._hand_out(held + list(self._buffer))
-                if floor > self._floor:
-                    self._floor = floor
-                    self._stall_deadline = loop.time() + _STALL_EXPIRES * self.expires
-            now = loop.time()
-            if now >= self._stall_deadline:
-                log.warning("deliveries before stream sequence %s of %s/%s were lost on the way (the ack floor "
-                            "stays at %s); resetting the consumer to deliver them again in order", target + 1,
-                            self.stream, self.consumer, self._floor)
-                self._resetting = True
-                return await self._recover()
-            if now >= deadline:
-                return []
-            await asyncio.sleep(_POLL)
-
     async def _recover(self) -> list[Msg]:
         """Reset the consumer to its ack floor once no request is in flight; returns nothing (this time)."""
         # Whatever the request in flight still brings is numbered before the reset: wait it out and drop it.
         await self._last_request_ended()
         self._buffer.clear()
-        self._held = []
         self._outstanding = False
         await self._acks_applied()
         try:
@@ -231,14 +170,10 @@ class PullConsumer:
                 return []
             log.warning("cannot reset %s/%s (%r; nats-server before 2.14?): the lost messages come back after the "
                         "ack wait, after newer ones", self.stream, self.consumer, exc)
-            self._resetting = False
-            self._expected = None
+            self._gap = self._expected = None
             return []
-        self.resets += 1
-        self._resetting = False
-        # A reset numbers deliveries from 1 again; a late one from before it is a jump, held until the floor
-        # reaches it (in order) or dropped by the next reset.
-        self._expected = 1
+        self._gap = None
+        self._expected = 1  # a reset numbers deliveries from 1 again; a late one from before it is another jump
         return []
 
     async def _acks_applied(self) -> None:
