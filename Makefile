@@ -65,7 +65,7 @@ fuzz: $(STAMP)
 		echo "fuzzing $$target for $(FUZZ_SECONDS)s"; \
 		$(BIN)/python -m tests.fuzz.main $$target --seconds $(FUZZ_SECONDS) --corpus .fuzz/corpus/$$target \
 			--artifacts .fuzz/artifacts 2>.fuzz/$$target.log || { tail -60 .fuzz/$$target.log; exit 1; }; \
-		grep -h "^Done" .fuzz/$$target.log; \
+		grep -a -h "^Done" .fuzz/$$target.log; \
 	done
 
 up: $(STAMP)
