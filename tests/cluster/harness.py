@@ -25,7 +25,10 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.errors import APIError
 
+from ingenium.config import Settings
 from ingenium.embedded import nats_server_binary, stop_process
+from ingenium.failures import jetstream_away
+from ingenium.streams import ensure_streams
 
 CLUSTER_NAME = "ingenium"
 
@@ -219,6 +222,26 @@ class NatsCluster:
         """The end of one node's log."""
         path = self.nodes[name].log_file
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+
+async def provision_streams(nc: Client, settings: Settings, *, nodes: int | None = None,
+                            within: float = 90.0) -> list[str]:
+    """``ensure_streams`` on a just-started cluster, tried again while JetStream does not answer.
+
+    A stream create sent while the meta leader changes (or on a loaded machine) can go unanswered; the component
+    runtime waits that out (``startup_wait_seconds``), and a test's own set-up must too. Returns what the last
+    attempt did: a stream whose create went unanswered shows as updated, so callers check its shape in
+    ``stream_info``.
+    """
+    js = nc.jetstream(timeout=15)
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            return await ensure_streams(js, settings, nodes=nodes)
+        except Exception as exc:
+            if not (jetstream_away(exc) or isinstance(exc, TimeoutError)) or time.monotonic() > deadline:
+                raise
+        await asyncio.sleep(0.5)
 
 
 async def stream_leader(js: JetStreamContext, stream: str, *, within: float = 30.0) -> str:

@@ -25,12 +25,12 @@ from ingenium.config import Settings
 from ingenium.connection import connect_nats
 from ingenium.embedded import EmbeddedNats
 from ingenium.runtime import Runner
-from ingenium.streams import cluster_nodes, ensure_streams
+from ingenium.streams import cluster_nodes
 from ingenium.subjects import StreamKey
 from ingenium.testing import with_database
 from services.ingestors import SyntheticFeed
 from services.settle import busy_consumers, consumers_of, ledger_lag, wait_until
-from tests.cluster.harness import NatsCluster, move_leader, stream_leader
+from tests.cluster.harness import NatsCluster, move_leader, provision_streams, stream_leader
 from tests.cluster.trading import (
     COMPONENTS,
     FEED,
@@ -97,7 +97,8 @@ async def cluster_run(cluster: NatsCluster, settings: Settings, logs: Path) -> t
     killed: list[str] = []
     try:
         js = nc.jetstream(timeout=10)
-        assert "created INGENIUM_ORDERS (3 replicas)" in await ensure_streams(js, settings, nodes=cluster_nodes(nc))
+        await provision_streams(nc, settings, nodes=cluster_nodes(nc))
+        assert (await js.stream_info(settings.subjects.stream("order"))).config.num_replicas == 3
         first = await stream_leader(js, settings.subjects.stream("order"))
         for key in ("data", "signal"):
             await move_leader(nc, settings.subjects.stream(key), first)

@@ -10,9 +10,8 @@ import pytest
 from ingenium.bus import JetStreamBus, Published
 from ingenium.config import Settings
 from ingenium.connection import connect_nats
-from ingenium.streams import ensure_streams
 from ingenium.testing import bar, eventually, stream_events
-from tests.cluster.harness import NatsCluster, stream_leader
+from tests.cluster.harness import NatsCluster, provision_streams, stream_leader
 
 pytestmark = pytest.mark.cluster
 
@@ -25,7 +24,7 @@ async def test_publishes_in_flight_when_the_leader_dies_are_stored_once(cluster:
     nc = await connect_nats(settings, name="publisher")
     try:
         js = nc.jetstream()
-        await ensure_streams(js, settings)
+        await provision_streams(nc, settings)
         stream = settings.subjects.stream("data")
         leader = await stream_leader(js, stream)
         bus = JetStreamBus(nc, settings.subjects)

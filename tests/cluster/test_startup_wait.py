@@ -17,8 +17,7 @@ from ingenium.config import Settings
 from ingenium.connection import connect_nats
 from ingenium.errors import ConnectionFailed
 from ingenium.runtime import Runner
-from ingenium.streams import ensure_streams
-from tests.cluster.harness import NatsCluster
+from tests.cluster.harness import NatsCluster, provision_streams
 from tests.core.components import Echo
 
 pytestmark = pytest.mark.cluster
@@ -27,8 +26,7 @@ pytestmark = pytest.mark.cluster
 async def streams_then_two_nodes_down(cluster: NatsCluster, settings: Settings) -> None:
     nc = await connect_nats(settings, name="test-setup")
     try:
-        # R3 streams on a just-started cluster: a loaded machine can take longer than the default 5 s to answer.
-        await ensure_streams(nc.jetstream(timeout=30), settings)
+        await provision_streams(nc, settings)
     finally:
         await nc.close()
     cluster.kill("n1")

@@ -17,8 +17,7 @@ import trustme
 from ingenium.config import Settings
 from ingenium.connection import connect_nats
 from ingenium.errors import ConfigurationError, ConnectionFailed
-from ingenium.streams import ensure_streams
-from tests.cluster.harness import NatsCluster, TlsFiles
+from tests.cluster.harness import NatsCluster, TlsFiles, provision_streams
 
 pytestmark = pytest.mark.cluster
 
@@ -59,8 +58,8 @@ async def test_clients_and_routes_speak_tls_and_a_plaintext_client_is_refused(
         ours = [c for node in tls_cluster.nodes.values() for c in node.monitor("/connz")["connections"]
                 if c.get("name") == "test-tls"]
         assert len(ours) == 1 and ours[0]["tls_version"].startswith("1.")  # the server's word: the socket is TLS
+        await provision_streams(nc, secured)
         js = nc.jetstream(timeout=30)  # R3 streams on a just-started cluster, on a loaded machine
-        await ensure_streams(js, secured)
         ack = await js.publish("ingenium.strategy.signal", b"{}")
         info = await js.stream_info("INGENIUM_SIGNALS")
         assert ack.seq == 1 and info.cluster is not None and len(info.cluster.replicas or []) == 2
