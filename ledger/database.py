@@ -16,6 +16,8 @@ from ingenium.errors import ConfigurationError, ConnectionFailed
 
 #: ``application_name`` of the projector's connection, so operators (and tests) can find it in pg_stat_activity.
 APPLICATION_NAME = "ingenium-ledger"
+#: Advisory lock key held while migrating, so two processes starting at once migrate one after the other.
+MIGRATION_LOCK = 0x1E_D6E2_0001
 
 _SCHEMES = ("postgresql", "postgres", "postgresql+asyncpg", "postgresql+psycopg", "postgresql+psycopg2")
 

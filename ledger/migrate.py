@@ -23,8 +23,6 @@ from ledger.database import sqlalchemy_url
 
 #: alembic's bookkeeping table, named so it is clearly the ledger's.
 VERSION_TABLE = "ledger_alembic_version"
-#: Advisory lock key held while migrating, so two processes starting at once migrate one after the other.
-MIGRATION_LOCK = 0x1E_D6E2_0001
 _IN_PROCESS = threading.Lock()
 
 

@@ -8,7 +8,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import asyncpg
 
-from ledger.database import connect
+from ledger.database import MIGRATION_LOCK, connect
 
 log = logging.getLogger("ingenium.ledger.roles")
 
@@ -35,15 +35,21 @@ async def ensure_reader(admin_url: str) -> str | None:
     try:
         database = await conn.fetchval("SELECT current_database()")
         try:
-            # Two processes may create it at once; the loser's duplicate_object is harmless.
-            await conn.execute(
-                f"DO $$ BEGIN CREATE ROLE {READER} LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$"
-            )
-            await conn.execute(f"ALTER ROLE {READER} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '{password}'")
-            await conn.execute(f'GRANT CONNECT ON DATABASE "{database}" TO {READER}')
-            await conn.execute(f"GRANT USAGE ON SCHEMA public TO {READER}")
-            await conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {READER}")
-            await conn.execute(f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO {READER}")
+            async with conn.transaction():
+                # Not while a migration runs: a table it created but has not committed would get neither the
+                # grant on all tables (not visible yet) nor the default privileges (set after its CREATE).
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
+                # Two databases on one server may create it at once; the loser's duplicate_object is harmless.
+                await conn.execute(
+                    f"DO $$ BEGIN CREATE ROLE {READER} LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$"
+                )
+                await conn.execute(
+                    f"ALTER ROLE {READER} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '{password}'"
+                )
+                await conn.execute(f'GRANT CONNECT ON DATABASE "{database}" TO {READER}')
+                await conn.execute(f"GRANT USAGE ON SCHEMA public TO {READER}")
+                await conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {READER}")
+                await conn.execute(f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO {READER}")
         except asyncpg.InsufficientPrivilegeError as exc:
             log.warning("cannot create the read-only role %s (%s); reading with the configured user", READER, exc)
             return None

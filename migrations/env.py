@@ -8,8 +8,8 @@ import os
 from alembic import context
 from sqlalchemy import create_engine, pool, text
 
-from ledger.database import sqlalchemy_url
-from ledger.migrate import MIGRATION_LOCK, VERSION_TABLE
+from ledger.database import MIGRATION_LOCK, sqlalchemy_url
+from ledger.migrate import VERSION_TABLE
 from ledger.tables import SQLModel
 
 config = context.config

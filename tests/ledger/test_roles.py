@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 
 from ingenium.config import Settings
 from ingenium.testing import settings_env
+from ledger.database import MIGRATION_LOCK
 from ledger.roles import READER, ensure_reader
 from tests.ledger.support import hide_from_reader
 from tests.ledger.test_cli import cli
@@ -60,3 +62,28 @@ async def test_the_cli_queries_read_as_the_reader(ledger_settings: Settings, tmp
     result = await cli("ledger", "positions", "--format", "json", env=settings_env(ledger_settings), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == []
+
+
+async def test_a_grant_made_while_a_migration_runs_covers_the_tables_it_creates(db_settings: Settings) -> None:
+    """A portfolio may make the role while `ledger serve` migrates: its tables must still be readable after."""
+    assert db_settings.database_url
+    migrating = await asyncpg.connect(db_settings.database_url)
+    try:
+        transaction = migrating.transaction()
+        await transaction.start()
+        await migrating.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)  # as migrations/env.py does
+        await migrating.execute("CREATE TABLE ledger_made_mid_grant (x int)")
+        granting = asyncio.create_task(ensure_reader(db_settings.database_url))
+        await asyncio.sleep(0.5)
+        assert not granting.done()  # it waits for the migration instead of granting on what it cannot see yet
+        await migrating.execute("INSERT INTO ledger_made_mid_grant VALUES (7)")
+        await transaction.commit()
+        url = await asyncio.wait_for(granting, 30)
+    finally:
+        await migrating.close()
+    assert url is not None
+    reader = await asyncpg.connect(url)
+    try:
+        assert await reader.fetchval("SELECT x FROM ledger_made_mid_grant") == 7
+    finally:
+        await reader.close()
