@@ -39,6 +39,11 @@ class Permissions:
     inbox_prefix: str = "_INBOX"
     subscribe_deny: list[str] = field(default_factory=list)
 
+    def may_publish(self, subject: str) -> bool:
+        """Whether nats-server lets this user publish on ``subject`` (a deny overrides an allow)."""
+        return (any(_matches(p, subject) for p in self.publish_allow)
+                and not any(_matches(p, subject) for p in self.publish_deny))
+
     def server_config(self) -> dict[str, object]:
         """The ``permissions`` block of a nats-server ``authorization.users`` entry."""
         publish: dict[str, list[str]] = {"allow": self.publish_allow}
@@ -51,6 +56,17 @@ class Permissions:
         if self.allow_responses:
             block["allow_responses"] = True
         return block
+
+
+def _matches(pattern: str, subject: str) -> bool:
+    """NATS subject matching: ``*`` is one token, a final ``>`` one or more."""
+    want, got = pattern.split("."), subject.split(".")
+    for i, token in enumerate(want):
+        if token == ">":
+            return len(got) > i
+        if i >= len(got) or (token != "*" and token != got[i]):
+            return False
+    return len(got) == len(want)
 
 
 def inbox_prefix(kind: str) -> str:

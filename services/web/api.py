@@ -261,7 +261,7 @@ async def get_dead_letters(state: State, limit: Limit = 50,
 
 
 @router.post("/deadletters/{seq}/republish", tags=["actions"], dependencies=[Depends(operator)],
-             responses={403: {"description": "Not the operator, or no CSRF token."},
+             responses={403: {"description": "Not the operator, no CSRF token, or NATS rights the UI lacks."},
                         404: {"description": "No such dead letter."}})
 async def republish(seq: Annotated[int, Path(ge=1, le=2**62)], state: State) -> dict[str, Any]:
     """Publish a dead letter's original message again on its original subject."""
@@ -276,6 +276,8 @@ async def republish_letter(state: WebState, seq: int) -> int:
         raise HTTPException(404, str(exc)) from None
     except ValueError as exc:
         raise HTTPException(409, str(exc)) from None
+    except PermissionError as exc:
+        raise HTTPException(403, str(exc)) from None
 
 
 @router.get("/runs", tags=["runs"])

@@ -12,6 +12,7 @@ from nats.js.errors import NotFoundError
 from ingenium import deadletter
 from ingenium.bus import MSG_ID
 from ingenium.config import Settings
+from ingenium.permissions import inbox_prefix, permissions
 from ingenium.streams import StreamStatus, list_streams
 
 #: Header a republished message carries: the dead-letter sequence it came from (its audit trail).
@@ -106,6 +107,13 @@ async def republish(nc: Client, settings: Settings, seq: int) -> int:
         raise LookupError(f"no dead letter {seq} in {settings.subjects.stream('deadletter')}")
     if not letter.subject:
         raise ValueError(f"dead letter {seq} does not say which subject it came from")
+    if settings.nats_inbox_prefix == inbox_prefix("web") and not permissions("web", settings.subjects).may_publish(
+            letter.subject):
+        # Asking anyway would only time out: nats-server drops the publish and tells the connection, not us.
+        raise PermissionError(
+            f"the web UI connects as the secure stack's web user, which may not publish on {letter.subject}: "
+            "republish the body shown here as the operator, with `ingenium publish KIND @letter.json`"
+        )
     headers = {k: v for k, v in letter.headers.items() if not k.startswith(("Ingenium-", "Nats-"))}
     headers[MSG_ID] = f"republish:{settings.subjects.stream('deadletter')}:{seq}"
     headers[REPUBLISHED_FROM] = str(seq)

@@ -24,13 +24,14 @@ import pytest
 import pytest_asyncio
 from nats.aio.client import Client
 
-from ingenium import credentials
+from ingenium import credentials, deadletter
 from ingenium.cli.status import STACK_CONNECTION
 from ingenium.config import Settings
 from ingenium.connection import connect_nats
 from ingenium.permissions import KINDS
 from ingenium.testing import eventually
 from services.data import SAMPLE_FILE
+from services.web import streams as web_streams
 from tests.core.test_cli import assert_one_line_error, cli
 from tests.core.test_stack import component, field, start_up, stop, user_env
 from tests.reply_injection import pull_into_the_order_subject
@@ -186,3 +187,27 @@ def test_the_web_ui_that_up_serves_connects_as_the_web_user(tmp_path: Path, data
     finally:
         stop(up)
     assert violations(tmp_path / "data") == []
+
+
+async def test_the_web_user_may_republish_a_cancel_but_an_order_is_refused_in_one_line(provisioned: Clients) -> None:
+    """The web UI may publish cancels only: republishing a dead-lettered order names the operator's way instead."""
+    data_dir, subjects = provisioned.data_dir, Settings().subjects
+    js = provisioned.strategy.jetstream(timeout=5)
+    letters = {}
+    for subject in (subjects.order, subjects.cancel):
+        await deadletter.dead_letter(js, subjects, component="sma_cross", reason="test", payload=b'{"Id": "x"}',
+                                     subject=subject, stream="INGENIUM_ORDERS", sequence=len(letters) + 1)
+        letters[subject] = (await provisioned.admin.jetstream().stream_info("INGENIUM_DEADLETTER")).state.last_seq
+    settings = as_kind(data_dir, "web")
+    web = await connect_nats(settings, name="test-web")
+    try:
+        with pytest.raises(PermissionError, match=r"may not publish on ingenium\.portfolio\.order: .*ingenium "
+                                                  r"publish KIND @letter\.json") as refused:
+            await web_streams.republish(web, settings, letters[subjects.order])
+        assert "\n" not in str(refused.value)
+        assert await web_streams.republish(web, settings, letters[subjects.cancel]) == 1
+    finally:
+        await web.close()
+    orders = await provisioned.admin.jetstream().stream_info("INGENIUM_ORDERS")
+    assert orders.state.messages == 1  # the cancel; the order was never sent
+    assert violations(data_dir) == []
