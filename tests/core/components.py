@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from ingenium.component import Params
@@ -10,15 +11,18 @@ from ingenium.strategy import Strategy
 
 
 class EchoParams(Params):
-    """Where to record handled bar ids (one line per handler call), if anywhere."""
+    """Where to record handled bar ids (one line per handler call), if anywhere; how long each bar takes."""
 
     record: str = ""
+    delay: float = 0.0
 
 
 class Echo(Strategy[EchoParams]):
     """Emits a long signal per bar; records each call so tests can count handler runs."""
 
     def on_data(self, event: DataEvent) -> SignalEvent:
+        if self.params.delay:
+            time.sleep(self.params.delay)  # a slow handler, so a replica dies holding unacked bars
         if self.params.record:
             with Path(self.params.record).open("a") as f:
                 f.write(event.id + "\n")
