@@ -58,6 +58,9 @@ def test_the_values_users_are_the_library_permission_table() -> None:
         if kind != "provisioner":
             admin = tuple(f"$JS.API.STREAM.{verb}" for verb in ("CREATE", "UPDATE", "DELETE", "PURGE", "MSG.DELETE"))
             assert "$JS.API.>" not in allowed and not any(s.startswith(admin) for s in allowed), kind
+            # Components bind to the durables provisioning made and read ranges by direct get (issue #14).
+            consumers = ("$JS.API.CONSUMER.CREATE", "$JS.API.CONSUMER.DURABLE.CREATE", "$JS.API.CONSUMER.DELETE")
+            assert not any(s.startswith(consumers) for s in allowed), kind
 
 
 def run_cli(args: list[str], settings: Settings) -> subprocess.CompletedProcess[str]:
@@ -176,6 +179,12 @@ FORBIDDEN: dict[str, Callable[[JetStreamContext], Awaitable[object]]] = {
     "executor purges the execution stream": lambda js: js.purge_stream("INGENIUM_EXECUTIONS"),
     "ledger publishes an execution": lambda js: js.publish("ingenium.executor.execution", b"{}"),
     "ledger reads the signal stream": lambda js: js.add_consumer("INGENIUM_SIGNALS", ConsumerConfig(name="peek")),
+    "ledger reads the signal stream by direct get": lambda js: js.get_msg("INGENIUM_SIGNALS", 1, direct=True),
+    "ledger creates a reader of the order stream": lambda js: js.add_consumer(
+        "INGENIUM_ORDERS", ConsumerConfig(name="reader", filter_subject="ingenium.portfolio.order")),
+    "portfolio creates a reader of the signal stream": lambda js: js.add_consumer(
+        "INGENIUM_SIGNALS", ConsumerConfig(name="reader")),
+    "portfolio deletes its signal consumer": lambda js: js.delete_consumer("INGENIUM_SIGNALS", "portfolio-signal"),
     "web publishes data": lambda js: js.publish("ingenium.ingestor.data.aapl", b"{}"),
     "web deletes a consumer": lambda js: js.delete_consumer("INGENIUM_DATA", "sma_cross-data"),
 }
