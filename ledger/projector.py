@@ -31,7 +31,7 @@ from ingenium.connection import connect_nats
 from ingenium.deadletter import dead_letter
 from ingenium.discovery import announce, withdraw
 from ingenium.errors import ConnectionFailed
-from ingenium.streamread import StreamReader
+from ingenium.streamread import DirectGetError, StreamReader
 from ingenium.streams import ensure_streams
 from ledger import batch_sql
 from ledger.batch import BatchResult, LedgerStreams
@@ -68,6 +68,8 @@ TRANSIENT: tuple[type[BaseException], ...] = (
     # has not noticed yet ("another operation is in progress"). The session restarts from PostgreSQL, so safe.
     asyncpg.exceptions.InternalClientError,
     nats.errors.Error,
+    # A direct get JetStream did not answer (restarting, electing a leader): the session resumes at the checkpoint.
+    DirectGetError,
     TimeoutError,
 )
 
