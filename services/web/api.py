@@ -274,7 +274,7 @@ async def republish_letter(state: WebState, seq: int) -> int:
         return await streams.republish(state.nats(), state.settings, seq)
     except LookupError as exc:
         raise HTTPException(404, str(exc)) from None
-    except ValueError as exc:
+    except (ValueError, PermissionError) as exc:
         raise HTTPException(409, str(exc)) from None
 
 

@@ -26,9 +26,11 @@ from nats.js.errors import Error as JetStreamError
 
 from ingenium.config import Settings
 from ingenium.connection import connect_nats
+from ingenium.deadletter import dead_letter
 from ingenium.permissions import KINDS, accounts, permissions
 from ingenium.testing import eventually, settings_env, spawn, with_database
 from services.data import SAMPLE_FILE
+from services.web import streams
 from tests.deploy.natsconf import SecuredNats, nats_values, start_secured_nats, users
 from tests.reply_injection import pull_into_the_order_subject
 
@@ -226,4 +228,27 @@ async def test_a_pull_whose_reply_names_the_order_subject_places_no_order(
         assert await pull_into_the_order_subject(admin, strategy) == 0
     finally:
         await strategy.close()
+        await admin.close()
+
+
+async def test_the_web_users_republish_of_a_dead_letter_is_refused_in_one_line_saying_what_to_do(
+    secured: SecuredNats, settings: Settings
+) -> None:
+    init = await asyncio.to_thread(run_cli, PROVISION, secured.settings(settings, "provisioner"))
+    assert init.returncode == 0, init.stderr
+    admin = await connect_as(secured, settings, "provisioner")
+    ledger = await connect_as(secured, settings, "ledger")  # any component may dead-letter
+    web = await connect_as(secured, settings, "web")
+    try:
+        await dead_letter(ledger.jetstream(), settings.subjects, component="test", reason="bad bar", payload=b"{}",
+                          subject="ingenium.ingestor.data.acme", stream="INGENIUM_DATA", sequence=1)
+        [letter] = await streams.dead_letters(web, settings, limit=10)
+        with pytest.raises(PermissionError) as refused_:
+            await streams.republish(web, settings, letter.sequence)
+        message = str(refused_.value)
+        assert "\n" not in message and "ingenium publish" in message and "ingenium.ingestor.data.acme" in message
+        assert (await admin.jetstream().stream_info("INGENIUM_DATA")).state.messages == 0
+    finally:
+        await web.close()
+        await ledger.close()
         await admin.close()
