@@ -9,11 +9,12 @@ with no permission violation. Then each user is tried on what it must not do.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -220,26 +221,28 @@ async def test_each_user_is_refused_what_its_component_must_not_do(
 async def test_a_pull_whose_reply_names_the_order_subject_places_no_order(
     secured: SecuredNats, settings: Settings
 ) -> None:
+    async with provisioned_as(secured, settings, "provisioner", "strategy") as (admin, strategy):
+        assert await pull_into_the_order_subject(admin, strategy) == 0
+
+
+@contextlib.asynccontextmanager
+async def provisioned_as(secured: SecuredNats, settings: Settings, *users: str) -> AsyncIterator[list[Client]]:
+    """The chart's provisioning done; one connection per user, closed afterwards."""
     init = await asyncio.to_thread(run_cli, PROVISION, secured.settings(settings, "provisioner"))
     assert init.returncode == 0, init.stderr
-    admin = await connect_as(secured, settings, "provisioner")
-    strategy = await connect_as(secured, settings, "strategy")
+    clients = [await connect_as(secured, settings, user) for user in users]
     try:
-        assert await pull_into_the_order_subject(admin, strategy) == 0
+        yield clients
     finally:
-        await strategy.close()
-        await admin.close()
+        for client in clients:
+            await client.close()
 
 
 async def test_the_web_users_republish_of_a_dead_letter_is_refused_in_one_line_saying_what_to_do(
     secured: SecuredNats, settings: Settings
 ) -> None:
-    init = await asyncio.to_thread(run_cli, PROVISION, secured.settings(settings, "provisioner"))
-    assert init.returncode == 0, init.stderr
-    admin = await connect_as(secured, settings, "provisioner")
-    ledger = await connect_as(secured, settings, "ledger")  # any component may dead-letter
-    web = await connect_as(secured, settings, "web")
-    try:
+    # Any component may dead-letter: the ledger's user writes one of a bar.
+    async with provisioned_as(secured, settings, "provisioner", "ledger", "web") as (admin, ledger, web):
         await dead_letter(ledger.jetstream(), settings.subjects, component="test", reason="bad bar", payload=b"{}",
                           subject="ingenium.ingestor.data.acme", stream="INGENIUM_DATA", sequence=1)
         [letter] = await streams.dead_letters(web, settings, limit=10)
@@ -248,7 +251,3 @@ async def test_the_web_users_republish_of_a_dead_letter_is_refused_in_one_line_s
         message = str(refused_.value)
         assert "\n" not in message and "ingenium publish" in message and "ingenium.ingestor.data.acme" in message
         assert (await admin.jetstream().stream_info("INGENIUM_DATA")).state.messages == 0
-    finally:
-        await web.close()
-        await ledger.close()
-        await admin.close()
