@@ -23,9 +23,9 @@ from ingenium.bars import BarFileError, Bars, read_bars
 from ingenium.cancel import cancel_request, send_cancel
 from ingenium.errors import IngeniumError
 from ingenium.events import DataEvent
+from ingenium.streamread import read_stream
 from ledger import history, queries, runs
 from ledger.history import FILL_SORTS, ORDER_SORTS, HistoryFilter
-from services.streamread import read_stream
 from services.web import discovery, equity, portfolio, streams
 from services.web.auth import operator, viewer
 from services.web.state import WebState, web_state
@@ -274,7 +274,7 @@ async def republish_letter(state: WebState, seq: int) -> int:
         return await streams.republish(state.nats(), state.settings, seq)
     except LookupError as exc:
         raise HTTPException(404, str(exc)) from None
-    except ValueError as exc:
+    except (ValueError, PermissionError) as exc:
         raise HTTPException(409, str(exc)) from None
     except PermissionError as exc:
         raise HTTPException(403, str(exc)) from None
@@ -326,7 +326,7 @@ async def recorded_candles(state: WebState, symbol: str, span: dict[str, Any], l
     until = datetime.fromisoformat(span["until"]) if span.get("until") else None
     out: dict[str, Any] = {"symbol": symbol, "time": [], "open": [], "high": [], "low": [], "close": []}
     subjects = state.settings.subjects
-    messages = read_stream(state.nats().jetstream(), subjects.stream("data"), subjects.data(symbol),
+    messages = read_stream(state.nats(), subjects.stream("data"), subjects.data(symbol),
                            start_time=since)
     async with contextlib.aclosing(messages):  # type: ignore[type-var]  # an async generator, typed as an iterator
         async for msg in messages:
