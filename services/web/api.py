@@ -269,12 +269,15 @@ async def republish(seq: Annotated[int, Path(ge=1, le=2**62)], state: State) -> 
 
 
 async def republish_letter(state: WebState, seq: int) -> int:
-    """Republish dead letter ``seq`` (its new sequence): 404 when there is none, 409 when it cannot be."""
+    """Republish dead letter ``seq``; returns its new sequence.
+
+    404 when there is none, 409 when it names no subject, 403 when the UI's NATS user may not publish there.
+    """
     try:
         return await streams.republish(state.nats(), state.settings, seq)
     except LookupError as exc:
         raise HTTPException(404, str(exc)) from None
-    except (ValueError, PermissionError) as exc:
+    except ValueError as exc:
         raise HTTPException(409, str(exc)) from None
     except PermissionError as exc:
         raise HTTPException(403, str(exc)) from None

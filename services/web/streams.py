@@ -101,8 +101,9 @@ async def republish(nc: Client, settings: Settings, seq: int) -> int:
     """Publish dead letter ``seq``'s original body again on its original subject; returns the new sequence.
 
     Its message id is derived from the dead letter, so republishing the same one twice (a double click) is
-    stored once inside the duplicate window. Raises ``PermissionError`` (one line saying what to do) when
-    JetStream does not acknowledge it: a secure stack's web user may publish only cancel requests.
+    stored once inside the duplicate window. Raises ``PermissionError`` (one line saying what to do) when the
+    secure stack's web user may not publish on its subject (it may publish cancel requests only), or when
+    JetStream does not acknowledge it (a user of narrower rights, or JetStream away).
     """
     letter = await dead_letter(nc, settings, seq)
     if letter is None:
