@@ -76,12 +76,16 @@ def inbox_prefix(kind: str) -> str:
 
 
 def _pull(subjects: Subjects, key: StreamKey, durable: str = "*") -> list[str]:
-    """Pull from, ack on and look at one's own durable consumer of a stream (bind, never create)."""
+    """Pull from, ack on and look at one's own durable consumer of a stream (bind, never create).
+
+    Resetting it to its ack floor is part of pulling: a replica pinned anew redelivers what the dead one held.
+    """
     stream = subjects.stream(key)
     return [
         f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}",
         f"$JS.ACK.{stream}.{durable}.>",
         f"$JS.API.CONSUMER.INFO.{stream}.{durable}",
+        f"$JS.API.CONSUMER.RESET.{stream}.{durable}",
     ]
 
 
