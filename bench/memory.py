@@ -3,9 +3,11 @@
 The bars are made a batch at a time (a seeded random walk in numpy), checked as ``Bars`` and fed to one
 ``Engine``, so no more than a batch of bars exists at once; the run keeps its fills, trades and its equity curve
 (compact, ``ingenium.backtest.curve``). Prints the peak RSS (``ru_maxrss``) after each tenth of the run: a bounded
-run levels off instead of growing with the bars.
+run levels off instead of growing with the bars. Given several sizes, each runs in its own process (a peak RSS
+is per process) and the peaks are compared: the ratio of the largest to the smallest, and the bytes each further
+bar cost.
 
-    .venv/bin/python bench/memory.py --bars 10000000
+    .venv/bin/python bench/memory.py --bars 1000000 10000000
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import re
 import resource
+import subprocess
 import sys
 import time
 from datetime import UTC, datetime
@@ -72,15 +76,38 @@ async def run(n: int, fast: int, slow: int) -> None:
           f"{result.stats.final_equity}, sharpe {result.stats.sharpe:.3f}; peak RSS {peak_mib():,.0f} MiB")
 
 
+def compare(sizes: list[int], fast: int, slow: int) -> None:
+    """Run each size in a child process; print each peak RSS, the ratio of the last to the first, and bytes/bar."""
+    peaks: list[float] = []
+    for n in sizes:
+        child = subprocess.run([sys.executable, __file__, "--bars", str(n), "--fast", str(fast), "--slow", str(slow)],
+                               capture_output=True, text=True, check=True)
+        found = re.search(r"done: .*peak RSS ([\d,]+) MiB", child.stdout)
+        if found is None:
+            raise SystemExit(f"no peak RSS in the {n:,}-bar run's output:\n{child.stdout}{child.stderr}")
+        peaks.append(float(found.group(1).replace(",", "")))
+        print(child.stdout.strip().splitlines()[-1])
+    for n, peak in zip(sizes, peaks, strict=True):
+        print(f"{n:>12,} bars: peak RSS {peak:>7,.0f} MiB")
+    growth = (peaks[-1] - peaks[0]) * 2**20 / (sizes[-1] - sizes[0])
+    print(f"peak RSS ratio {sizes[-1]:,} / {sizes[0]:,} bars: {peaks[-1] / peaks[0]:.2f}x "
+          f"(bars {sizes[-1] / sizes[0]:.0f}x); {growth:,.0f} B per further bar")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--bars", type=int, default=10_000_000, help="number of one-minute bars (default 10M)")
+    parser.add_argument("--bars", type=int, nargs="+", default=[1_000_000, 10_000_000],
+                        help="number(s) of one-minute bars (default 1M and 10M, each in its own process)")
     parser.add_argument("--fast", type=int, default=10, help="fast SMA (default 10)")
     parser.add_argument("--slow", type=int, default=20, help="slow SMA (default 20; 400 with --fast 50 is a quieter "
                                                            "load, a crossing every few hundred bars)")
     args = parser.parse_args()
+    sizes = sorted(set(args.bars))
+    if len(sizes) > 1:
+        compare(sizes, args.fast, args.slow)
+        return
     logging.basicConfig(level=logging.ERROR)
-    asyncio.run(run(args.bars, args.fast, args.slow))
+    asyncio.run(run(sizes[0], args.fast, args.slow))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import random
 from decimal import Decimal
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from ingenium.backtest import BacktestConfig, BacktestResult, Bars, Engine, backtest_async
@@ -69,3 +70,16 @@ def test_the_curve_reads_back_exactly_what_was_appended() -> None:
         equity[len(equity)]
     again = pickle.loads(pickle.dumps(result))  # a sweep's worker hands results back pickled
     assert again.equity == equity and again.times == times and again.prices == result.prices
+
+
+def test_two_symbols_fed_in_small_batches_keep_each_price_line() -> None:
+    one, two = walk(300), make_bars([f"{50 + i % 9}.{i % 100:02d}" for i in range(300)], symbol="beta")
+    bars = Bars(pa.concat_tables([one.table, two.table]).sort_by([("start", "ascending"), ("symbol", "ascending")]),
+                source="two")
+    whole = asyncio.run(backtest_async(SMA, bars))
+    parts = asyncio.run(streamed(SMA, bars, 7, whole.run_id))
+    assert sorted(parts.prices) == ["acme", "beta"]
+    for symbol, (starts, closes) in whole.prices.items():
+        assert list(parts.prices[symbol][0]) == list(starts) and len(starts) == 300
+        assert [str(c) for c in parts.prices[symbol][1]] == [str(c) for c in closes]
+    assert [str(c) for c in parts.prices["beta"][1]][:3] == ["50.00", "51.01", "52.02"]
