@@ -166,11 +166,9 @@ class PullConsumer:
         return msgs
 
     def _unpinned(self) -> None:
-        """The pin is gone: what this replica holds is the next pinned one's to handle (after its reset)."""
+        """The server pinned another replica: what this one holds is that one's to handle (after its reset)."""
         if self._pin is not None:
-            # Another replica's turn, or a new consumer leader (which forgets the pin): pulls without it compete.
-            log.info("%s/%s: the server unpinned this replica; it stands by (or is pinned again)", self.stream,
-                     self.consumer)
+            log.info("%s/%s: another replica is pinned now; this one stands by", self.stream, self.consumer)
         self._pin = None
         self._request = self._pull_request()
         self._expected = None
