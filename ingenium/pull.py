@@ -11,13 +11,6 @@ dies while its messages are on a route. The server counts them as delivered and 
 ack wait, behind newer messages, so a strategy would see a symbol's bars out of order. Every delivery is numbered
 (the consumer sequence), so a jump in the numbers shows the loss: the messages after it are dropped unhandled, the
 consumer is reset to its ack floor (ADR-60, nats-server 2.14+), and it delivers again from there in stream order.
-
-Replicas of a component pull from one durable through its priority group (ADR-42's ``pinned_client`` policy): the
-server delivers to one of them, the pinned one, and names its pin in a ``Nats-Pin-Id`` header, which that replica
-sends back in every pull request. The others' requests carry no pin and wait. When the server pins this replica
-anew (at the start, or because the pinned one stopped pulling: it died), the deliveries it expects continue from
-the consumer's ack floor, so whatever the last pinned replica had not acked is a jump, and the reset above delivers
-it again first. A 423 answer means the pin went to another replica: this one drops what it holds and stands by.
 """
 
 from __future__ import annotations
@@ -43,9 +36,6 @@ _HEARTBEAT = "100"
 #: (a clustered consumer between the loss of its leader and the election of the next).
 _REFUSED = {"409": "", "503": "no responders: the consumer has no leader"}
 _PAUSE = 1.0
-#: The status of a pull that names a pin the server no longer holds (another replica is pinned).
-_UNPINNED = "423"
-_PIN_HEADER = "Nats-Pin-Id"
 
 
 class PullConsumer:
@@ -57,23 +47,17 @@ class PullConsumer:
         consumer: Durable consumer name.
         batch: Messages asked for per pull request.
         expires: Seconds a pull request waits on the server when there is nothing to deliver.
-        group: The consumer's priority group (``pinned_client`` policy) its replicas pull through, if it has one.
 
     """
 
-    def __init__(
-        self, nc: Client, stream: str, consumer: str, *, batch: int, expires: float = 1.0, group: str | None = None
-    ) -> None:
+    def __init__(self, nc: Client, stream: str, consumer: str, *, batch: int, expires: float = 1.0) -> None:
         self.nc = nc
         self.stream = stream
         self.consumer = consumer
         self.batch = batch
         self.expires = expires
         self._api = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}"
-        self.group = group
-        #: The pin the server gave this replica; ``None`` while another one is pinned (or none yet).
-        self._pin: str | None = None
-        self._request = self._pull_request()
+        self._request = json.dumps({"batch": batch, "expires": int(expires * 1_000_000_000)}).encode()
         self._inbox = nc.new_inbox()
         self._buffer: deque[Msg] = deque()
         self._arrived = asyncio.Event()
@@ -89,16 +73,6 @@ class PullConsumer:
         self._gap: tuple[int, int] | None = None
         #: The stream sequence of the last message handed out before a loss.
         self._handed = 0
-        #: Pinned anew, and no delivery seen yet: a jump now is what the replica pinned before left unacked.
-        self._taking_over = False
-
-    def _pull_request(self) -> bytes:
-        request: dict[str, object] = {"batch": self.batch, "expires": int(self.expires * 1_000_000_000)}
-        if self.group is not None:
-            request["group"] = self.group
-            if self._pin is not None:
-                request["id"] = self._pin
-        return json.dumps(request).encode()
 
     async def start(self) -> None:
         """Subscribe the inbox that pulled messages are delivered to."""
@@ -110,8 +84,6 @@ class PullConsumer:
             status = headers[Header.STATUS]
             if status == _HEARTBEAT:
                 return
-            if status == _UNPINNED:
-                self._unpinned()
             # 408 (request expired) ends a request normally; a refusal ends it too, and is worth a pause before
             # asking again, or the consumer would spin on requests until the cluster has elected a leader.
             if status in _REFUSED:
@@ -156,55 +128,11 @@ class PullConsumer:
                 # asyncio.timeout, not wait_for: on 3.11 wait_for can lose a cancellation racing completion.
                 async with asyncio.timeout(self.expires + 0.5):
                     await self._arrived.wait()
-        msgs = list(self._buffer)
+        msgs = self._in_order(list(self._buffer))
         self._buffer.clear()
-        if self.group is not None and msgs:
-            msgs = await self._of_this_pin(msgs)
-        msgs = self._in_order(msgs)
         if not self._outstanding and self._gap is None:
             await self._pull()  # prefetch: the server delivers the next batch while this one is handled
         return msgs
-
-    def _unpinned(self) -> None:
-        """The server pinned another replica: what this one holds is that one's to handle (after its reset)."""
-        if self._pin is not None:
-            log.info("%s/%s: another replica is pinned now; this one stands by", self.stream, self.consumer)
-        self._pin = None
-        self._request = self._pull_request()
-        self._expected = None
-        self._gap = None
-        self._buffer.clear()
-
-    async def _of_this_pin(self, msgs: list[Msg]) -> list[Msg]:
-        """The messages delivered under this replica's pin; a new pin first sets where deliveries continue."""
-        pin = _pin_of(msgs[0])
-        if pin is not None and pin != self._pin and not await self._adopt(pin):
-            self._buffer.extendleft(reversed(msgs))  # try again at the next fetch
-            await asyncio.sleep(_PAUSE)
-            return []
-        for i, msg in enumerate(msgs):
-            if (later := _pin_of(msg)) is not None and later != self._pin:  # the next fetch adopts it
-                self._buffer.extendleft(reversed(msgs[i:]))
-                return msgs[:i]
-        return msgs
-
-    async def _adopt(self, pin: str) -> bool:
-        """Take the pin the server gave: deliveries must continue right after the ack floor; whether it worked."""
-        await self._acks_applied()  # this replica's own acks, if it held the pin before
-        try:
-            info = await self.consumer_info()
-        except (nats.errors.Error, TimeoutError) as exc:
-            log.debug("consumer info of %s/%s on being pinned failed, retrying: %r", self.stream, self.consumer, exc)
-            return False
-        floor = (info.ack_floor.consumer_seq or 0) if info.ack_floor is not None else 0
-        self._pin = pin
-        self._request = self._pull_request()
-        # What the last pinned replica had not acked (it died holding it) shows as a jump past this: a reset.
-        self._expected = floor + 1
-        self._taking_over = True
-        log.info("%s/%s: this replica is pinned now; it carries on from the ack floor (delivery %s)", self.stream,
-                 self.consumer, floor)
-        return True
 
     def _in_order(self, msgs: list[Msg]) -> list[Msg]:
         """The messages up to a jump in the delivery numbers (a loss), which starts a recovery."""
@@ -213,21 +141,14 @@ class PullConsumer:
             delivered = msg.metadata.sequence.consumer
             # Numbers going back are fine: a new consumer leader continues from what was replicated to it.
             if expected is not None and delivered > expected:
-                if self._taking_over:  # not a loss: the replica pinned before died before acking them
-                    log.info("deliveries %s to %s of %s/%s went to the replica pinned before, unacked; resetting "
-                             "the consumer to deliver them again in order", expected, delivered - 1, self.stream,
-                             self.consumer)
-                else:
-                    log.warning("deliveries %s to %s of %s/%s were lost on the way; resetting the consumer to "
-                                "deliver them again in order", expected, delivered - 1, self.stream, self.consumer)
-                self._taking_over = False
+                log.warning("deliveries %s to %s of %s/%s were lost on the way; resetting the consumer to deliver "
+                            "them again in order", expected, delivered - 1, self.stream, self.consumer)
                 self._gap = (expected, delivered)
                 self._expected = None
                 if i:
                     self._handed = msgs[i - 1].metadata.sequence.stream
                 return msgs[:i]
             expected = delivered + 1
-            self._taking_over = False
         self._expected = expected
         if msgs:
             self._handed = msgs[-1].metadata.sequence.stream
@@ -240,10 +161,6 @@ class PullConsumer:
         self._buffer.clear()
         self._outstanding = False
         await self._acks_applied()
-        if self._gap is None:
-            # Another replica was pinned meanwhile (a 423): the consumer is its own now, and a reset from here
-            # would renumber its deliveries and make it reset in turn.
-            return []
         try:
             await self.nc.jetstream(timeout=self.expires + 1.0).reset_consumer(self.stream, self.consumer)
         except (nats.errors.Error, TimeoutError) as exc:
@@ -305,8 +222,3 @@ class PullConsumer:
         if self._sub is not None:
             await self._sub.unsubscribe()
             self._sub = None
-
-
-def _pin_of(msg: Msg) -> str | None:
-    headers = msg.headers
-    return headers.get(_PIN_HEADER) if headers else None

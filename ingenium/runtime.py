@@ -1,8 +1,7 @@
 """Running a component live on JetStream: durable pull consumers, acks, retries, dead letters, shutdown.
 
 One durable pull consumer per stream the component reads, named ``<component>-<stream>``, so a restart
-resumes where it stopped, and replicas are hot standbys: one of them (pinned) gets the messages, another takes over
-when it dies (``ingenium.consumers``). A message is acked only after its handler succeeded and
+resumes where it stopped and replicas share the work. A message is acked only after its handler succeeded and
 everything the handler emitted was stored. A failing handler is retried with a growing delay, or its message
 dead-lettered with the reason and the consumer carries on (``ingenium.failures``).
 
@@ -40,7 +39,7 @@ from ingenium.bus import JetStreamBus
 from ingenium.component import HANDLERS, Component, ComponentContext, Handler
 from ingenium.config import Settings
 from ingenium.connection import connect_nats
-from ingenium.consumers import GROUP, bind_consumer, consumer_config, durable_name, ensure_consumer
+from ingenium.consumers import bind_consumer, consumer_config, durable_name, ensure_consumer
 from ingenium.discovery import announce, withdraw
 from ingenium.errors import ConnectionFailed, PublishFailed, describe_validation_error
 from ingenium.events import DataEvent, Event
@@ -244,8 +243,7 @@ class Runner:
             await bind_consumer(js, stream, config)
         else:
             await ensure_consumer(js, stream, config)
-        # Through the durable's priority group: of this component's replicas, the pinned one gets the messages.
-        consumer = PullConsumer(self._nc_or_fail(), stream, durable, batch=self.settings.fetch_batch, group=GROUP)
+        consumer = PullConsumer(self._nc_or_fail(), stream, durable, batch=self.settings.fetch_batch)
         await consumer.start()
         return consumer
 

@@ -1,9 +1,8 @@
 """The loop under test as real ``ingenium`` processes, started with the CLI and restartable one by one.
 
 The cast: the synthetic feed (``ingenium ingest synthetic``), two replicas of one strategy (the same name, so
-the same durable consumer: one is pinned and gets its messages, the other stands by until it dies), the portfolio,
-the paper executor, and two ledger projectors (``ingenium ledger serve``: one writes, the other waits on the lock
-as a hot standby).
+the same durable consumer: they share its work), the portfolio, the paper executor, and two ledger projectors
+(``ingenium ledger serve``: one writes, the other waits on the lock as a hot standby).
 
 The configuration makes every decision of the portfolio a function of the signal stream alone, so the checks can
 re-derive it: fixed-quantity sizing, long and short (a signal targets +10 or -10), cash and age limits that never

@@ -7,7 +7,6 @@ import json
 
 from nats.aio.client import Client
 
-from ingenium.consumers import GROUP
 from ingenium.testing import eventually
 
 
@@ -20,8 +19,7 @@ async def pull_into_the_order_subject(admin: Client, strategy: Client, durable: 
     js = admin.jetstream()
     for i in range(3):
         await js.publish("ingenium.ingestor.data.aapl", b'{"bar": %d}' % i)
-    # Through the durable's priority group, as a replica pulls (a pull without it is refused with a 400).
-    request = json.dumps({"batch": 3, "expires": 1_000_000_000, "group": GROUP}).encode()
+    request = json.dumps({"batch": 3, "expires": 1_000_000_000}).encode()
     await strategy.publish(f"$JS.API.CONSUMER.MSG.NEXT.INGENIUM_DATA.{durable}", request,
                            reply="ingenium.portfolio.order")
     await strategy.flush()

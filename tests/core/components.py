@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from ingenium.component import Params
@@ -11,18 +10,15 @@ from ingenium.strategy import Strategy
 
 
 class EchoParams(Params):
-    """Where to record handled bar ids (one line per handler call), if anywhere; how long each bar takes."""
+    """Where to record handled bar ids (one line per handler call), if anywhere."""
 
     record: str = ""
-    delay: float = 0.0
 
 
 class Echo(Strategy[EchoParams]):
     """Emits a long signal per bar; records each call so tests can count handler runs."""
 
     def on_data(self, event: DataEvent) -> SignalEvent:
-        if self.params.delay:
-            time.sleep(self.params.delay)  # a slow handler, so a replica dies holding unacked bars
         if self.params.record:
             with Path(self.params.record).open("a") as f:
                 f.write(event.id + "\n")
