@@ -78,7 +78,7 @@ def inbox_prefix(kind: str) -> str:
 def _pull(subjects: Subjects, key: StreamKey, durable: str = "*") -> list[str]:
     """Pull from, ack on and look at one's own durable consumer of a stream (bind, never create).
 
-    Resetting it to its ack floor is part of pulling: a replica pinned anew redelivers what the dead one held.
+    Resetting it to its ack floor is part of pulling: after a gap in its deliveries, the lost ones come first.
     """
     stream = subjects.stream(key)
     return [

@@ -1,13 +1,10 @@
 """Signals a dead portfolio was delivered but never acknowledged are decided first on restart, in stream order,
 from a direct get of the signal stream: its durable consumer is neither deleted nor recreated (issue #14)."""
 
-import json
-
 from nats.aio.client import Client
 
 from ingenium.bus import JetStreamBus
 from ingenium.config import Settings
-from ingenium.consumers import GROUP
 from ingenium.events import OrderEvent, Side, SignalType
 from ingenium.testing import eventually, signal, stream_events
 from services.portfolio.portfolio import RiskPortfolio
@@ -30,13 +27,8 @@ async def test_unacked_signals_are_decided_before_newer_ones_without_touching_th
         await bus.publish_many([fresh(signal("acme", SignalType.LONG, price="10", event_id="s-1")),
                                 fresh(signal("globex", SignalType.LONG, price="20", event_id="s-2"))])
         # A process that fetched both and died before deciding them: delivered, never acknowledged.
-        # It pulled through the durable's priority group, as every replica does, and so held the pin.
-        inbox = nc.new_inbox()
-        dead = await nc.subscribe(inbox)
-        await nc.publish(f"$JS.API.CONSUMER.MSG.NEXT.{stream}.pf-signal",
-                         json.dumps({"batch": 2, "expires": 2_000_000_000, "group": GROUP}).encode(), reply=inbox)
-        assert [(await dead.next_msg(timeout=5)).subject for _ in range(2)] == [settings.subjects.signal] * 2
-        await dead.unsubscribe()
+        dead = await js.pull_subscribe_bind("pf-signal", stream=stream)
+        assert [m.subject for m in await dead.fetch(2, timeout=5)] == [settings.subjects.signal] * 2
         await bus.publish(fresh(signal("acme", SignalType.SHORT, price="11", event_id="s-3")))
 
         await loop.start(RiskPortfolio(name="pf", quantity="10"))
