@@ -29,6 +29,11 @@ def jetstream_away(exc: Exception) -> bool:
     return isinstance(exc, PublishFailed) or (isinstance(exc, nats.errors.Error) and is_transient(exc))
 
 
+def jetstream_unanswered(exc: Exception) -> bool:
+    """Whether a JetStream request failed for want of an answer (away, or a request lost in an election)."""
+    return jetstream_away(exc) or isinstance(exc, TimeoutError)
+
+
 async def wait_in_place(
     msg: Msg, why: str, attempt: int, *, component: str, settings: Settings, stopping: asyncio.Event
 ) -> None:

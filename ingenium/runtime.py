@@ -43,7 +43,13 @@ from ingenium.consumers import bind_consumer, consumer_config, durable_name, ens
 from ingenium.discovery import announce, withdraw
 from ingenium.errors import ConnectionFailed, PublishFailed, describe_validation_error
 from ingenium.events import DataEvent, Event
-from ingenium.failures import dead_letter_message, jetstream_away, retry_or_dead_letter, wait_in_place
+from ingenium.failures import (
+    dead_letter_message,
+    jetstream_away,
+    jetstream_unanswered,
+    retry_or_dead_letter,
+    wait_in_place,
+)
 from ingenium.ingestor import Ingestor
 from ingenium.pull import PullConsumer
 from ingenium.runmode import RunMode
@@ -219,7 +225,7 @@ class Runner:
             except Exception as exc:
                 for _, consumer in bound:  # the next attempt binds them all again
                     await consumer.close()
-                if not (jetstream_away(exc) or isinstance(exc, TimeoutError)) or self._stopping.is_set():
+                if not jetstream_unanswered(exc) or self._stopping.is_set():
                     raise
                 if time.monotonic() >= deadline:
                     raise ConnectionFailed(

@@ -27,7 +27,7 @@ from nats.js.errors import APIError
 
 from ingenium.config import Settings
 from ingenium.embedded import nats_server_binary, stop_process
-from ingenium.failures import jetstream_away
+from ingenium.failures import jetstream_unanswered
 from ingenium.streams import ensure_streams
 
 CLUSTER_NAME = "ingenium"
@@ -239,7 +239,7 @@ async def provision_streams(nc: Client, settings: Settings, *, nodes: int | None
         try:
             return await ensure_streams(js, settings, nodes=nodes)
         except Exception as exc:
-            if not (jetstream_away(exc) or isinstance(exc, TimeoutError)) or time.monotonic() > deadline:
+            if not jetstream_unanswered(exc) or time.monotonic() > deadline:
                 raise
         await asyncio.sleep(0.5)
 
