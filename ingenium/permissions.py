@@ -5,9 +5,10 @@ embedded nats-server's configuration, and ``deploy/helm/nats-values.yaml`` is ch
 
 A listed allow denies everything else; the explicit denies guard against a later widening of an allow. Subscribe
 permissions do not gate what a JetStream consumer delivers (nats-server #3202), so reads are controlled by which
-consumers a user may pull from (``$JS.API.CONSUMER.MSG.NEXT.<stream>.<durable>``) and by never letting a
-component create consumers on streams it must not read. Each kind has an inbox prefix of its own
-(``_INBOX_<kind>``), so no component can subscribe to another's replies.
+consumers a user may pull from (``$JS.API.CONSUMER.MSG.NEXT.<stream>.<durable>``) and by which streams it may
+read by direct get (``$JS.API.DIRECT.GET.<stream>``). No component may create or delete a consumer (issue #14):
+they bind to the durables ``ingenium streams init`` made, and read ranges by direct get. Each kind has an inbox
+prefix of its own (``_INBOX_<kind>``), so no component can subscribe to another's replies.
 """
 
 from __future__ import annotations
@@ -75,24 +76,22 @@ def inbox_prefix(kind: str) -> str:
 
 
 def _pull(subjects: Subjects, key: StreamKey, durable: str = "*") -> list[str]:
-    """Pull from, ack on and look at one's own durable consumer of a stream (bind, never create)."""
+    """Pull from, ack on and look at one's own durable consumer of a stream (bind, never create).
+
+    Resetting it to its ack floor is part of pulling: after a gap in its deliveries, the lost ones come first.
+    """
     stream = subjects.stream(key)
     return [
         f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}",
         f"$JS.ACK.{stream}.{durable}.>",
         f"$JS.API.CONSUMER.INFO.{stream}.{durable}",
+        f"$JS.API.CONSUMER.RESET.{stream}.{durable}",
     ]
 
 
-def _readers(subjects: Subjects, *keys: StreamKey) -> list[str]:
-    """Create and delete short-lived readers of these streams (the ledger's projection, a portfolio's recovery)."""
-    allowed = []
-    for key in keys:
-        stream = subjects.stream(key)
-        allowed += [f"$JS.API.CONSUMER.CREATE.{stream}", f"$JS.API.CONSUMER.CREATE.{stream}.>",
-                    f"$JS.API.CONSUMER.DELETE.{stream}.*", f"$JS.API.CONSUMER.MSG.NEXT.{stream}.*",
-                    f"$JS.API.CONSUMER.INFO.{stream}.*"]
-    return allowed
+def _direct(subjects: Subjects, *keys: StreamKey) -> list[str]:
+    """Read these streams by direct get (``ingenium.streamread``), which needs no consumer."""
+    return [f"$JS.API.DIRECT.GET.{stream}{tail}" for stream in map(subjects.stream, keys) for tail in ("", ".>")]
 
 
 def permissions(kind: Kind, subjects: Subjects | None = None) -> Permissions:
@@ -121,15 +120,15 @@ def permissions(kind: Kind, subjects: Subjects | None = None) -> Permissions:
     elif kind == "strategy":
         allow = _pull(s, "data")
     elif kind == "portfolio":
-        # Recovery reads the order, execution and signal streams and rewinds its own signal consumer.
-        allow = [*_pull(s, "signal"), *_pull(s, "execution"), *_readers(s, "order", "execution", "signal")]
+        # Recovery reads the order, execution and signal streams and its own consumers' positions.
+        allow = [*_pull(s, "signal"), *_pull(s, "execution"), *_direct(s, "order", "execution", "signal")]
     elif kind == "executor":
         # Its order log is a key-value bucket made by the provisioning step; prices come from the data stream.
         allow = [*_pull(s, "order"), *_pull(s, "data"), f"$JS.API.STREAM.MSG.GET.{data}",
                  f"$JS.API.DIRECT.GET.{data}", f"$JS.API.DIRECT.GET.{data}.>", "$KV.*.>",
                  "$JS.API.STREAM.MSG.GET.*", "$JS.API.DIRECT.GET.*.$KV.>"]
     elif kind == "ledger":
-        allow = _readers(s, "order", "execution")
+        allow = _direct(s, "order", "execution")
     else:  # web: reads stream and consumer state and dead letters, asks components for discovery
         allow = ["$JS.API.STREAM.NAMES", "$JS.API.STREAM.LIST", "$JS.API.CONSUMER.INFO.*.*",
                  "$JS.API.CONSUMER.NAMES.*", "$JS.API.CONSUMER.LIST.*", "$JS.API.STREAM.MSG.GET.*",
@@ -139,6 +138,9 @@ def permissions(kind: Kind, subjects: Subjects | None = None) -> Permissions:
     if kind == "web":
         # Live updates through core subscriptions: read-only.
         subscribe.append(f"{s.namespace}.ingenium.>" if s.namespace else "ingenium.>")
+    elif kind == "ledger":
+        # Core subscriptions on what it projects wake its readers up when something is published.
+        subscribe += [s.order, s.cancel, s.execution]
     return Permissions(
         publish_allow=[*own, *common, *allow], publish_deny=[*denied, *_ADMIN], subscribe_allow=subscribe,
         inbox_prefix=inbox,

@@ -50,6 +50,8 @@ def stream_config(settings: Settings, key: StreamKey) -> StreamConfig:
         placement=placement,
         max_age=settings.stream_max_age_days * 86400 if settings.stream_max_age_days else None,
         duplicate_window=settings.duplicate_window_seconds,
+        # Components read streams by direct get, which needs no consumer (issue #14).
+        allow_direct=True,
     )
 
 

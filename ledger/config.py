@@ -45,7 +45,8 @@ class LedgerConfig(BaseSettings):
         default=1.0, gt=0, description="Pause before reconnecting after NATS or PostgreSQL went away."
     )
     consumer_check_seconds: float = Field(
-        default=5.0, gt=0, description="Idle time after which the projector checks that its consumer still exists."
+        default=5.0, gt=0,
+        description="Longest idle wait before a reader looks at its stream again, should a wake-up be lost.",
     )
 
     @model_validator(mode="after")

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from decimal import Context, Decimal
 from typing import Literal
 
 from pydantic import ValidationError
 from pydantic_core import from_json
 
-from ingenium.bus import MSG_ID
 from ingenium.errors import describe_validation_error
 from ingenium.events import CancelRequest, ExecutionEvent, OrderEvent
+from ingenium.streamread import StreamMessage
 from ingenium.subjects import CANCEL
 
 #: The two streams the ledger projects.
@@ -33,21 +31,8 @@ _PLACES = Decimal(1).scaleb(-_MAX_PLACES)
 _CHECK = Context(prec=34)
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
-    """One stream message: where JetStream stored it, and its bytes."""
-
-    stream: str
-    sequence: int
-    subject: str
-    data: bytes
-    headers: Mapping[str, str] | None
-    received_at: datetime
-
-    @property
-    def msg_id(self) -> str | None:
-        """The ``Nats-Msg-Id`` it was published with."""
-        return self.headers.get(MSG_ID) if self.headers else None
+#: One stream message as the ledger consumes it (the library's reader's type).
+Message = StreamMessage
 
 
 @dataclass(frozen=True, slots=True)

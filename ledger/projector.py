@@ -31,6 +31,7 @@ from ingenium.connection import connect_nats
 from ingenium.deadletter import dead_letter
 from ingenium.discovery import announce, withdraw
 from ingenium.errors import ConnectionFailed
+from ingenium.streamread import DirectGetError, StreamReader
 from ingenium.streams import ensure_streams
 from ledger import batch_sql
 from ledger.batch import BatchResult, LedgerStreams
@@ -39,7 +40,6 @@ from ledger.database import APPLICATION_NAME, connect, require_database_url
 from ledger.lock import pause, wait_for_lock
 from ledger.messages import Kind, Message, Parsed, parse
 from ledger.projector_cache import ProjectorCache
-from ledger.reader import StreamReader
 from ledger.tracing import checkpointed, trace_batch
 from ledger.writer import Writer
 
@@ -68,6 +68,8 @@ TRANSIENT: tuple[type[BaseException], ...] = (
     # has not noticed yet ("another operation is in progress"). The session restarts from PostgreSQL, so safe.
     asyncpg.exceptions.InternalClientError,
     nats.errors.Error,
+    # A direct get JetStream did not answer (restarting, electing a leader): the session resumes at the checkpoint.
+    DirectGetError,
     TimeoutError,
 )
 

@@ -20,6 +20,7 @@ from nats.js import JetStreamContext
 from ingenium.config import Settings
 from ingenium.connection import connect_nats
 from ingenium.errors import IngeniumError
+from ingenium.streamread import StreamReader
 from ledger import batch_sql
 from ledger.batch import LedgerStreams, project_batch
 from ledger.config import LedgerConfig
@@ -27,7 +28,6 @@ from ledger.database import connect, no_tables, require_database_url
 from ledger.lock import holder_pid, wait_for_lock
 from ledger.messages import Kind, Message, parse
 from ledger.projector_cache import ProjectorCache
-from ledger.reader import StreamReader
 from ledger.tables import TABLE_NAMES, TABLES
 
 Source = Literal["audit", "streams"]

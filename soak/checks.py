@@ -21,9 +21,9 @@ from pydantic import BaseModel, ValidationError
 from ingenium.config import Settings
 from ingenium.deadletter import COMPONENT, REASON
 from ingenium.events import DataEvent, ExecutionEvent, OrderEvent, SignalEvent, SignalType
+from ingenium.streamread import read_stream
 from ingenium.subjects import StreamKey
 from services.settle import busy_consumers, consumers_of, ledger_lag
-from services.streamread import read_stream
 from soak.loop import QUANTITY, STARTING_CASH, components
 
 #: Exact sums and products of wire decimals (prices to 4 places, commissions to a few more).
@@ -61,12 +61,11 @@ class Recorded:
 
 async def record(nc: Client, settings: Settings) -> Recorded:
     """Read every stream the loop writes."""
-    js = nc.jetstream(timeout=10)
     subjects = settings.subjects
     out = Recorded()
 
     async def read(key: StreamKey, subject: str) -> list[bytes]:
-        return [msg.data async for msg in read_stream(js, subjects.stream(key), subject, batch=1000)]
+        return [msg.data async for msg in read_stream(nc, subjects.stream(key), subject, batch=1000)]
 
     def parse(model: type[M], raw: list[bytes], into: list[M]) -> None:
         for data in raw:
@@ -81,7 +80,7 @@ async def record(nc: Client, settings: Settings) -> Recorded:
     parse(SignalEvent, await read("signal", subjects.signal), out.signals)
     parse(OrderEvent, await read("order", subjects.order), out.orders)
     parse(ExecutionEvent, await read("execution", subjects.execution), out.executions)
-    async for msg in read_stream(js, subjects.stream("deadletter"), subjects.all_dead_letters):
+    async for msg in read_stream(nc, subjects.stream("deadletter"), subjects.all_dead_letters):
         headers = msg.headers or {}
         out.dead_letters.append((headers.get(COMPONENT, "?"), headers.get(REASON, "?"), msg.subject))
     return out

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
+from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 from pydantic import ValidationError
@@ -14,10 +15,10 @@ from ingenium.component import Component
 from ingenium.config import Settings
 from ingenium.events import ExecutionEvent, ExecutionUpdate, Ohlc
 from ingenium.lastbar import last_bar
+from ingenium.streamread import read_stream
 from services.executor.orderlog import WorkingRecord, open_order_log
 from services.executor.state import ExecutorState
 from services.executor.working import WorkingOrder
-from services.streamread import read_stream
 
 #: How far before a working order's acceptance the execution scan starts, for clock skew between hosts.
 _SKEW = timedelta(minutes=5)
@@ -40,7 +41,8 @@ async def recover(executor: Component[Any]) -> ExecutorState | None:
     records = await log.working()
     if not records:
         return ExecutorState(log, bars, ())
-    resumed, finished = await replay_working(js, settings, records)
+    assert context.nc is not None  # live
+    resumed, finished = await replay_working(context.nc, settings, records)
     await log.finished(finished)
     executor.log.info("%s: resumed %d working orders (%d had finished)", executor.name, len(resumed), len(finished))
     return ExecutorState(log, bars, tuple(resumed))
@@ -67,7 +69,7 @@ async def latest_bars(js: JetStreamContext, settings: Settings, symbols: Sequenc
 
 
 async def replay_working(
-    js: JetStreamContext, settings: Settings, records: list[WorkingRecord]
+    nc: Client, settings: Settings, records: list[WorkingRecord]
 ) -> tuple[list[WorkingOrder], list[str]]:
     """Rebuild working orders from their executions in the stream; returns (still working, finished ids)."""
     state = {r.order.id: WorkingOrder(r.order, r.after, r.day) for r in records}
@@ -75,7 +77,7 @@ async def replay_working(
     seen: set[str] = set()
     since = min(r.accepted_at for r in records) - _SKEW
     subjects = settings.subjects
-    async for msg in read_stream(js, subjects.stream("execution"), subjects.execution, start_time=since):
+    async for msg in read_stream(nc, subjects.stream("execution"), subjects.execution, start_time=since):
         try:
             event = ExecutionEvent.from_json(msg.data)
         except ValidationError:

@@ -109,7 +109,25 @@ class RiskPortfolio(Portfolio[RiskPortfolioParams]):
         recovered = await recover(self, self.params.cash)
         if recovered is not None:
             self.restore(recovered[0])
+            await self._decide_first(recovered[0].first_signals)
         self.report_gauges()
+
+    async def _decide_first(self, signals: tuple[SignalEvent, ...]) -> None:
+        """Decide, in order, signals delivered before the restart but not answered; skip their redelivery.
+
+        Order ids derive from the signal as in the handler, so a signal decided twice yields one stored order.
+        """
+        if not signals or self.context is None:
+            return
+        bus = self.context.bus
+        try:
+            for signal in signals:
+                self.begin(signal)
+                for event in self.collect(self.on_signal(signal)):
+                    await bus.publish(event)
+                self.handled_signals.add(signal.id)
+        finally:
+            self.begin(None)
 
     def restore(self, state: PortfolioState) -> None:
         """Resume from ``state`` (what recovery read from the ledger and the streams), before any message."""

@@ -4,7 +4,10 @@ The ledger's tables are a consistent snapshot up to its checkpoints (one per str
 checkpoints is read straight from the order and execution streams, so a lagging ledger loses nothing. Fills the
 portfolio's execution consumer will deliver again (everything after its ack floor) are remembered as applied,
 so they are not counted twice. Signals its signal consumer will deliver again are skipped up to the last one that
-produced an order, so they are not decided twice against a book that already holds their effect. Without a
+produced an order, so they are not decided twice against a book that already holds their effect; the later ones
+it had delivered to the dead process but not seen acknowledged are decided first, before anything newer, and their
+redelivery skipped. Streams are read by direct get (``ingenium.streamread``): no consumer is created or deleted,
+which the portfolio has no right to (issue #14). Without a
 database the book is rebuilt from the streams alone. A database without the ledger's tables yet (the portfolio
 started before ``ingenium ledger migrate``) is waited for: one log line, then a check with a growing pause.
 
@@ -21,19 +24,19 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 import asyncpg
+from nats.aio.client import Client
 from nats.js import JetStreamContext
-from nats.js.api import DeliverPolicy
 from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 
 from ingenium.component import Component
 from ingenium.events import ExecutionEvent, OrderEvent, Side, SignalEvent
+from ingenium.streamread import read_stream
 from ledger import queries
 from ledger.database import connect
 from ledger.roles import ensure_reader
 from services.portfolio.book import Book, OpenOrder, Position
 from services.portfolio.state import PortfolioState
-from services.streamread import read_stream
 
 E = TypeVar("E", OrderEvent, ExecutionEvent, SignalEvent)
 
@@ -62,6 +65,8 @@ async def recover(portfolio: Component[Any], cash: Decimal) -> tuple[PortfolioSt
     settings = context.settings
     subjects = settings.subjects
     js = context.jetstream()
+    nc = context.nc
+    assert nc is not None  # live
     order_stream, exec_stream = subjects.stream("order"), subjects.stream("execution")
     book = Book(cash)
     checkpoints = {order_stream: 0, exec_stream: 0}
@@ -74,17 +79,18 @@ async def recover(portfolio: Component[Any], cash: Decimal) -> tuple[PortfolioSt
         if conn is not None:
             await _wait_for_tables(conn, portfolio)
         exec_floor = await _ack_floor(js, exec_stream, f"{portfolio.name}-execution")
-        signal_floor = await _rewind(js, subjects.stream("signal"), f"{portfolio.name}-signal")
+        signal_floor, signal_delivered = await _unacked(js, subjects.stream("signal"), f"{portfolio.name}-signal")
         transaction = conn.transaction(isolation="repeatable_read", readonly=True) if conn else None
         if transaction is not None and conn is not None:
             await transaction.start()
             checkpoints.update(await _snapshot(conn, book, [order_stream, exec_stream], exec_floor))
-        orders = [o async for o in _events(js, order_stream, subjects.order, checkpoints[order_stream], OrderEvent)]
-        executions = [
-            e async for e in _events(js, exec_stream, subjects.execution, checkpoints[exec_stream], ExecutionEvent)
-        ]
-        signals = [s.id async for s in _events(js, subjects.stream("signal"), subjects.signal, signal_floor,
-                                                SignalEvent)]
+        orders = [o async for _, o in _events(nc, order_stream, subjects.order, checkpoints[order_stream],
+                                              OrderEvent)]
+        executions = [e async for _, e in _events(nc, exec_stream, subjects.execution, checkpoints[exec_stream],
+                                                  ExecutionEvent)]
+        delivered = [(seq, s) async for seq, s in _events(nc, subjects.stream("signal"), subjects.signal,
+                                                          signal_floor, SignalEvent, end=signal_delivered)]
+        signals = [s.id for _, s in delivered]
         answered = {o.signal_id for o in orders if o.signal_id}
         if conn is not None:
             orders = await _unprojected(conn, book, orders, executions)
@@ -100,12 +106,15 @@ async def recover(portfolio: Component[Any], cash: Decimal) -> tuple[PortfolioSt
     for execution in executions:
         book.apply(execution)
     # Signals up to the last one that produced an order were handled before the restart: the book already holds
-    # their effect, and deciding them again against it would trade twice. Later ones are decided as new.
+    # their effect, and deciding them again against it would trade twice. The later ones the consumer had
+    # delivered are decided first, in stream order: their redeliveries come only after the ack wait, behind newer
+    # signals, and deciding a signal after a later one would trade on stale information.
     last = max((i for i, signal_id in enumerate(signals) if signal_id in answered), default=-1)
     result = Recovered(book.cash, sum(1 for p in book.positions.values() if p.quantity), len(book.open_orders),
                        len(orders), len(executions), last + 1, conn is not None)
     portfolio.log.info("%s: recovered %s", portfolio.name, result)
-    return PortfolioState(book, frozenset(signals[: last + 1])), result
+    first = tuple(s for _, s in delivered[last + 1:])
+    return PortfolioState(book, frozenset(signals[: last + 1]), first), result
 
 
 async def _wait_for_tables(conn: asyncpg.Connection, portfolio: Component[Any]) -> None:
@@ -135,25 +144,15 @@ async def _unprojected(
     return [o for o in orders if o.id not in skip]
 
 
-async def _rewind(js: JetStreamContext, stream: str, durable: str) -> int:
-    """Make the signal consumer deliver again, in stream order, from just after its ack floor; return the floor.
-
-    Signals the dead process had fetched but not acknowledged would otherwise come back only after the ack wait,
-    behind newer ones; deciding a signal after a later one would trade on stale information.
-    """
+async def _unacked(js: JetStreamContext, stream: str, durable: str) -> tuple[int, int]:
+    """The consumer's ack floor and the last stream sequence it delivered: it redelivers what lies between."""
     try:
         info = await js.consumer_info(stream, durable)
     except NotFoundError:
-        return 0
+        return 0, 0
     floor = info.ack_floor.stream_seq if info.ack_floor is not None and info.ack_floor.stream_seq else 0
-    if not info.num_ack_pending:
-        return floor
-    config = info.config
-    config.deliver_policy = DeliverPolicy.BY_START_SEQUENCE
-    config.opt_start_seq = floor + 1
-    await js.delete_consumer(stream, durable)
-    await js.add_consumer(stream, config)
-    return floor
+    delivered = info.delivered.stream_seq if info.delivered is not None and info.delivered.stream_seq else 0
+    return floor, max(floor, delivered)
 
 
 async def _ack_floor(js: JetStreamContext, stream: str, durable: str) -> int:
@@ -186,10 +185,13 @@ async def _snapshot(conn: asyncpg.Connection, book: Book, streams: list[str], ac
 
 
 async def _events(
-    js: JetStreamContext, stream: str, subject: str, checkpoint: int, model: type[E]
-) -> AsyncIterator[E]:
-    async for msg in read_stream(js, stream, subject, start_sequence=checkpoint + 1):
+    nc: Client, stream: str, subject: str, checkpoint: int, model: type[E], *, end: int | None = None
+) -> AsyncIterator[tuple[int, E]]:
+    """The events after ``checkpoint`` (up to ``end``), with their stream sequences."""
+    if end is not None and end <= checkpoint:
+        return
+    async for msg in read_stream(nc, stream, subject, start_sequence=checkpoint + 1, end_sequence=end):
         try:
-            yield model.from_json(msg.data)
+            yield msg.sequence, model.from_json(msg.data)
         except ValidationError:
             continue  # the ledger records unparseable messages as such; they never moved the book

@@ -23,9 +23,9 @@ from ingenium.bars import BarFileError, Bars, read_bars
 from ingenium.cancel import cancel_request, send_cancel
 from ingenium.errors import IngeniumError
 from ingenium.events import DataEvent
+from ingenium.streamread import read_stream
 from ledger import history, queries, runs
 from ledger.history import FILL_SORTS, ORDER_SORTS, HistoryFilter
-from services.streamread import read_stream
 from services.web import discovery, equity, portfolio, streams
 from services.web.auth import operator, viewer
 from services.web.state import WebState, web_state
@@ -269,7 +269,10 @@ async def republish(seq: Annotated[int, Path(ge=1, le=2**62)], state: State) -> 
 
 
 async def republish_letter(state: WebState, seq: int) -> int:
-    """Republish dead letter ``seq`` (its new sequence): 404 when there is none, 409 when it cannot be."""
+    """Republish dead letter ``seq``; returns its new sequence.
+
+    404 when there is none, 409 when it names no subject, 403 when the UI's NATS user may not publish there.
+    """
     try:
         return await streams.republish(state.nats(), state.settings, seq)
     except LookupError as exc:
@@ -326,7 +329,7 @@ async def recorded_candles(state: WebState, symbol: str, span: dict[str, Any], l
     until = datetime.fromisoformat(span["until"]) if span.get("until") else None
     out: dict[str, Any] = {"symbol": symbol, "time": [], "open": [], "high": [], "low": [], "close": []}
     subjects = state.settings.subjects
-    messages = read_stream(state.nats().jetstream(), subjects.stream("data"), subjects.data(symbol),
+    messages = read_stream(state.nats(), subjects.stream("data"), subjects.data(symbol),
                            start_time=since)
     async with contextlib.aclosing(messages):  # type: ignore[type-var]  # an async generator, typed as an iterator
         async for msg in messages:

@@ -6,6 +6,7 @@ import contextlib
 from dataclasses import dataclass
 from datetime import datetime
 
+import nats.errors
 from nats.aio.client import Client
 from nats.js.errors import NotFoundError
 
@@ -100,7 +101,9 @@ async def republish(nc: Client, settings: Settings, seq: int) -> int:
     """Publish dead letter ``seq``'s original body again on its original subject; returns the new sequence.
 
     Its message id is derived from the dead letter, so republishing the same one twice (a double click) is
-    stored once inside the duplicate window.
+    stored once inside the duplicate window. Raises ``PermissionError`` (one line saying what to do) when the
+    secure stack's web user may not publish on its subject (it may publish cancel requests only), or when
+    JetStream does not acknowledge it (a user of narrower rights, or JetStream away).
     """
     letter = await dead_letter(nc, settings, seq)
     if letter is None:
@@ -117,5 +120,12 @@ async def republish(nc: Client, settings: Settings, seq: int) -> int:
     headers = {k: v for k, v in letter.headers.items() if not k.startswith(("Ingenium-", "Nats-"))}
     headers[MSG_ID] = f"republish:{settings.subjects.stream('deadletter')}:{seq}"
     headers[REPUBLISHED_FROM] = str(seq)
-    ack = await nc.jetstream().publish(letter.subject, letter.data, headers=headers)
+    try:
+        ack = await nc.jetstream().publish(letter.subject, letter.data, headers=headers)
+    except (nats.errors.TimeoutError, nats.errors.NoRespondersError) as exc:
+        raise PermissionError(
+            f"dead letter {seq} was not stored again on {letter.subject} ({type(exc).__name__}): JetStream is "
+            "down, or this web UI's NATS user may not publish there (on `ingenium up --secure` it publishes only "
+            "cancel requests); republish it as the operator with `ingenium publish KIND @file.json` (its body)"
+        ) from None
     return int(ack.seq)

@@ -27,9 +27,9 @@ from ingenium.bus import MSG_ID
 from ingenium.component import Component
 from ingenium.config import Settings
 from ingenium.loader import load_class
+from ingenium.streamread import read_stream
 from ingenium.subjects import StreamKey
 from ingenium.testing import settings_env
-from services.streamread import read_stream
 
 SYMBOLS = ("acme", "globex", "initech")
 STARTING_CASH = 10_000_000
@@ -157,11 +157,10 @@ async def outcome(nc: Client, settings: Settings) -> Outcome:
     ids: dict[StreamKey, list[str]] = {}
     answered: dict[str, str] = {}
     keys: tuple[StreamKey, ...] = ("data", "signal", "order", "execution")
-    js = nc.jetstream(timeout=10)
     subjects = settings.subjects
     for key in keys:
         ids[key] = []
-        async for msg in read_stream(js, subjects.stream(key), subjects.stream_subjects(key)[0], batch=1000):
+        async for msg in read_stream(nc, subjects.stream(key), subjects.stream_subjects(key)[0], batch=1000):
             payload = json.loads(msg.data or b"{}")
             assert msg.headers is not None and msg.headers.get(MSG_ID) == payload["Id"], "Nats-Msg-Id is not the Id"
             ids[key].append(payload["Id"])

@@ -23,6 +23,8 @@ import nkeys
 import pytest
 import pytest_asyncio
 from nats.aio.client import Client
+from nats.js.api import ConsumerConfig
+from nats.js.errors import NotFoundError
 
 from ingenium import credentials, deadletter
 from ingenium.cli.status import STACK_CONNECTION
@@ -110,6 +112,14 @@ async def test_a_secure_stack_runs_the_loop_with_each_kind_as_its_own_user(
             return int(count or 0) >= 2
 
         await eventually(filled, timeout=120, interval=0.5)
+        # A portfolio recovers (direct gets of the streams, its durables' positions) with its user's rights alone.
+        processes["portfolio"].send_signal(signal.SIGTERM)
+        assert processes["portfolio"].wait(timeout=60) == 0, logs["portfolio"].read_text()[-2000:]
+        logs["portfolio"] = tmp_path / "portfolio-restarted.log"
+        processes["portfolio"] = component(COMPONENTS["portfolio"], env, logs["portfolio"])
+        await eventually(lambda: "portfolio: recovered Recovered(" in logs["portfolio"].read_text(), timeout=60,
+                         interval=0.5)
+        assert processes["portfolio"].poll() is None, logs["portfolio"].read_text()[-2000:]
     finally:
         for process in processes.values():
             process.send_signal(signal.SIGTERM)
@@ -157,6 +167,27 @@ async def test_a_strategy_may_not_publish_orders_or_executions_nor_read_another_
     assert (await js.publish("ingenium.strategy.signal", b"{}")).stream == "INGENIUM_SIGNALS"
     for stream in ("INGENIUM_ORDERS", "INGENIUM_EXECUTIONS"):
         assert (await provisioned.admin.jetstream().stream_info(stream)).state.messages == 0, stream
+
+
+async def test_the_ledger_and_a_portfolio_may_neither_create_nor_delete_consumers(provisioned: Clients) -> None:
+    data_dir = provisioned.data_dir
+    for kind, stream in (("ledger", "INGENIUM_ORDERS"), ("portfolio", "INGENIUM_SIGNALS")):
+        nc = await connect_nats(as_kind(data_dir, kind), name=f"test-{kind}")
+        try:
+            js = nc.jetstream(timeout=1.0)
+            with pytest.raises((nats.errors.TimeoutError, nats.errors.NoRespondersError)):
+                await js.add_consumer(stream, ConsumerConfig(name=f"{kind}-reader"))
+            await eventually(lambda s=stream: any(f"CONSUMER.CREATE.{s}" in v  # type: ignore[misc]
+                                                  for v in violations(data_dir)), timeout=5)
+            with pytest.raises((nats.errors.TimeoutError, nats.errors.NoRespondersError)):
+                await js.delete_consumer("INGENIUM_SIGNALS", "portfolio-signal")
+            # What it may do instead: read the stream by direct get (nothing stored yet: no message, no refusal).
+            with pytest.raises(NotFoundError):
+                await js.get_msg(stream, 1, direct=True)
+        finally:
+            await nc.close()
+    admin = provisioned.admin.jetstream()
+    assert {c.name for c in await admin.consumers_info("INGENIUM_SIGNALS")} == {"portfolio-signal"}
 
 
 async def test_a_pull_whose_reply_names_the_order_subject_places_no_order(provisioned: Clients) -> None:

@@ -9,11 +9,12 @@ with no permission violation. Then each user is tried on what it must not do.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -26,9 +27,11 @@ from nats.js.errors import Error as JetStreamError
 
 from ingenium.config import Settings
 from ingenium.connection import connect_nats
+from ingenium.deadletter import dead_letter
 from ingenium.permissions import KINDS, accounts, permissions
 from ingenium.testing import eventually, settings_env, spawn, with_database
 from services.data import SAMPLE_FILE
+from services.web import streams
 from tests.deploy.natsconf import SecuredNats, nats_values, start_secured_nats, users
 from tests.reply_injection import pull_into_the_order_subject
 
@@ -58,6 +61,9 @@ def test_the_values_users_are_the_library_permission_table() -> None:
         if kind != "provisioner":
             admin = tuple(f"$JS.API.STREAM.{verb}" for verb in ("CREATE", "UPDATE", "DELETE", "PURGE", "MSG.DELETE"))
             assert "$JS.API.>" not in allowed and not any(s.startswith(admin) for s in allowed), kind
+            # Components bind to the durables provisioning made and read ranges by direct get (issue #14).
+            consumers = ("$JS.API.CONSUMER.CREATE", "$JS.API.CONSUMER.DURABLE.CREATE", "$JS.API.CONSUMER.DELETE")
+            assert not any(s.startswith(consumers) for s in allowed), kind
 
 
 def run_cli(args: list[str], settings: Settings) -> subprocess.CompletedProcess[str]:
@@ -176,6 +182,12 @@ FORBIDDEN: dict[str, Callable[[JetStreamContext], Awaitable[object]]] = {
     "executor purges the execution stream": lambda js: js.purge_stream("INGENIUM_EXECUTIONS"),
     "ledger publishes an execution": lambda js: js.publish("ingenium.executor.execution", b"{}"),
     "ledger reads the signal stream": lambda js: js.add_consumer("INGENIUM_SIGNALS", ConsumerConfig(name="peek")),
+    "ledger reads the signal stream by direct get": lambda js: js.get_msg("INGENIUM_SIGNALS", 1, direct=True),
+    "ledger creates a reader of the order stream": lambda js: js.add_consumer(
+        "INGENIUM_ORDERS", ConsumerConfig(name="reader", filter_subject="ingenium.portfolio.order")),
+    "portfolio creates a reader of the signal stream": lambda js: js.add_consumer(
+        "INGENIUM_SIGNALS", ConsumerConfig(name="reader")),
+    "portfolio deletes its signal consumer": lambda js: js.delete_consumer("INGENIUM_SIGNALS", "portfolio-signal"),
     "web publishes data": lambda js: js.publish("ingenium.ingestor.data.aapl", b"{}"),
     "web deletes a consumer": lambda js: js.delete_consumer("INGENIUM_DATA", "sma_cross-data"),
 }
@@ -209,12 +221,33 @@ async def test_each_user_is_refused_what_its_component_must_not_do(
 async def test_a_pull_whose_reply_names_the_order_subject_places_no_order(
     secured: SecuredNats, settings: Settings
 ) -> None:
+    async with provisioned_as(secured, settings, "provisioner", "strategy") as (admin, strategy):
+        assert await pull_into_the_order_subject(admin, strategy) == 0
+
+
+@contextlib.asynccontextmanager
+async def provisioned_as(secured: SecuredNats, settings: Settings, *users: str) -> AsyncIterator[list[Client]]:
+    """The chart's provisioning done; one connection per user, closed afterwards."""
     init = await asyncio.to_thread(run_cli, PROVISION, secured.settings(settings, "provisioner"))
     assert init.returncode == 0, init.stderr
-    admin = await connect_as(secured, settings, "provisioner")
-    strategy = await connect_as(secured, settings, "strategy")
+    clients = [await connect_as(secured, settings, user) for user in users]
     try:
-        assert await pull_into_the_order_subject(admin, strategy) == 0
+        yield clients
     finally:
-        await strategy.close()
-        await admin.close()
+        for client in clients:
+            await client.close()
+
+
+async def test_the_web_users_republish_of_a_dead_letter_is_refused_in_one_line_saying_what_to_do(
+    secured: SecuredNats, settings: Settings
+) -> None:
+    # Any component may dead-letter: the ledger's user writes one of a bar.
+    async with provisioned_as(secured, settings, "provisioner", "ledger", "web") as (admin, ledger, web):
+        await dead_letter(ledger.jetstream(), settings.subjects, component="test", reason="bad bar", payload=b"{}",
+                          subject="ingenium.ingestor.data.acme", stream="INGENIUM_DATA", sequence=1)
+        [letter] = await streams.dead_letters(web, settings, limit=10)
+        with pytest.raises(PermissionError) as refused_:
+            await streams.republish(web, settings, letter.sequence)
+        message = str(refused_.value)
+        assert "\n" not in message and "ingenium publish" in message and "ingenium.ingestor.data.acme" in message
+        assert (await admin.jetstream().stream_info("INGENIUM_DATA")).state.messages == 0
