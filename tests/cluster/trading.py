@@ -30,6 +30,7 @@ from ingenium.loader import load_class
 from ingenium.streamread import read_stream
 from ingenium.subjects import StreamKey
 from ingenium.testing import settings_env
+from ledger.rows import FillRow
 
 SYMBOLS = ("acme", "globex", "initech")
 STARTING_CASH = 10_000_000
@@ -129,6 +130,8 @@ class Outcome:
     ids: dict[StreamKey, list[str]]
     answered: dict[str, str]
     ledger: dict[str, list[tuple[Any, ...]]]
+    #: The ledger's fills in execution-stream order, as the projection folded them.
+    fills: list[FillRow]
 
     def duplicates(self) -> dict[str, list[str]]:
         """Event ids stored more than once, per stream."""
@@ -170,6 +173,8 @@ async def outcome(nc: Client, settings: Settings) -> Outcome:
     conn = await asyncpg.connect(settings.database_url)
     try:
         ledger = {name: [tuple(r) for r in await conn.fetch(query)] for name, query in _LEDGER_QUERIES.items()}
+        fills = [FillRow.from_record(r) for r in await conn.fetch(
+            f"SELECT {', '.join(FillRow.COLUMNS)} FROM ledger_fills ORDER BY stream_sequence")]
     finally:
         await conn.close()
-    return Outcome(ids, answered, ledger)
+    return Outcome(ids, answered, ledger, fills)
