@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import NamedTuple
 
 from ingenium.accounting import DECIMALS, Position, apply_fill, cash_after
-from ingenium.backtest.curve import Column, decimal_column, time_column
+from ingenium.backtest.curve import Column, Records, decimal_column, enum_column, text_column, time_column
 from ingenium.errors import IngeniumError
 from ingenium.events import Event, ExecutionEvent, Side
 
@@ -23,7 +23,7 @@ _add, _sub = DECIMALS.add, DECIMALS.subtract
 
 
 class Fill(NamedTuple):
-    """One fill, as ``trades.csv`` lists it (a tuple: cheap to create for every fill of a long run)."""
+    """One fill, as ``trades.csv`` lists it (a run keeps its fills as columns, ``Records``, and reads them as these)."""
 
     timestamp: datetime
     symbol: str
@@ -72,15 +72,23 @@ class Account:
     def __init__(self, cash: Decimal) -> None:
         self.initial_cash = cash
         self.cash = cash
-        self.fills: list[Fill] = []
-        self.round_trips: list[RoundTrip] = []
-        #: The equity curve: one point per bar, kept compact (``Column.seal`` after each batch).
+        #: The fills, round trips and equity curve (one point per bar), kept compact: ``seal`` after each batch.
+        self.fills: Records[Fill] = Records(Fill, (
+            time_column(), text_column(), enum_column(Side), decimal_column(), decimal_column(), decimal_column(),
+            text_column()))
+        self.round_trips: Records[RoundTrip] = Records(RoundTrip, (
+            text_column(), text_column(), time_column(), time_column(), decimal_column()))
         self.times: Column[datetime] = time_column()
         self.equity: Column[Decimal] = decimal_column()
         self.exposed = 0
         #: Last close per symbol, written by the engine after each bar.
         self.last: dict[str, Decimal] = {}
         self._open: dict[str, _Open] = {}
+
+    def seal(self) -> None:
+        """Compact what was recorded since the last call (the engine calls it after each batch of bars)."""
+        for records in (self.times, self.equity, self.fills, self.round_trips):
+            records.seal()
 
     @property
     def positions(self) -> dict[str, Decimal]:

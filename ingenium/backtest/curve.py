@@ -9,9 +9,12 @@ rebuilds the values exactly: times as UTC datetimes, equity as the very ``Decima
 from __future__ import annotations
 
 import bisect
+import typing
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from enum import Enum
+from functools import partial
 from typing import Any, TypeVar, overload
 
 import numpy as np
@@ -22,6 +25,8 @@ from ingenium.bars.table import datetimes_of
 from ingenium.bars.values import to_decimals
 
 T = TypeVar("T")
+R = TypeVar("R", bound=tuple[Any, ...])
+E = TypeVar("E", bound=Enum)
 UTC_US = pa.timestamp("us", "UTC")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -123,14 +128,27 @@ def _encode_decimals(values: list[Decimal]) -> pa.Array:
     return pa.array([str(v) for v in values], pa.string())
 
 
-def micros(times: Column[datetime]) -> np.ndarray[Any, np.dtype[np.int64]]:
-    """The times as int64 microseconds since the epoch."""
-    return np.asarray(times.arrow().cast(pa.int64()).to_numpy(), dtype=np.int64)
+def micros(times: Column[datetime], lead: int | None = None) -> np.ndarray[Any, np.dtype[np.int64]]:
+    """The times as int64 microseconds since the epoch (after ``lead``, when given)."""
+    return _numbers(times, pa.int64(), np.int64, lead)
 
 
-def floats(values: Column[Decimal]) -> np.ndarray[Any, np.dtype[np.float64]]:
-    """The values as floats, each the nearest to its ``Decimal`` (as ``float(Decimal)`` rounds)."""
-    return np.asarray(pc.cast(values.arrow(), pa.float64()).to_numpy(), dtype=np.float64)
+def floats(values: Column[Decimal], lead: float | None = None) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """The values as floats, each the nearest to its ``Decimal`` (as ``float(Decimal)`` rounds), after ``lead``."""
+    return _numbers(values, pa.float64(), np.float64, lead)
+
+
+def _numbers(column: Column[Any], kind: pa.DataType, dtype: Any, lead: float | None) -> np.ndarray[Any, Any]:
+    # Converted a chunk at a time into the one array returned: converting the whole column and then prepending
+    # ``lead`` held three copies of a ten-million-point curve at once (the peak of a long run's memory).
+    out = np.empty(len(column) + (lead is not None), dtype=dtype)
+    at = 0
+    if lead is not None:
+        out[0], at = lead, 1
+    for chunk in column.arrow().chunks:
+        out[at:at + len(chunk)] = pc.cast(chunk, kind).to_numpy(zero_copy_only=False)
+        at += len(chunk)
+    return out
 
 
 class Moments(Sequence[datetime]):
@@ -150,3 +168,84 @@ class Moments(Sequence[datetime]):
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
         return EPOCH + timedelta(microseconds=int(self._values[index]))
+
+
+class Records(Sequence[R]):
+    """Rows of one ``NamedTuple`` type (fills, round trips) kept as one ``Column`` per field, read as the tuples.
+
+    A long run closes hundreds of thousands of trades; as tuples of Python values each cost about 400 bytes,
+    as Arrow columns a few dozen. ``append`` adds a row to the columns' pending lists; ``seal`` compacts them.
+
+    Args:
+        row: The row type, built from the fields in order when read.
+        columns: One column per field of ``row``, in its order.
+
+    """
+
+    def __init__(self, row: Callable[..., R], columns: tuple[Column[Any], ...]) -> None:
+        self._row = row
+        self._columns = columns
+        self._appends = tuple(column.pending.append for column in columns)
+
+    def append(self, row: R) -> None:
+        """Add one row (a tuple of the columns' values)."""
+        for add, value in zip(self._appends, row, strict=True):
+            add(value)
+
+    def seal(self) -> None:
+        """Move the pending rows into compact chunks."""
+        for column in self._columns:
+            column.seal()
+
+    def __len__(self) -> int:
+        return len(self._columns[0])
+
+    @overload
+    def __getitem__(self, index: int) -> R: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[R]: ...
+    def __getitem__(self, index: int | slice) -> R | list[R]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        return self._row(*(column[index] for column in self._columns))
+
+    def __iter__(self) -> Iterator[R]:
+        row = self._row
+        for values in zip(*self._columns, strict=True):
+            yield row(*values)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, str):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, compared by value
+
+    def __repr__(self) -> str:
+        return f"Records({len(self)} rows)"
+
+
+def text_column() -> Column[str]:
+    """Strings (symbols, order ids), held as Arrow text."""
+    return Column(_encode_texts, _decode_texts)
+
+
+def enum_column(kind: type[E]) -> Column[E]:
+    """Members of a string enum (a fill's ``Side``), held as their values."""
+    return Column(_encode_enums, partial(_decode_enums, kind))
+
+
+def _encode_texts(values: list[str]) -> pa.Array:
+    return pa.array(values, pa.string())
+
+
+def _decode_texts(values: pa.Array) -> list[str]:
+    return typing.cast(list[str], values.to_pylist())
+
+
+def _encode_enums(values: list[E]) -> pa.Array:
+    return pa.array([v.value for v in values], pa.string())
+
+
+def _decode_enums(kind: type[E], values: pa.Array) -> list[E]:
+    return [kind(v) for v in values.to_pylist()]

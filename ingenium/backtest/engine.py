@@ -179,8 +179,7 @@ class Engine:
             raise
         finally:
             self._now, self._label = now, label
-            account.times.seal()
-            account.equity.seal()
+            account.seal()
 
     def _thaw(self) -> None:
         if self._freezing:

@@ -2,7 +2,8 @@
 
 Live, it is a JetStream key-value bucket (one per executor name and namespace), so a duplicate order is
 recognised beyond the stream's duplicate window and across restarts. In an in-process backtest
-(no NATS connection) it is a dictionary.
+(no NATS connection) it is a dictionary of the same encoded reports, compressed: a long backtest handles hundreds
+of thousands of orders, and each first report kept as events cost about 1.5 KB, a compressed encoding about 0.3.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import zlib
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
@@ -67,22 +69,37 @@ class OrderLog(Protocol):
         ...
 
 
+def encode_report(executions: list[ExecutionEvent]) -> bytes:
+    """A report (executions) as the order log stores it: their wire JSON."""
+    return json.dumps({"executions": [e.to_json().decode() for e in executions]}).encode()
+
+
+def decode_report(stored: bytes | None) -> list[ExecutionEvent]:
+    """The executions of a stored report, validated as any event read from the wire."""
+    return [ExecutionEvent.from_json(raw) for raw in json.loads(stored or b"{}").get("executions", [])]
+
+
 class MemoryOrderLog:
-    """The order log of an in-process run: a dictionary, gone with the process."""
+    """The order log of an in-process run: a dictionary of compressed reports, gone with the process.
+
+    A report read back is decoded from the live encoding (``encode_report``), as the live log returns it: equal
+    events, not the very objects recorded.
+    """
 
     def __init__(self) -> None:
-        self._reports: dict[str, list[ExecutionEvent]] = {}
-        self._answers: dict[str, list[ExecutionEvent]] = {}
+        self._reports: dict[str, bytes] = {}
+        self._answers: dict[str, bytes] = {}
 
     async def get(self, order_id: str) -> list[ExecutionEvent] | None:
         """The first report for ``order_id``, if handled."""
-        return self._reports.get(order_id)
+        stored = self._reports.get(order_id)
+        return decode_report(zlib.decompress(stored)) if stored is not None else None
 
     async def record(
         self, order: OrderEvent, executions: list[ExecutionEvent], working: WorkingRecord | None
     ) -> None:
         """Remember the order's first report."""
-        self._reports[order.id] = executions
+        self._reports[order.id] = zlib.compress(encode_report(executions), 1)
 
     async def working(self) -> list[WorkingRecord]:
         """Nothing survives a process in memory."""
@@ -93,11 +110,12 @@ class MemoryOrderLog:
 
     async def answer(self, cancel_id: str) -> list[ExecutionEvent] | None:
         """The answer to ``cancel_id``, if answered."""
-        return self._answers.get(cancel_id)
+        stored = self._answers.get(cancel_id)
+        return decode_report(zlib.decompress(stored)) if stored is not None else None
 
     async def record_answer(self, cancel_id: str, executions: list[ExecutionEvent]) -> None:
         """Remember the answer."""
-        self._answers[cancel_id] = executions
+        self._answers[cancel_id] = zlib.compress(encode_report(executions), 1)
 
 
 def bucket_name(subjects: Subjects, executor: str) -> str:
@@ -177,8 +195,7 @@ class KvOrderLog:
             entry = await self.kv.get(key)
         except KeyNotFoundError:
             return None
-        stored = json.loads(entry.value or b"{}")
-        return [ExecutionEvent.from_json(raw) for raw in stored.get("executions", [])]
+        return decode_report(entry.value)
 
     async def record(
         self, order: OrderEvent, executions: list[ExecutionEvent], working: WorkingRecord | None
@@ -193,8 +210,7 @@ class KvOrderLog:
                 "day": working.day.isoformat(),
             }
             await self.kv.put(f"w.{key}", json.dumps(marker).encode())
-        report = {"executions": [e.to_json().decode() for e in executions]}
-        await self.kv.put(f"o.{key}", json.dumps(report).encode())
+        await self.kv.put(f"o.{key}", encode_report(executions))
 
     async def answer(self, cancel_id: str) -> list[ExecutionEvent] | None:
         """The answer to ``cancel_id``, if answered."""
@@ -202,8 +218,7 @@ class KvOrderLog:
 
     async def record_answer(self, cancel_id: str, executions: list[ExecutionEvent]) -> None:
         """Store the answer to a cancel request."""
-        report = {"executions": [e.to_json().decode() for e in executions]}
-        await self.kv.put(f"c.{_key(cancel_id)}", json.dumps(report).encode())
+        await self.kv.put(f"c.{_key(cancel_id)}", encode_report(executions))
 
     async def working(self) -> list[WorkingRecord]:
         """Every working marker, oldest first.

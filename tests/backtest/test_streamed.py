@@ -83,3 +83,27 @@ def test_two_symbols_fed_in_small_batches_keep_each_price_line() -> None:
         assert list(parts.prices[symbol][0]) == list(starts) and len(starts) == 300
         assert [str(c) for c in parts.prices[symbol][1]] == [str(c) for c in closes]
     assert [str(c) for c in parts.prices["beta"][1]][:3] == ["50.00", "51.01", "52.02"]
+
+
+def test_fills_and_round_trips_read_back_exactly_what_the_account_recorded() -> None:
+    # Recorded through a bus tap, the events the account saw are the truth the compact columns must give back.
+    seen: list[tuple[object, ...]] = []
+    engine = Engine(SMA)
+
+    async def run() -> BacktestResult:
+        engine.bus.tap("execution", lambda e: seen.append(
+            (e.execution_timestamp, e.symbol, e.side, e.quantity, e.price, e.commission or Decimal(0), e.order_id))
+            if e.update.moves_quantity else None)
+        await engine.start()
+        await engine.feed(walk(1_000))
+        await engine.stop()
+        return engine.result(run_id="r", kind="backtest", source="walk")
+
+    result = asyncio.run(run())
+    assert len(seen) > 20 and [tuple(f) for f in result.fills] == seen
+    assert [str(f.price) for f in result.fills] == [str(row[4]) for row in seen]  # exact text, not just equal
+    assert result.fills[-1] == result.fills[len(result.fills) - 1] and result.fills[1:3] == list(result.fills)[1:3]
+    trips = list(result.round_trips)
+    assert trips and trips[0].direction in ("long", "short") and result.round_trips[0] == trips[0]
+    again = pickle.loads(pickle.dumps(result))
+    assert again.fills == result.fills and again.round_trips == result.round_trips
