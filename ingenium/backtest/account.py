@@ -84,6 +84,9 @@ class Account:
         #: Last close per symbol, written by the engine after each bar.
         self.last: dict[str, Decimal] = {}
         self._open: dict[str, _Open] = {}
+        #: Positions gone flat, kept to be reopened: the core's figures keep their digits through a flat moment
+        #: (a quantity of 0.00 bought 1 into is 1.00), as the ledger's and the portfolio's positions do.
+        self._flat: dict[str, _Open] = {}
 
     def seal(self) -> None:
         """Compact what was recorded since the last call (the engine calls it after each batch of bars)."""
@@ -133,7 +136,12 @@ class Account:
     ) -> None:
         trip = self._open.get(symbol)
         if trip is None:
-            trip = self._open[symbol] = _Open(opened=when)
+            trip = self._flat.pop(symbol, None)
+            if trip is None:
+                trip = _Open(opened=when)
+            else:
+                trip.opened, trip.pnl = when, ZERO
+            self._open[symbol] = trip
         held = trip.quantity
         realized = apply_fill(trip, side, quantity, price, commission)
         trip.pnl = _sub(_add(trip.pnl, realized), commission)
@@ -145,4 +153,4 @@ class Account:
             # A flip: the rest opens a new trip at this price; the fill's commission went to the closed one.
             trip.opened, trip.pnl = when, ZERO
         else:
-            del self._open[symbol]
+            self._flat[symbol] = self._open.pop(symbol)
