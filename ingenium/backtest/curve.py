@@ -31,7 +31,18 @@ UTC_US = pa.timestamp("us", "UTC")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-class Column(Sequence[T]):
+class _ByValue(Sequence[T]):
+    """A sequence compared by its values with any other (a list of the same points equals it)."""
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, str):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, compared by value
+
+
+class Column(_ByValue[T]):
     """Points appended to ``pending`` and sealed into Arrow chunks; a read-only sequence of the values.
 
     Args:
@@ -98,13 +109,6 @@ class Column(Sequence[T]):
             yield from self._decode(chunk)
         yield from self.pending
 
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Sequence) or isinstance(other, str):
-            return NotImplemented
-        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
-
-    __hash__ = None  # type: ignore[assignment]  # mutable, compared by value
-
     def __repr__(self) -> str:
         return f"Column({len(self)} points)"
 
@@ -170,7 +174,7 @@ class Moments(Sequence[datetime]):
         return EPOCH + timedelta(microseconds=int(self._values[index]))
 
 
-class Records(Sequence[R]):
+class Records(_ByValue[R]):
     """Rows of one ``NamedTuple`` type (fills, round trips) kept as one ``Column`` per field, read as the tuples.
 
     A long run closes hundreds of thousands of trades; as tuples of Python values each cost about 400 bytes,
@@ -213,13 +217,6 @@ class Records(Sequence[R]):
         row = self._row
         for values in zip(*self._columns, strict=True):
             yield row(*values)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Sequence) or isinstance(other, str):
-            return NotImplemented
-        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
-
-    __hash__ = None  # type: ignore[assignment]  # mutable, compared by value
 
     def __repr__(self) -> str:
         return f"Records({len(self)} rows)"
