@@ -52,6 +52,15 @@ def _filters(config: ConsumerConfig) -> list[str]:
     return sorted(config.filter_subjects or ([config.filter_subject] if config.filter_subject else []))
 
 
+def takes(config: ConsumerConfig, subject: str) -> bool:
+    """Whether a consumer of ``config`` is given messages of ``subject`` (one of its stream's subjects).
+
+    A server before 2.10 keeps no list of filters, so a consumer asked for several has none and takes them all.
+    """
+    filters = _filters(config)
+    return not filters or subject in filters
+
+
 async def ensure_consumer(js: JetStreamContext, stream: str, config: ConsumerConfig) -> str:
     """Create the consumer, or give an existing one the wanted filter (it keeps its position); what was done."""
     assert config.name is not None

@@ -38,6 +38,12 @@ _REFUSED = {"409": "", "503": "no responders: the consumer has no leader"}
 _PAUSE = 1.0
 
 
+def resets_consumers(nc: Client) -> bool:
+    """Whether the connected server resets a consumer to its ack floor on request (nats-server 2.14 and later)."""
+    version = nc.connected_server_version
+    return (version.major, version.minor) >= (2, 14)
+
+
 class PullConsumer:
     """Pulls batches of up to ``batch`` messages from ``stream``/``consumer`` (a durable that already exists).
 
@@ -161,6 +167,11 @@ class PullConsumer:
         self._buffer.clear()
         self._outstanding = False
         await self._acks_applied()
+        if not resets_consumers(self.nc):  # an older server does not answer the request: do not wait on it
+            log.warning("nats-server %s cannot reset %s/%s (2.14+ can): the lost messages come back after the ack "
+                        "wait, after newer ones", self.nc.connected_server_version, self.stream, self.consumer)
+            self._gap = self._expected = None
+            return []
         try:
             await self.nc.jetstream(timeout=self.expires + 1.0).reset_consumer(self.stream, self.consumer)
         except (nats.errors.Error, TimeoutError) as exc:

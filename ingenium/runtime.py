@@ -102,6 +102,9 @@ class Runner:
             for kind, model, handler, is_async in component.routes(key)
             if kind != key
         }
+        #: The data subjects of a component of some symbols: a server before 2.10 ignores a consumer's several
+        #: filters and delivers every symbol, so the others are acked here without reaching ``on_data``.
+        self._data_subjects = frozenset(map(self.subjects.data, component.symbols)) if component.symbols else None
         self.ready = asyncio.Event()
         #: Messages acked after their handler succeeded, and messages sent to the dead-letter stream.
         self.handled = 0
@@ -309,6 +312,8 @@ class Runner:
     ) -> tuple[list[Event], list[asyncio.Future[PubAck]]] | None:
         """Parse and handle one message, and send what the handler emitted; ``None`` if it was not handled."""
         component = self.component
+        if key == "data" and self._data_subjects is not None and msg.subject not in self._data_subjects:
+            return [], []  # another symbol's data (see ``_data_subjects``): acked, not handled
         shared = self._shared.get(msg.subject) if self._shared else None
         model, handler, is_async = shared if shared is not None else self._handlers[key]
         try:

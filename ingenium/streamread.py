@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
@@ -86,13 +87,18 @@ class _Batch:
                 self.last_sequence = int(headers["Nats-Last-Sequence"])
             self.done.set()
             return
-        # The dict is this message's own (nats-py parses headers per message): take JetStream's out of it.
-        sequence = int(headers.pop("Nats-Sequence"))
-        subject = headers.pop("Nats-Subject", msg.subject)
-        stamp = _timestamp(headers.pop("Nats-Time-Stamp", "1970-01-01T00:00:00Z"))
-        for name in _DIRECT_HEADERS:
-            headers.pop(name, None)
-        self.messages.append(StreamMessage(self.stream, sequence, subject, msg.data, headers or None, stamp))
+        self.messages.append(_stored(self.stream, msg, headers))
+
+
+def _stored(stream: str, msg: Msg, headers: dict[str, str]) -> StreamMessage:
+    """The stored message a direct get reply carries (``headers`` is the reply's, with ``Nats-Sequence``)."""
+    # The dict is this message's own (nats-py parses headers per message): take JetStream's out of it.
+    sequence = int(headers.pop("Nats-Sequence"))
+    subject = headers.pop("Nats-Subject", msg.subject)
+    stamp = _timestamp(headers.pop("Nats-Time-Stamp", "1970-01-01T00:00:00Z"))
+    for name in _DIRECT_HEADERS:
+        headers.pop(name, None)
+    return StreamMessage(stream, sequence, subject, msg.data, headers or None, stamp)
 
 
 async def direct_batch(
@@ -111,6 +117,8 @@ async def direct_batch(
     sequence it answered with (``None`` when nothing was found). Raises
     ``DirectGetError`` naming the stream when JetStream refuses (no ``allow_direct``, no permission) or is silent.
     """
+    if not batched_direct_get(nc):
+        return await _direct_singles(nc, stream, sequence, start_time, subject, batch, answer_within)
     request: dict[str, object] = {"batch": batch}
     if sequence is not None:
         request["seq"] = max(1, sequence)
@@ -147,6 +155,81 @@ async def direct_batch(
         f"direct get of stream {stream} failed: {status}; the stream needs allow_direct (run `ingenium streams "
         "init`) and the user the right $JS.API.DIRECT.GET.<stream>"
     )
+
+
+def batched_direct_get(nc: Client) -> bool:
+    """Whether the connected server answers batched direct gets (nats-server 2.11 and later)."""
+    version = nc.connected_server_version
+    return (version.major, version.minor) >= (2, 11)
+
+
+async def _get_one(nc: Client, stream: str, request: dict[str, object], answer_within: float) -> StreamMessage | None:
+    """One direct get (any server since 2.9): the stored message, or ``None`` when nothing matches."""
+    try:
+        reply = await nc.request(f"{_API}.DIRECT.GET.{stream}", json.dumps(request).encode(), timeout=answer_within)
+    except nats.errors.NoRespondersError:
+        raise DirectGetError(f"direct get of stream {stream}: no responders; the stream does not exist, or lacks "
+                             "allow_direct (run `ingenium streams init`)") from None
+    except nats.errors.TimeoutError:
+        raise DirectGetError(f"no answer within {answer_within}s to a direct get of stream {stream}: is JetStream "
+                             "up, and may this user read it ($JS.API.DIRECT.GET.<stream>)?") from None
+    headers = reply.headers
+    if headers and "Nats-Sequence" in headers:
+        return _stored(stream, reply, headers)
+    status = headers.get("Status", "") if headers else ""
+    if status in ("404", "408"):
+        return None
+    raise DirectGetError(f"direct get of stream {stream} failed: status {status or 'missing'}; the stream needs "
+                         "allow_direct (run `ingenium streams init`) and the user the right "
+                         "$JS.API.DIRECT.GET.<stream>")
+
+
+async def _direct_singles(
+    nc: Client, stream: str, sequence: int | None, start_time: datetime | None, subject: str | None, batch: int,
+    answer_within: float,
+) -> tuple[list[StreamMessage], int | None, int | None]:
+    """``direct_batch`` for servers before 2.11, from one direct get per stream sequence, all sent at once.
+
+    Each get asks for the next message at or after its sequence (on ``subject``, or any), so a deleted message's
+    get answers with the one after it: the distinct answers are every message of the window, in order, and none
+    is skipped. Those servers also ignore ``start_time``, so a time is first turned into a sequence by bisection
+    (stream timestamps only grow).
+    """
+    try:
+        state = (await nc.jetstream().stream_info(stream)).state
+    except NotFoundError:
+        raise DirectGetError(f"direct get of stream {stream}: the stream does not exist (run `ingenium streams "
+                             "init`)") from None
+    wanted = subject or ">"
+    if sequence is None:
+        sequence = 1 if start_time is None else await _first_since(nc, stream, wanted, start_time, state.first_seq,
+                                                                   state.last_seq, answer_within)
+    first = max(1, sequence, state.first_seq)
+    window = range(first, min(state.last_seq, first + batch - 1) + 1)
+    answers = await asyncio.gather(
+        *(_get_one(nc, stream, {"seq": seq, "next_by_subj": wanted}, answer_within) for seq in window)
+    )
+    found = {message.sequence: message for message in answers if message is not None}
+    if not found:
+        return [], 0, None
+    messages = [found[seq] for seq in sorted(found)]
+    # Without a subject this is exact but for deleted messages; with one, an upper bound (the caller reads on).
+    return messages, max(0, state.last_seq - messages[-1].sequence), state.last_seq
+
+
+async def _first_since(
+    nc: Client, stream: str, subject: str, since: datetime, low: int, high: int, answer_within: float
+) -> int:
+    """The first sequence whose next message on ``subject`` was stored at or after ``since``."""
+    high += 1  # past the end: where nothing is that recent
+    while low < high:
+        middle = (low + high) // 2
+        message = await _get_one(nc, stream, {"seq": middle, "next_by_subj": subject}, answer_within)
+        if message is None or message.received_at >= since:
+            high = middle
+        else:
+            low = message.sequence + 1
+    return low
 
 
 async def read_stream(

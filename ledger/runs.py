@@ -8,6 +8,7 @@ with the live fills it replays.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import uuid
@@ -23,6 +24,7 @@ import asyncpg
 from ingenium.backtest import BacktestConfig, BacktestResult, SweepResult
 from ingenium.config import Settings
 from ledger.database import connect, no_tables
+from ledger.migrate import upgrade
 
 #: The tables migration 0003 creates.
 RUN_TABLES = ("runs", "run_fills", "run_trades", "run_equity")
@@ -202,6 +204,9 @@ async def record(settings: Settings, outcome: BacktestResult | SweepResult, *, c
     if not settings.database_url:
         return None
     url = settings.database_url
+    # The database may be new (only INGENIUM_DATABASE_URL set, no `ingenium up` yet): bring its tables up first,
+    # as the web UI does; a no-op when they are current.
+    await asyncio.to_thread(upgrade, url)
     if isinstance(outcome, BacktestResult):
         run_id = outcome.run_id
         await delete_run(url, run_id)  # a rerun of the same range and config keeps its derived id: newest wins

@@ -92,7 +92,7 @@ class _Pace:
 
 async def _subscribe(
     nc: Client, settings: Settings, span: ReplayRange
-) -> tuple[str, JetStreamContext.PushSubscription]:
+) -> tuple[str, JetStreamContext.PushSubscription, frozenset[str] | None]:
     subjects = settings.subjects
     stream = subjects.stream("data")
     js = nc.jetstream()
@@ -112,7 +112,8 @@ async def _subscribe(
     else:
         policy = DeliverPolicy.ALL
     sub = await js.subscribe(filters[0], stream=stream, ordered_consumer=True, deliver_policy=policy, config=config)
-    return stream, sub
+    # A server before 2.10 ignores several filters and sends every symbol: ``_consume`` skips the others.
+    return stream, sub, frozenset(filters) if len(filters) > 1 else None
 
 
 def live_defaults(config: BacktestConfig) -> BacktestConfig:
@@ -155,11 +156,11 @@ async def replay(
     engine = Engine(config, namespace="replay", mode=RunMode.REPLAY)
     warnings: list[str] = []
     try:
-        stream, sub = await _subscribe(client, settings, span)
+        stream, sub, wanted = await _subscribe(client, settings, span)
         try:
             await engine.start()
             first_seq, last_seq, bars = await _consume(sub, stream, engine, span, pace, warnings, progress,
-                                                       idle_timeout)
+                                                       idle_timeout, wanted)
             await engine.stop()
         finally:
             # The consumer is ephemeral: the server removes it once idle even if this unsubscribe cannot reach it.
@@ -182,7 +183,7 @@ async def replay(
 
 async def _consume(
     sub: JetStreamContext.PushSubscription, stream: str, engine: Engine, span: ReplayRange, pace: _Pace,
-    warnings: list[str], progress: Progress | None, idle_timeout: float,
+    warnings: list[str], progress: Progress | None, idle_timeout: float, wanted: frozenset[str] | None = None,
 ) -> tuple[int, int, int]:
     """Feed the consumer's bars to the engine until it has delivered all it had.
 
@@ -201,6 +202,8 @@ async def _consume(
         last_seq = meta.sequence.stream
         first_seq = first_seq or last_seq
         done = meta.num_pending == 0
+        if wanted is not None and msg.subject not in wanted:
+            continue
         event = _parse(msg, warnings)
         if event is None or event.ohlc is None:
             continue

@@ -29,7 +29,8 @@ async def test_replay_equals_backtest_twice_and_stays_isolated(
 ) -> None:
     acme = make_bars(CLOSES, symbol="acme")
     other = make_bars([50] * len(CLOSES), symbol="zed")
-    await bus.publish_many(recorded(acme) + recorded(other))
+    third = make_bars([70] * len(CLOSES), symbol="xyz")  # not replayed: asked for two of the three symbols
+    await bus.publish_many(recorded(acme) + recorded(other) + recorded(third))
     before = {s.name: s.messages for s in await list_streams(nc.jetstream(), settings)}
 
     first = await replay(config(), settings, ReplayRange(symbols=("acme",)), nc=nc)

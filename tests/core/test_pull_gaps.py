@@ -15,7 +15,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from ingenium.bus import JetStreamBus
 from ingenium.config import Settings
-from ingenium.pull import PullConsumer
+from ingenium.pull import PullConsumer, resets_consumers
 from ingenium.testing import bar
 
 BARS = 30
@@ -26,8 +26,11 @@ async def test_a_lost_delivery_is_delivered_again_before_anything_newer(
 ) -> None:
     stream = settings.subjects.stream("data")
     js = nc.jetstream()
+    # A server before 2.14 cannot reset a consumer: there the lost ones may only come back after the ack wait.
+    resets = resets_consumers(nc)
     await js.add_consumer(stream, ConsumerConfig(
-        durable_name="gaps", ack_policy=AckPolicy.EXPLICIT, deliver_policy=DeliverPolicy.ALL, ack_wait=600,
+        durable_name="gaps", ack_policy=AckPolicy.EXPLICIT, deliver_policy=DeliverPolicy.ALL,
+        ack_wait=600 if resets else 2,
     ))
     events = [bar("acme", 100 + i, minutes=i) for i in range(BARS)]
     await bus.publish_many(events)
@@ -54,8 +57,11 @@ async def test_a_lost_delivery_is_delivered_again_before_anything_newer(
     finally:
         await consumer.close()
 
-    # Without the reset, 6-10 would come after 11-30, once the ack wait (10 minutes here) had passed.
-    assert seen == list(range(1, BARS + 1))
+    if resets:
+        # Without the reset, 6-10 would come after 11-30, once the ack wait (10 minutes here) had passed.
+        assert seen == list(range(1, BARS + 1))
+    else:  # late, after newer ones, but none is lost and the consumer did not stall
+        assert sorted(set(seen)) == list(range(1, BARS + 1))
 
 
 async def _drop(msg: Msg) -> None:

@@ -26,7 +26,8 @@ async def test_replay_reports_what_it_read_and_an_empty_range_is_an_error(
     done = await asyncio.to_thread(cli, "replay", *STRATEGY, "--symbols", "ACME", "--out", str(tmp_path / "r"),
                                    env=env)
     assert done.returncode == 0, done.stderr
-    assert "replayed 6 bars read from INGENIUM_DATA[ACME] seq 3-8" in done.stdout
+    data = settings.subjects.stream("data")
+    assert f"replayed 6 bars read from {data}[ACME] seq 3-8" in done.stdout
 
     # Nothing the defaults leave unset is the replay command's own: cash is the live portfolio's default,
     # costs are the live paper executor's.
@@ -36,7 +37,7 @@ async def test_replay_reports_what_it_read_and_an_empty_range_is_an_error(
     assert summary["config"]["commission"] is None and PaperParams.model_fields["commission_per_share"].default == 0
 
     nothing = await asyncio.to_thread(cli, "replay", *STRATEGY, "--symbols", "nosuch", env=env)
-    assert_one_line_error(nothing, "nothing to replay in INGENIUM_DATA[nosuch]: no message", "ingenium ingest")
+    assert_one_line_error(nothing, f"nothing to replay in {data}[nosuch]: no message", "ingenium ingest")
     assert not Path("out").joinpath("nosuch").exists()
     outside = await asyncio.to_thread(cli, "replay", *STRATEGY, "--since", "2030-01-01T00:00:00Z", env=env)
-    assert_one_line_error(outside, "nothing to replay in INGENIUM_DATA[*] since 2030-01-01")
+    assert_one_line_error(outside, f"nothing to replay in {data}[*] since 2030-01-01")

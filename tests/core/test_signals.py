@@ -61,17 +61,18 @@ async def test_ctrl_c_exits_zero_and_components_print_start_and_stop_lines(
                          "--out", str(tmp_path / "replay")], db_settings, log=logs["replay"]),
     }
     try:
-        await started(children["run"], logs["run"], "strategy echo started: consumes INGENIUM_DATA as consumer "
+        streams = db_settings.subjects.stream
+        await started(children["run"], logs["run"], f"strategy echo started: consumes {streams('data')} as consumer "
                       "echo-data")
         await eventually(lambda: record.exists() and len(record.read_text().splitlines()) == 3, timeout=60)
         await started(children["ledger"], logs["ledger"], "ledger: projecting")
         await started(children["feed"], logs["feed"], "ingestor synthetic_feed started")
-        await started(children["replay"], logs["replay"], "replaying INGENIUM_DATA[acme]")
+        await started(children["replay"], logs["replay"], f"replaying {streams('data')}[acme]")
 
         run = await interrupt(children["run"], logs["run"])
         assert "strategy echo stopped: 3 messages handled, 0 dead-lettered" in run
         ledger = await interrupt(children["ledger"], logs["ledger"])
-        assert "ledger: stopped; checkpoints INGENIUM_ORDERS at 0" in ledger
+        assert f"ledger: stopped; checkpoints {streams('order')} at 0" in ledger
         assert "alembic" not in ledger  # its INFO lines only with --verbose
         feed = await interrupt(children["feed"], logs["feed"])
         assert "ingestor synthetic_feed stopped" in feed

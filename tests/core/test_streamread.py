@@ -5,12 +5,25 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import pytest
 from nats.aio.client import Client
 
+from ingenium import streamread
 from ingenium.bus import JetStreamBus
 from ingenium.config import Settings
 from ingenium.streamread import StreamReader, read_stream
 from ingenium.testing import T0, bar, order
+
+
+@pytest.fixture(params=["batched", "one get per sequence"], autouse=True)
+def protocol(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each test reads both ways: batched direct gets (servers from 2.11), and the single gets older ones answer.
+
+    The real server answers both; forcing the second here keeps it tested on a server that has the first.
+    """
+    if request.param != "batched":
+        monkeypatch.setattr(streamread, "batched_direct_get", lambda nc: False)
+    return str(request.param)
 
 
 async def test_a_range_is_read_in_stream_order_in_batches_and_filtered(
@@ -31,6 +44,18 @@ async def test_a_range_is_read_in_stream_order_in_batches_and_filtered(
     assert later and later[-1] == 25 and later[0] <= 11 and all(
         m.received_at >= since - timedelta(microseconds=1) for m in every[later[0] - 1:])
     assert [m async for m in read_stream(nc, "NO_SUCH_STREAM")] == []
+    # Deleted messages are skipped, even a whole batch of them, and the rest keep their order.
+    for sequence in (3, 4, 5, 6, 13):
+        await nc.jetstream().delete_msg(stream, sequence)
+    kept = [m.sequence async for m in read_stream(nc, stream, batch=4)]
+    assert kept == [1, 2, *range(7, 13), *range(14, 26)]
+    reader = StreamReader(nc, stream, [], 2, batch=4)
+    followed: list[int] = []
+    while batch := await reader.read(wait=0.1):
+        assert len(batch) <= 4
+        followed += [m.sequence for m in batch]
+    await reader.close()
+    assert followed == kept[1:]
     # Nothing was made to read it: the streams keep only the consumers provisioning made (none here).
     assert (await nc.jetstream().stream_info(stream)).state.consumer_count == 0
 

@@ -8,6 +8,7 @@ components it defines and feeds the Prometheus that scrapes it.
 
 from __future__ import annotations
 
+import os
 import shlex
 from pathlib import Path
 from typing import Any
@@ -86,7 +87,11 @@ def test_the_ledger_runs_a_writer_and_a_standby_after_the_streams_and_tables_exi
             assert service["depends_on"] == {"provision": {"condition": "service_completed_successfully"}}, name
 
 
-def test_environments_are_valid_settings_and_the_database_goes_only_where_needed() -> None:
+def test_environments_are_valid_settings_and_the_database_goes_only_where_needed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for key in [k for k in os.environ if k.startswith("INGENIUM_")]:  # each service has only its own environment
+        monkeypatch.delenv(key)
     services = compose()["services"]
     for name, service in ingenium_services().items():
         env = service["environment"]

@@ -45,6 +45,12 @@ PROVISION = ["streams", "init", "--component", "sma_cross=services.strategies.sm
 
 
 @pytest.fixture
+def namespace() -> str:
+    """The real subject names, which the users are granted: the secured server is this test's own."""
+    return ""
+
+
+@pytest.fixture
 def secured(tmp_path: Path) -> Iterator[SecuredNats]:
     server = start_secured_nats(tmp_path / "secured-nats")
     yield server

@@ -16,6 +16,7 @@ from nats.aio.client import Client
 
 from ingenium.bus import MSG_ID, JetStreamBus
 from ingenium.config import Settings
+from ingenium.consumers import takes
 from ingenium.deadletter import REASON
 from ingenium.events import ExecutionEvent, ExecutionUpdate, OrderType, SignalType, TimeInForce
 from ingenium.testing import bar, eventually, order, signal, spawn, stream_events, stream_messages
@@ -36,7 +37,7 @@ async def started(nc: Client, settings: Settings) -> bool:
         info = await nc.jetstream().consumer_info(settings.subjects.stream("order"), "paper-order")
     except Exception:
         return False
-    return settings.subjects.cancel in (info.config.filter_subjects or [])
+    return takes(info.config, settings.subjects.cancel)
 
 
 def stop(child: subprocess.Popen[bytes]) -> None:

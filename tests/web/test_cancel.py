@@ -11,6 +11,7 @@ import httpx
 from playwright.async_api import Browser, expect
 
 from ingenium.bus import JetStreamBus
+from ingenium.consumers import takes
 from ingenium.events import ExecutionEvent, ExecutionUpdate, OrderType, TimeInForce
 from ingenium.testing import bar, eventually, order, spawn, stream_events
 from ledger import history, queries
@@ -35,7 +36,7 @@ async def test_an_open_order_is_canceled_from_the_browser(
                 info = await bus.js.consumer_info(settings.subjects.stream("order"), "paper-order")
             except Exception:
                 return False
-            return settings.subjects.cancel in (info.config.filter_subjects or [])
+            return takes(info.config, settings.subjects.cancel)
 
         await eventually(listening, timeout=30)
         resting = fresh(order("acme", quantity="10", order_type=OrderType.LIMIT, limit_price="90",

@@ -127,6 +127,6 @@ async def test_command_line_backtests_sweeps_and_replays_are_stored_as_runs(
     sweep_stats = by_kind["sweep"]["stats"]
     assert isinstance(sweep_stats, dict) and [r["params"] for r in sweep_stats["ranked"]] != []
     assert sorted(r["params"]["fast"] for r in sweep_stats["ranked"]) == ["3", "5"]
-    assert str(by_kind["replay"]["data_source"]).startswith("INGENIUM_DATA[acme]")
+    assert str(by_kind["replay"]["data_source"]).startswith(f"{db_settings.subjects.stream('data')}[acme]")
     replay_stats = by_kind["replay"]["stats"]
     assert isinstance(replay_stats, dict) and replay_stats["fills"] > 0
