@@ -89,15 +89,20 @@ async def test_ctrl_c_exits_zero_and_components_print_start_and_stop_lines(
 async def test_ctrl_c_stops_the_demo_cleanly(nc: Client, db_settings: Settings, tmp_path: Path,
                                              postgres_server: str) -> None:
     log = tmp_path / "demo.log"
-    child = spawn(["demo"], db_settings, log=log)
     js = nc.jetstream()
+    try:  # a shared server may hold an earlier demo's stream, until this demo resets it
+        earlier = (await js.stream_info("DEMO_INGENIUM_DATA")).created
+    except NotFoundError:
+        earlier = None
+    child = spawn(["demo"], db_settings, log=log)
 
     async def demo_running() -> bool:
         assert child.poll() is None, text(log)
         try:
-            return (await js.stream_info("DEMO_INGENIUM_DATA")).state.messages > 0
+            info = await js.stream_info("DEMO_INGENIUM_DATA")
         except NotFoundError:
             return False
+        return info.created != earlier and info.state.messages > 0
 
     try:
         await eventually(demo_running, timeout=300, interval=0.2)  # bars are flowing through the loop

@@ -186,8 +186,9 @@ async def test_the_installed_cli_migrates_the_ledger_and_creates_streams(
 ) -> None:
     ingenium = str(installed(image_root, "ingenium"))
     env = clean_env(INGENIUM_DATABASE_URL=database_url, INGENIUM_NATS_URL=str(settings.nats_url),
-                    INGENIUM_DATA_DIR=str(tmp_path / "data"))
-    for args, expected in ((["ledger", "migrate"], ""), (["streams", "init"], "created INGENIUM_ORDERS")):
+                    INGENIUM_NAMESPACE=settings.namespace, INGENIUM_DATA_DIR=str(tmp_path / "data"))
+    created = f"created {settings.subjects.stream('order')}"  # this test's own on a shared server
+    for args, expected in ((["ledger", "migrate"], ""), (["streams", "init"], created)):
         result = await asyncio.to_thread(subprocess.run, [ingenium, *args], cwd=tmp_path, env=env,
                                          capture_output=True, text=True, timeout=120, check=False)
         assert result.returncode == 0, f"{args}: {result.stderr}"
