@@ -8,10 +8,11 @@ stays quiet. ``OTEL_EXPORTER_OTLP[_<SIGNAL>]_PROTOCOL`` picks ``grpc`` or ``http
 the specification says); headers, timeouts, compression and certificates are read by the SDK's exporters
 from their usual variables, ``OTEL_SDK_DISABLED=true`` turns everything off.
 
-A tracer provider is installed even when traces are not exported: spans then still get ids, so logs carry
-trace ids and the context propagated to the next component is valid. Spans and logs wait for export in
-bounded queues (``ingenium.telemetry.export_queue``); what is dropped is counted and exported as the
-``ingenium.telemetry.dropped`` metric, so a missing collector costs telemetry, never trading.
+A tracer provider is installed when traces or logs are exported (then spans get ids even if only logs go out, so
+log records carry trace ids), not when nothing is: recording spans nobody reads took a fifth to a third of a live
+component's CPU (issue #15). A component without one still passes on the trace context it receives. Spans and
+logs wait for export in bounded queues (``ingenium.telemetry.export_queue``); what is dropped is counted and
+exported as the ``ingenium.telemetry.dropped`` metric, so a missing collector costs telemetry, never trading.
 """
 
 from __future__ import annotations
@@ -210,7 +211,8 @@ class Telemetry:
 
     Args:
         config: What the environment asked for.
-        tracer_provider: The installed tracer provider (``None`` when disabled).
+        tracer_provider: The installed tracer provider (``None`` while no span goes anywhere: telemetry disabled,
+            or no trace exporter and no processor added).
         meter_provider: The installed meter provider (``None`` when metrics are not exported).
         logger_provider: The installed logger provider (``None`` when logs are not exported).
 
@@ -234,8 +236,10 @@ class Telemetry:
 
     def add_span_processor(self, processor: SpanProcessor) -> None:
         """Send spans to one more processor too (e.g. an in-memory exporter in tests)."""
-        if self.tracer_provider is None:
+        if self.config.disabled:
             raise ConfigurationError("telemetry is disabled (OTEL_SDK_DISABLED=true); no span processor can be added")
+        if self.tracer_provider is None:  # no exporter wanted spans until now
+            self.tracer_provider = _tracer_provider(self.config)
         self.tracer_provider.add_span_processor(processor)
 
     def dropped(self) -> dict[tuple[Signal, str], int]:
@@ -327,18 +331,25 @@ def setup_telemetry(service_name: str, *, span_processors: Iterable[SpanProcesso
         return _current
 
 
+def _tracer_provider(config: TelemetryConfig) -> TracerProvider:
+    """Install the SDK's tracer provider for this process (once: OpenTelemetry keeps the first)."""
+    provider = TracerProvider(resource=build_resource(config.service_name), shutdown_on_exit=False)
+    trace.set_tracer_provider(provider)
+    return provider
+
+
 def _install(config: TelemetryConfig) -> Telemetry:
     if config.disabled:
         return Telemetry(config)
     resource = build_resource(config.service_name)
-    tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False)
-    tel = Telemetry(config, tracer_provider)
-    for kind in config.traces.exporters:
-        processor = SpanQueueProcessor(_span_exporter(config.traces, kind), QueueLimits.from_env("OTEL_BSP"),
-                                       shutdown_timeout=SHUTDOWN_TIMEOUT)
-        tracer_provider.add_span_processor(processor)
-        tel.span_queues.append(processor)
-    trace.set_tracer_provider(tracer_provider)
+    tel = Telemetry(config)
+    if config.traces.exporters or config.logs.enabled:  # spans only where they, or their ids, go somewhere
+        tel.tracer_provider = provider = _tracer_provider(config)
+        for kind in config.traces.exporters:
+            processor = SpanQueueProcessor(_span_exporter(config.traces, kind), QueueLimits.from_env("OTEL_BSP"),
+                                           shutdown_timeout=SHUTDOWN_TIMEOUT)
+            provider.add_span_processor(processor)
+            tel.span_queues.append(processor)
 
     if config.metrics.enabled:
         readers = [PeriodicExportingMetricReader(_metric_exporter(config.metrics, k)) for k in config.metrics.exporters]
