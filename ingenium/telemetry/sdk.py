@@ -44,6 +44,7 @@ from ingenium.errors import ConfigurationError
 from ingenium.telemetry.counters import meter
 from ingenium.telemetry.export_queue import LogQueueProcessor, QueueLimits, SpanQueueProcessor
 from ingenium.telemetry.logs import OtelLogHandler
+from ingenium.telemetry.tracing import note_tracer_provider
 
 log = logging.getLogger("ingenium.telemetry.sdk")
 
@@ -335,6 +336,7 @@ def _tracer_provider(config: TelemetryConfig) -> TracerProvider:
     """Install the SDK's tracer provider for this process (once: OpenTelemetry keeps the first)."""
     provider = TracerProvider(resource=build_resource(config.service_name), shutdown_on_exit=False)
     trace.set_tracer_provider(provider)
+    note_tracer_provider()
     return provider
 
 
