@@ -115,3 +115,9 @@ async def connect_nats(settings: Settings, url: str | None = None, *, name: str 
     nc.options["max_reconnect_attempts"] = -1
     nc.options["reconnect_time_wait"] = 2
     return nc
+
+
+def server_at_least(nc: Client, major: int, minor: int) -> bool:
+    """Whether the server ``nc`` is connected to is nats-server ``major.minor`` or later (some features need it)."""
+    version = nc.connected_server_version
+    return (version.major, version.minor) >= (major, minor)

@@ -28,6 +28,7 @@ from nats.aio.subscription import Subscription
 from nats.js.api import ConsumerInfo, Header
 
 from ingenium.bus import is_transient
+from ingenium.connection import server_at_least
 
 log = logging.getLogger("ingenium.pull")
 
@@ -40,8 +41,7 @@ _PAUSE = 1.0
 
 def resets_consumers(nc: Client) -> bool:
     """Whether the connected server resets a consumer to its ack floor on request (nats-server 2.14 and later)."""
-    version = nc.connected_server_version
-    return (version.major, version.minor) >= (2, 14)
+    return server_at_least(nc, 2, 14)
 
 
 class PullConsumer:

@@ -6,6 +6,8 @@ then a status message (``204 EOB``, or ``404`` when nothing is at or after N). C
 way, so only the provisioning step needs rights over consumers (issue #14). Streams need ``allow_direct``
 (``ingenium.streams.stream_config``).
 
+Servers before 2.11 answer only single direct gets; ``direct_batch`` then sends one per sequence instead.
+
 ``StreamReader`` follows a stream from a sequence (the ledger's projection, its rebuild); ``read_stream`` reads
 a range once (recovery, the web UI, checks).
 """
@@ -26,6 +28,7 @@ from nats.aio.subscription import Subscription
 from nats.js.errors import NotFoundError
 
 from ingenium.bus import MSG_ID
+from ingenium.connection import server_at_least
 
 log = logging.getLogger("ingenium.streamread")
 
@@ -159,8 +162,7 @@ async def direct_batch(
 
 def batched_direct_get(nc: Client) -> bool:
     """Whether the connected server answers batched direct gets (nats-server 2.11 and later)."""
-    version = nc.connected_server_version
-    return (version.major, version.minor) >= (2, 11)
+    return server_at_least(nc, 2, 11)
 
 
 async def _get_one(nc: Client, stream: str, request: dict[str, object], answer_within: float) -> StreamMessage | None:
