@@ -210,6 +210,16 @@ async def project_batch(
     return plan.result
 
 
+async def _seen(conn: asyncpg.Connection, stream: str, ids: set[str], memory: ProjectorCache) -> set[str]:
+    """Which of ``ids`` were recorded before: committed, or by a batch in flight.
+
+    The batches in flight are read first: one that commits while the query runs leaves them (``confirm``), and its
+    rows may be newer than the query's snapshot; read after the query, its ids would be in neither.
+    """
+    pending = ids & memory.unconfirmed_in(stream)
+    return await batch_sql.seen_event_ids(conn, stream, ids) | pending
+
+
 async def _plan_orders(
     conn: asyncpg.Connection,
     streams: LedgerStreams,
@@ -219,7 +229,7 @@ async def _plan_orders(
 ) -> tuple[_Changes, int, set[str]]:
     changes = _Changes()
     ids = {item.event_id for item in batch if item.event_id is not None}
-    seen = await batch_sql.seen_event_ids(conn, streams.order, ids) | (ids & memory.unconfirmed_in(streams.order))
+    seen = await _seen(conn, streams.order, ids, memory)
     duplicates = 0
     for item in batch:
         event = item.event
@@ -252,7 +262,7 @@ async def _plan_executions(
     stream = streams.execution
     events = [item.event for item in batch if isinstance(item.event, ExecutionEvent)]
     ids = {item.event_id for item in batch if item.event_id is not None}
-    seen = await batch_sql.seen_event_ids(conn, stream, ids) | (ids & memory.unconfirmed_in(stream))
+    seen = await _seen(conn, stream, ids, memory)
     fills = {event.fill_id for event in events if is_fill(event)}
     orders = await memory.orders(conn, {event.order_id for event in events})
     positions = await memory.positions_of(conn, {event.symbol for event in events if is_fill(event)})
