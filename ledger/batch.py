@@ -1,7 +1,8 @@
 """Projecting one batch of one stream: audit rows, projections and the stream's checkpoint, in one transaction.
 
 A batch is first planned (rows it touches loaded in bulk, or taken from ``ProjectorCache``; changed in memory by
-``ledger.projection``; every row to write built), then written (COPY and array statements, then the checkpoint).
+``ledger.projection``; every row to write built), then written with the checkpoint in one statement
+(``ledger.batch_write``).
 Planning an execution batch only reads, so the projector plans the next one while the last one is written;
 an order batch may reconcile executions that came before it, which writes, so it is planned inside its own
 transaction once nothing else is in flight.
@@ -21,6 +22,7 @@ import asyncpg
 from ingenium.config import Settings
 from ingenium.events import CancelRequest, ExecutionEvent, OrderEvent
 from ledger import batch_sql, cancels
+from ledger.batch_write import write_batch
 from ledger.messages import Kind, Parsed, is_cancel
 from ledger.projection import (
     apply_cash,
@@ -104,18 +106,13 @@ class Plan:
     waiting: set[str] = field(default_factory=set)
 
     async def write(self, conn: asyncpg.Connection) -> None:
-        """Write the rows and move the checkpoint, in the caller's transaction."""
-        await batch_sql.write_events(conn, self.audit)
-        await batch_sql.insert_fills(conn, self.fills)
-        await batch_sql.insert_orders(conn, self.new_orders)
-        await batch_sql.update_orders(conn, self.changed_orders)
-        await batch_sql.save_positions(conn, self.positions)
-        if self.cash is not None:
-            await batch_sql.save_cash(conn, self.cash)
-        await batch_sql.insert_anomalies(conn, self.anomalies)
-        await cancels.save_requests(conn, self.cancel_requests)
-        await cancels.save_outcomes(conn, self.cancel_outcomes)
-        await batch_sql.advance_checkpoint(conn, self.stream, self.checkpoint, self.result.last_sequence)
+        """Write the rows and move the checkpoint, in one statement (atomic without a transaction)."""
+        await write_batch(conn, self.stream, self.checkpoint, self.result.last_sequence, {
+            "audit": self.audit, "fills": self.fills, "new_orders": self.new_orders,
+            "changed_orders": self.changed_orders, "positions": self.positions,
+            "cash": [self.cash] if self.cash is not None else [], "anomalies": self.anomalies,
+            "cancel_requests": self.cancel_requests, "cancel_outcomes": self.cancel_outcomes,
+        })
 
 
 @dataclass

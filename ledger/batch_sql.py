@@ -1,6 +1,7 @@
 """The SQL a projection batch runs (asyncpg): its reads and writes, each inside the caller's transaction.
 
-Bulk loads of what a batch touches; COPY and ``executemany`` for what it changes.
+Bulk loads of what a batch touches, the audit row of each message, and the writes outside a batch's one statement
+(``ledger.batch_write``): the opening cash, checkpoints, and fills refolded once their order arrived.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import asyncpg
 
 from ledger.arithmetic import canonical
 from ledger.messages import Message, Parsed, storable_text
-from ledger.rows import ZERO, Anomaly, CashState, FillRow, OrderState, PositionState
+from ledger.rows import ZERO, CashState, FillRow, OrderState, PositionState
 
 #: The one cash account the ledger keeps.
 ACCOUNT = "default"
@@ -27,40 +28,6 @@ EVENT_COLUMNS = (
 
 class CheckpointMoved(RuntimeError):
     """Another writer advanced a checkpoint under this one: the batch is rolled back and the projector restarts."""
-
-
-def _upsert(table: str, columns: Sequence[str], types: Sequence[str], key: str) -> str:
-    """One statement that inserts or updates many rows, passed as one array per column."""
-    arrays = ", ".join(f"${i}::{kind}[]" for i, kind in enumerate(types, start=1))
-    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c != key)
-    return (
-        f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays}) "
-        f"ON CONFLICT ({key}) DO UPDATE SET {updates}"
-    )
-
-
-#: What an execution can change in an order, with the column types.
-_ORDER_CHANGES = {
-    "order_id": "text", "status": "text", "filled_quantity": "numeric", "filled_notional": "numeric",
-    "average_price": "numeric", "commission": "numeric", "reason": "text", "updated_at": "timestamptz",
-}
-_UPDATE_ORDERS = (
-    f"UPDATE ledger_orders o SET {', '.join(f'{c} = u.{c}' for c in _ORDER_CHANGES if c != 'order_id')} "
-    f"FROM unnest({', '.join(f'${i}::{t}[]' for i, t in enumerate(_ORDER_CHANGES.values(), start=1))}) "
-    f"AS u({', '.join(_ORDER_CHANGES)}) WHERE o.order_id = u.order_id"
-)
-_UPSERT_POSITION = _upsert(
-    "ledger_positions", PositionState.COLUMNS,
-    ("text", "numeric", "numeric", "numeric", "numeric", "numeric", "bigint", "timestamptz"), "symbol",
-)
-_UPSERT_CASH = _upsert(
-    "ledger_cash", CashState.COLUMNS, ("text", "numeric", "numeric", "numeric", "bigint", "timestamptz"), "account"
-)
-
-
-async def _save(conn: asyncpg.Connection, statement: str, rows: Sequence[tuple[object, ...]]) -> None:
-    if rows:
-        await conn.execute(statement, *(list(column) for column in zip(*rows, strict=True)))
 
 
 # ----------------------------------------------------------------------------- reads
@@ -177,18 +144,6 @@ def audit_row(parsed: Parsed, kind: str, duplicate: bool) -> tuple[object, ...]:
     )
 
 
-async def write_events(conn: asyncpg.Connection, rows: Sequence[tuple[object, ...]]) -> None:
-    """Append audit rows (COPY)."""
-    if rows:
-        await conn.copy_records_to_table("ledger_events", records=rows, columns=EVENT_COLUMNS)
-
-
-async def insert_fills(conn: asyncpg.Connection, rows: Sequence[tuple[object, ...]]) -> None:
-    """Append fills (COPY of ``FillRow.row()``s)."""
-    if rows:
-        await conn.copy_records_to_table("ledger_fills", records=rows, columns=FillRow.COLUMNS)
-
-
 async def refill(conn: asyncpg.Connection, fills: Sequence[FillRow]) -> None:
     """Rewrite the side and realized PnL of fills refolded after their order arrived."""
     if fills:
@@ -201,29 +156,6 @@ async def refill(conn: asyncpg.Connection, fills: Sequence[FillRow]) -> None:
         )
 
 
-async def insert_orders(conn: asyncpg.Connection, rows: Sequence[tuple[object, ...]]) -> None:
-    """Append new orders (COPY of ``OrderState.row()``s)."""
-    if rows:
-        await conn.copy_records_to_table("ledger_orders", records=rows, columns=OrderState.COLUMNS)
-
-
-async def update_orders(conn: asyncpg.Connection, rows: Sequence[tuple[object, ...]]) -> None:
-    """Write what executions changed in known orders (``OrderState.row()``s)."""
-    if rows:
-        columns = list(zip(*rows, strict=True))
-        await conn.execute(_UPDATE_ORDERS, *(list(columns[OrderState.COLUMNS.index(c)]) for c in _ORDER_CHANGES))
-
-
-async def save_positions(conn: asyncpg.Connection, rows: Sequence[tuple[object, ...]]) -> None:
-    """Insert or update positions (``PositionState.row()``s)."""
-    await _save(conn, _UPSERT_POSITION, rows)
-
-
-async def save_cash(conn: asyncpg.Connection, row: tuple[object, ...]) -> None:
-    """Update the cash account (a ``CashState.row()``)."""
-    await _save(conn, _UPSERT_CASH, [row])
-
-
 async def open_cash(conn: asyncpg.Connection, starting: Decimal) -> None:
     """Create the cash account with its opening balance, unless it exists."""
     await conn.execute(
@@ -231,12 +163,6 @@ async def open_cash(conn: asyncpg.Connection, starting: Decimal) -> None:
         "VALUES ($1, $2, $2, $3, 0, NULL) ON CONFLICT (account) DO NOTHING",
         ACCOUNT, canonical(starting), ZERO,
     )
-
-
-async def insert_anomalies(conn: asyncpg.Connection, rows: Sequence[tuple[object, ...]]) -> None:
-    """Record anomalies (COPY of ``Anomaly.row()``s)."""
-    if rows:
-        await conn.copy_records_to_table("ledger_anomalies", records=rows, columns=Anomaly.COLUMNS)
 
 
 # ----------------------------------------------------------------------------- checkpoints
@@ -251,15 +177,3 @@ async def load_checkpoints(conn: asyncpg.Connection, streams: Iterable[str]) -> 
         "SELECT stream, last_sequence FROM ledger_checkpoints WHERE stream = ANY($1::text[])", names
     )
     return {row["stream"]: row["last_sequence"] for row in rows}
-
-
-async def advance_checkpoint(conn: asyncpg.Connection, stream: str, expected: int, sequence: int) -> None:
-    """Move a checkpoint from ``expected`` to ``sequence``; raises ``CheckpointMoved`` if it was not at ``expected``."""
-    status = await conn.execute(
-        "UPDATE ledger_checkpoints SET last_sequence = $3 WHERE stream = $1 AND last_sequence = $2",
-        stream, expected, sequence,
-    )
-    if status != "UPDATE 1":
-        raise CheckpointMoved(
-            f"checkpoint of {stream} is no longer at {expected}: another projector wrote to this ledger"
-        )

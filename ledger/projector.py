@@ -3,9 +3,9 @@
 The order stream carries orders and cancel requests; the execution stream executions, some of which answer a
 cancel request (``CancelId``).
 
-One transaction per batch writes the audit rows, the projections and the stream's checkpoint, so the checkpoint
+One statement per batch writes the audit rows, the projections and the stream's checkpoint, so the checkpoint
 in PostgreSQL is the position of record. On start, and after any reconnect, each stream is read again from its
-checkpoint + 1 by a consumer created at that sequence. Only the holder of an advisory lock writes; another
+checkpoint + 1 by direct get (``ingenium.streamread``). Only the holder of an advisory lock writes; another
 projector started beside it waits as a hot standby and takes over when the lock is released (its holder stopped,
 crashed or lost its database connection).
 """

@@ -1,4 +1,4 @@
-"""Writing batches in stream order, one transaction each, planning the next while the last one is written.
+"""Writing batches in stream order, one statement each, planning the next while the last one is written.
 
 The writing connection holds the projector lock; planning reads through a second connection, which sees only
 what was committed, while ``ProjectorCache`` holds what the batch in flight changed. A batch of orders that
@@ -85,8 +85,7 @@ class Writer:
         return bool(order_ids & self.memory.waiting) or await batch_sql.any_waiting(self.planner, order_ids)
 
     async def _write(self, plan: Plan, started: int) -> None:
-        async with self.conn.transaction():
-            await plan.write(self.conn)
+        await plan.write(self.conn)  # one statement: atomic without a transaction, and one round trip
         self.memory.confirm(plan.stream, plan.event_ids, plan.waiting)
         self.committed(plan.result, started)
 

@@ -1,0 +1,127 @@
+"""The one statement that writes a planned batch: every table's rows and the checkpoint, or nothing.
+
+A batch was a transaction of up to ten statements (COPY and array statements, the checkpoint, the commit), each a
+round trip to PostgreSQL; on the live loop those waits were most of the ledger's share of a bar's latency (issue
+#15). One statement of data-modifying CTEs writes the same rows in one round trip, and is atomic by itself. Every
+part writes only if the checkpoint moved from where the plan started (``moved``), so a projector whose checkpoint
+another one advanced writes nothing, and learns it from the count the statement returns.
+
+The parts write different tables (the two cancel parts share one, but a batch has rows for only one of them: requests
+come with orders, answers with executions), so no row is changed twice and no part needs to see another's work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import asyncpg
+from sqlalchemy.dialects import postgresql
+from sqlmodel import SQLModel
+
+from ledger import cancels
+from ledger.batch_sql import EVENT_COLUMNS, CheckpointMoved
+from ledger.rows import Anomaly, CashState, FillRow, OrderState, PositionState
+
+Row = tuple[object, ...]
+
+#: What an execution can change in an order (the other columns are the order's own).
+ORDER_CHANGES = ("order_id", "status", "filled_quantity", "filled_notional", "average_price", "commission", "reason",
+                 "updated_at")
+_CHANGED = tuple(OrderState.COLUMNS.index(column) for column in ORDER_CHANGES)
+_GATE = "EXISTS (SELECT 1 FROM moved)"
+
+
+def _type(table: str, column: str) -> str:
+    """The column's SQL type, from the table classes (so no second list of types can drift from them)."""
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]  # SQLAlchemy's dialects are untyped
+    return str(SQLModel.metadata.tables[table].c[column].type.compile(dialect=dialect))
+
+
+@dataclass(frozen=True, slots=True)
+class _Part:
+    """One table's share of the statement: rows of ``columns`` in, one array parameter per column."""
+
+    table: str
+    columns: tuple[str, ...]
+    #: ``INSERT`` (with an upsert's ``ON CONFLICT`` clause after it), or ``UPDATE`` of the key's rows.
+    conflict: str = ""
+    update: bool = False
+
+    def sql(self, start: int) -> str:
+        arrays = ", ".join(f"${i}::{_type(self.table, c)}[]"
+                           for i, c in enumerate(self.columns, start=start))
+        names = ", ".join(self.columns)
+        if self.update:
+            key = self.columns[0]
+            sets = ", ".join(f"{c} = u.{c}" for c in self.columns[1:])
+            return (f"UPDATE {self.table} t SET {sets} FROM unnest({arrays}) AS u({names}) "
+                    f"WHERE t.{key} = u.{key} AND {_GATE}")
+        return f"INSERT INTO {self.table} ({names}) SELECT * FROM unnest({arrays}) WHERE {_GATE} {self.conflict}"
+
+
+def _upsert(key: str, columns: Sequence[str], where: str = "") -> str:
+    sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns)
+    return f"ON CONFLICT ({key}) DO UPDATE SET {sets}{where}"
+
+
+_PARTS = {
+    "audit": _Part("ledger_events", EVENT_COLUMNS),
+    "fills": _Part("ledger_fills", FillRow.COLUMNS),
+    "new_orders": _Part("ledger_orders", OrderState.COLUMNS),
+    "changed_orders": _Part("ledger_orders", ORDER_CHANGES, update=True),
+    "positions": _Part("ledger_positions", PositionState.COLUMNS,
+                       _upsert("symbol", PositionState.COLUMNS[1:])),
+    "cash": _Part("ledger_cash", CashState.COLUMNS, _upsert("account", CashState.COLUMNS[1:])),
+    "anomalies": _Part("ledger_anomalies", Anomaly.COLUMNS),
+    # A request never touches the status: an answer written before it has set it already.
+    "cancel_requests": _Part("ledger_cancels", cancels.REQUEST_COLUMNS, _upsert(
+        "cancel_id", [c for c in cancels.REQUEST_COLUMNS if c not in ("cancel_id", "status")])),
+    # The first answer stands: a redelivered or late one changes nothing.
+    "cancel_outcomes": _Part("ledger_cancels", cancels.OUTCOME_COLUMNS, _upsert(
+        "cancel_id", [c for c in cancels.OUTCOME_COLUMNS if c not in ("cancel_id", "order_id")],
+        " WHERE ledger_cancels.outcome_exec_id IS NULL")),
+}
+
+
+def _statement() -> str:
+    parts = ["moved AS (UPDATE ledger_checkpoints SET last_sequence = $3 WHERE stream = $1 AND last_sequence = $2 "
+             "RETURNING 1)"]
+    start = 4
+    for name, part in _PARTS.items():
+        parts.append(f"{name} AS ({part.sql(start)})")
+        start += len(part.columns)
+    return f"WITH {', '.join(parts)} SELECT count(*) FROM moved"
+
+
+WRITE_BATCH = _statement()
+
+
+def _arrays(rows: Sequence[Row], width: int) -> list[list[object]]:
+    """Rows as one list per column (empty lists for no rows)."""
+    return [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
+
+
+async def write_batch(
+    conn: asyncpg.Connection, stream: str, checkpoint: int, last_sequence: int, rows: dict[str, Sequence[Row]]
+) -> None:
+    """Write a planned batch's ``rows`` (by part: audit, fills, new_orders …) and move ``stream``'s checkpoint.
+
+    Raises ``CheckpointMoved`` (nothing written) when the checkpoint was not at ``checkpoint``.
+    """
+    unknown = set(rows) - set(_PARTS)
+    if unknown:
+        raise ValueError(f"no part of the batch statement writes {sorted(unknown)}")
+    changed = [tuple(row[i] for i in _CHANGED) for row in rows.get("changed_orders", ())]
+    params: list[object] = [stream, checkpoint, last_sequence]
+    for name, part in _PARTS.items():
+        given = rows.get(name, ())
+        if name == "changed_orders":
+            given = changed
+        elif part.table == "ledger_cancels":
+            given = cancels.first_per_request(given)  # one statement may not change a row twice
+        params += _arrays(given, len(part.columns))
+    if await conn.fetchval(WRITE_BATCH, *params) != 1:
+        raise CheckpointMoved(
+            f"checkpoint of {stream} is no longer at {checkpoint}: another projector wrote to this ledger"
+        )
