@@ -17,7 +17,7 @@ from typing import Protocol
 
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, StorageType
-from nats.js.errors import BucketNotFoundError, KeyNotFoundError
+from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from ingenium.config import Settings
@@ -45,10 +45,18 @@ class OrderLog(Protocol):
         """What the executor reported when it first handled ``order_id``; ``None`` if it never did."""
         ...
 
-    async def record(
+    async def claim(
         self, order: OrderEvent, executions: list[ExecutionEvent], working: WorkingRecord | None
-    ) -> None:
-        """Remember that ``order`` was handled, with its first report, and whether it is still working."""
+    ) -> list[ExecutionEvent] | None:
+        """Record ``executions`` as ``order``'s first report unless the order was handled before.
+
+        Returns ``None`` when this call recorded it (with ``working``'s marker if it keeps working), else the
+        report recorded before, writing nothing.
+        """
+        ...
+
+    async def mark_working(self, working: WorkingRecord) -> None:
+        """Record (again) that an order is working, so a restart resumes it."""
         ...
 
     async def working(self) -> list[WorkingRecord]:
@@ -89,11 +97,15 @@ class MemoryOrderLog:
         """The first report for ``order_id``, if handled."""
         return self._reports.get(order_id)
 
-    async def record(
+    async def claim(
         self, order: OrderEvent, executions: list[ExecutionEvent], working: WorkingRecord | None
-    ) -> None:
-        """Remember the order's first report."""
-        self._reports[order.id] = executions
+    ) -> list[ExecutionEvent] | None:
+        """Remember the order's first report; the one remembered before, if any, is kept and returned."""
+        first = self._reports.setdefault(order.id, executions)
+        return None if first is executions else first
+
+    async def mark_working(self, working: WorkingRecord) -> None:
+        """Nothing survives a process in memory."""
 
     async def working(self) -> list[WorkingRecord]:
         """Nothing survives a process in memory."""
@@ -190,20 +202,36 @@ class KvOrderLog:
             return None
         return decode_report(entry.value)
 
-    async def record(
+    async def claim(
         self, order: OrderEvent, executions: list[ExecutionEvent], working: WorkingRecord | None
-    ) -> None:
-        """Store the first report, then the working marker (a restart resumes working orders from it)."""
-        key = _key(order.id)
+    ) -> list[ExecutionEvent] | None:
+        """Create the first report's key (one round trip, refused if it exists), then the working marker.
+
+        A handling stopped between the two leaves the order unacked: its redelivery finds the report and marks
+        it working again (``mark_working``).
+        """
+        try:
+            await self.kv.create(f"o.{_key(order.id)}", encode_report(executions))
+        except KeyWrongLastSequenceError:
+            first = await self.get(order.id)
+            if first is None:
+                raise RuntimeError(f"order log {self.bucket} refused the first report of {order.id} as existing, "
+                                   "but holds none: is another process purging the bucket?") from None
+            return first
         if working is not None:
-            marker = {
-                "order": order.to_json().decode(),
-                "accepted_at": working.accepted_at.isoformat(),
-                "after": working.after.isoformat() if working.after else None,
-                "day": working.day.isoformat(),
-            }
-            await self.kv.put(f"w.{key}", json.dumps(marker).encode())
-        await self.kv.put(f"o.{key}", encode_report(executions))
+            await self.mark_working(working)
+        return None
+
+    async def mark_working(self, working: WorkingRecord) -> None:
+        """Store the working marker a restart resumes the order from."""
+        order = working.order
+        marker = {
+            "order": order.to_json().decode(),
+            "accepted_at": working.accepted_at.isoformat(),
+            "after": working.after.isoformat() if working.after else None,
+            "day": working.day.isoformat(),
+        }
+        await self.kv.put(f"w.{_key(order.id)}", json.dumps(marker).encode())
 
     async def answer(self, cancel_id: str) -> list[ExecutionEvent] | None:
         """The answer to ``cancel_id``, if answered."""

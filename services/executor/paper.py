@@ -32,6 +32,7 @@ from ingenium.ids import derive_id
 from services.executor.cancels import Endings, answer_cancel, cancel_rejected_id, filled_by
 from services.executor.orderlog import MemoryOrderLog, OrderLog, WorkingRecord, provision_order_log
 from services.executor.pricing import Pricing, average, crosses
+from services.executor.refusals import refuse
 from services.executor.state import ExecutorState
 from services.executor.working import WorkingOrder
 
@@ -164,7 +165,8 @@ class PaperExecutor(Executor[PaperParams]):
         if self._seeded:
             self._seeded.discard(key)
         bars[key] = bar
-        if self._capped:
+        if self._capped and (previous is None or bar.timestamp > previous.timestamp):
+            # Not for the bar taken on start arriving: its volume was given then, and orders may have used it.
             self._capacity[key] = self._bar_capacity(bar)
         book = self._working.get(key)
         if not book:
@@ -173,15 +175,27 @@ class PaperExecutor(Executor[PaperParams]):
 
     async def on_order(self, event: OrderEvent) -> list[ExecutionEvent]:
         """Execute a new order; for an order handled before, replay the first report instead."""
-        first = await self.order_log.get(event.id)
-        if first is not None:
-            self.log.warning("%s: order %s was handled before; replaying its first report", self.name, event.id)
-            duplicate_orders.add(1, {"ingenium.component": self.name})
-            self._absorb(event, first)
-            return first
-        executions, working = self.accept(event)
+        # Decided first, then claimed in the order log in one round trip (create if absent), which says whether
+        # the order is new: a get before it would be a second serial round trip for every order.
+        key = event.symbol.lower()
+        capacity = self._capacity.get(key)
+        refusal = refuse(event, self.clock.now(), self.params.max_order_age, self._allowed, self._bars)
+        if refusal is not None:
+            executions, working = [self.report(WorkingOrder(event, None, date.min), ExecutionUpdate.REJECTED,
+                                               reason=refusal.reason)], None
+        else:
+            executions, working = self.accept(event)
         record = WorkingRecord(event, self.clock.now(), working.after, working.day) if working else None
-        await self.order_log.record(event, executions, record)
+        first = await self.order_log.claim(event, executions, record)
+        if first is not None:
+            if capacity is not None:
+                self._capacity[key] = capacity  # this decision is dropped: give back the volume it took
+            return await self._replay(event, first)
+        if refusal is not None:
+            self.log.warning("%s: rejected order %s: %s", self.name, event.id, refusal.reason)
+            rejected_orders.add(1, {"ingenium.component": self.name})
+            if refusal.stale:
+                stale_orders.add(1, {"ingenium.component": self.name})
         if working is None and executions:
             self.endings.record(event.id, WorkingOrder(event, None, date.min, *filled_by(executions)),
                                 executions[-1].update)
@@ -189,7 +203,6 @@ class PaperExecutor(Executor[PaperParams]):
             # The order joins the book only now: bars that arrived while its report was being recorded (the
             # bar consumer runs on) are worked here, so its fills follow the report in what this handler returns,
             # and the runtime sends a handler's output before a later handler's (fills from the next bars).
-            key = event.symbol.lower()
             bar = self._bars.get(key)
             caught_up = self._work_order(key, working, bar) if bar is not None else None
             if caught_up:  # a new list: the one recorded as the first report stays as it was
@@ -199,6 +212,20 @@ class PaperExecutor(Executor[PaperParams]):
             else:
                 self.resume(working)
         return executions
+
+    async def _replay(self, order: OrderEvent, first: list[ExecutionEvent]) -> list[ExecutionEvent]:
+        """Answer an order handled before with its first report, the book made to agree with it."""
+        self.log.warning("%s: order %s was handled before; replaying its first report", self.name, order.id)
+        duplicate_orders.add(1, {"ingenium.component": self.name})
+        known = self.working_order(order.id) is not None
+        self._absorb(order, first)
+        resumed = self.working_order(order.id)
+        if resumed is not None and not known:
+            # Its first handling may have stopped between the report and the working marker: mark it again, or
+            # a later restart would not resume it.
+            await self.order_log.mark_working(
+                WorkingRecord(order, first[0].execution_timestamp, resumed.after, resumed.day))
+        return first
 
     async def on_cancel(self, event: CancelRequest) -> list[ExecutionEvent]:
         """Cancel a working order, or say why it cannot be; a redelivered request gets its first answer again."""
@@ -211,25 +238,9 @@ class PaperExecutor(Executor[PaperParams]):
 
     # ------------------------------------------------------------------ the book
     def accept(self, order: OrderEvent) -> tuple[list[ExecutionEvent], WorkingOrder | None]:
-        """Check and execute a new order against the latest bar; returns its report and what keeps working."""
+        """Execute an order ``refuse`` let through against the latest bar; returns its report and what keeps working."""
         key = order.symbol.lower()
-        age = self.clock.now() - order.timestamp
-        if age > self.params.max_order_age:
-            stale_orders.add(1, {"ingenium.component": self.name})
-            return [self._reject(order, f"stale order: it is {age.total_seconds():.0f}s old, beyond max_order_age "
-                                        f"{self.params.max_order_age}; not traded at today's price")], None
-        if self._allowed is not None and key not in self._allowed:
-            return [self._reject(order, f"unknown symbol {order.symbol}: this executor trades "
-                                        f"{', '.join(sorted(self._allowed))}")], None
-        if order.type not in (OrderType.MARKET, OrderType.LIMIT):
-            return [self._reject(order, f"{order.type.value} orders are not simulated by the paper executor: "
-                                        "send market or limit orders, or use a venue executor")], None
-        if order.is_bracket:
-            return [self._reject(order, "bracket orders (TakeProfit/StopLoss) are not simulated by the paper "
-                                        "executor: send the entry alone, or use a venue executor")], None
-        bar = self._bars.get(key)
-        if bar is None:
-            return [self._reject(order, f"no price yet for {order.symbol}: the executor has seen no bar for it")], None
+        bar = self._bars[key]
         # A working order fills on bars after the one it was accepted on (whose volume it has used already).
         working = WorkingOrder(order, after=bar.timestamp, day=bar.timestamp.date())
         out: list[ExecutionEvent] = []
@@ -290,6 +301,8 @@ class PaperExecutor(Executor[PaperParams]):
         if current is None or bar.timestamp > current.timestamp:
             self._bars[key] = bar
             self._seeded.add(key)
+            if self._capped:  # an order may come before the bar itself does, and trade on it
+                self._capacity[key] = self._bar_capacity(bar)
 
     def _work(self, key: str, book: dict[str, WorkingOrder], bar: Ohlc) -> list[ExecutionEvent]:
         out: list[ExecutionEvent] = []
@@ -384,8 +397,3 @@ class PaperExecutor(Executor[PaperParams]):
             executed_at=executed_at,
             cancel_id=cancel.id if cancel is not None else None,
         )
-
-    def _reject(self, order: OrderEvent, reason: str) -> ExecutionEvent:
-        self.log.warning("%s: rejected order %s: %s", self.name, order.id, reason)
-        rejected_orders.add(1, {"ingenium.component": self.name})
-        return self.report(WorkingOrder(order, None, date.min), ExecutionUpdate.REJECTED, reason=reason)

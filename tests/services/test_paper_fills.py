@@ -69,6 +69,19 @@ async def test_volume_share_spreads_fills_over_bars_at_next_open() -> None:
     assert tick(executor, bar(close="106", minutes=4)) == []
 
 
+async def test_the_bar_taken_on_start_lends_its_volume_once_even_before_it_arrives() -> None:
+    """Live, an executor starts with the stored latest bar; an order may come before that bar is delivered."""
+    executor = executor_at_t0(volume_share="0.01")
+    latest = bar(close="100", volume=1000)  # 10 may trade on it
+    executor.remember_bar(latest.symbol, latest.bar)
+    assert [(e.update.value, e.quantity) for e in await submit(executor, order(quantity="6"))] == [("filled", 6)]
+    assert tick(executor, latest) == []  # the same bar, delivered now: no new volume
+    assert [(e.update.value, e.quantity) for e in await submit(executor, order(quantity="6"))] == [
+        ("accepted", 0), ("partial_fill", 4)]
+    assert [(e.update.value, e.quantity) for e in tick(executor, bar(close="101", minutes=1, volume=1000))] == [
+        ("filled", 2)]
+
+
 async def test_close_and_last_fill_at_the_latest_close() -> None:
     for mode in ("close", "last"):
         executor = executor_at_t0(fill_at=mode)
@@ -129,6 +142,9 @@ async def test_order_older_than_max_order_age_is_rejected_unfilled_and_counted()
     [report] = await submit(executor, order(quantity="10"))  # stamped T0: three minutes old
     assert report.update is ExecutionUpdate.REJECTED and report.quantity == 0
     assert "stale order: it is 180s old, beyond max_order_age 0:02:00" in (report.reason or "")
+    assert stale_orders.total(**{"ingenium.component": name}) == before + 1
+    order_copy = order(quantity="10").model_copy(update={"id": report.order_id})
+    assert [e.id for e in await submit(executor, order_copy)] == [report.id]  # replayed, not counted again
     assert stale_orders.total(**{"ingenium.component": name}) == before + 1
     recent = order(quantity="10").model_copy(update={"timestamp": T0 + timedelta(minutes=1, seconds=30)})
     assert updates(await submit(executor, recent)) == ["filled"]
