@@ -10,7 +10,7 @@ with a fresh namespace and database. Raw limits:
   fill), one transaction per 1000 events.
 The ledger is timed from when its projector holds the lock until every event is in PostgreSQL, in this
 process with the garbage-collector setting `ingenium ledger serve` uses (so are the raw baselines).
-Target: the ledger reaches at least half of the lower raw limit. Medians of R runs are printed.
+Target (issue #15): the ledger reaches at least 0.7 of the lower raw limit. Medians of R runs are printed.
 """
 
 from __future__ import annotations

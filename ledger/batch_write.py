@@ -6,8 +6,10 @@ round trip to PostgreSQL; on the live loop those waits were most of the ledger's
 part writes only if the checkpoint moved from where the plan started (``moved``), so a projector whose checkpoint
 another one advanced writes nothing, and learns it from the count the statement returns.
 
-The parts write different tables (the two cancel parts share one, but a batch has rows for only one of them: requests
-come with orders, answers with executions), so no row is changed twice and no part needs to see another's work.
+All parts see one snapshot, so none may change a row another part writes. Each writes its own table, but for two
+pairs that share one, of which a batch fills only one part: new and changed orders (``ledger_orders``: an order
+batch inserts, an execution batch updates) and cancel requests and answers (``ledger_cancels``: requests come with
+orders, answers with executions). ``write_batch`` refuses a batch with rows for both parts of a pair.
 """
 
 from __future__ import annotations
@@ -83,6 +85,9 @@ _PARTS = {
         " WHERE ledger_cancels.outcome_exec_id IS NULL")),
 }
 
+#: Parts that write one table: a batch may fill only one of each pair.
+_EXCLUSIVE = (("new_orders", "changed_orders"), ("cancel_requests", "cancel_outcomes"))
+
 
 def _statement() -> str:
     parts = ["moved AS (UPDATE ledger_checkpoints SET last_sequence = $3 WHERE stream = $1 AND last_sequence = $2 "
@@ -112,6 +117,10 @@ async def write_batch(
     unknown = set(rows) - set(_PARTS)
     if unknown:
         raise ValueError(f"no part of the batch statement writes {sorted(unknown)}")
+    for pair in _EXCLUSIVE:
+        if all(rows.get(name) for name in pair):
+            raise ValueError(f"a batch has rows for {pair[0]} or for {pair[1]}, not both: they write one table, "
+                             "which one statement cannot change twice")
     changed = [tuple(row[i] for i in _CHANGED) for row in rows.get("changed_orders", ())]
     params: list[object] = [stream, checkpoint, last_sequence]
     for name, part in _PARTS.items():

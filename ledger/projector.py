@@ -137,7 +137,8 @@ class Projector:
             log.info("ledger: projecting from %s", self.checkpoints)
             await self._project(nc, conn, planner, stop)
         except BaseException:
-            # Failed or cancelled mid-batch: drop the sockets now, so the server rolls back and frees the lock.
+            # Failed or cancelled mid-batch: drop the sockets now, so the server ends the sessions (a batch's
+            # statement in flight commits or rolls back whole) and frees the lock.
             self.active.clear()
             for connection in (conn, planner):
                 if connection is not None:

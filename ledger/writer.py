@@ -96,7 +96,11 @@ class Writer:
             await task
 
     async def abort(self) -> None:
-        """Stop writing the batch in flight, if any: its transaction rolls back."""
+        """Stop waiting for the batch in flight, if any.
+
+        Its one statement may still commit on the server (or roll back): the caller ends the session, and the next
+        one reloads the checkpoints once it holds the lock, which the old connection keeps until it is gone.
+        """
         task, self._in_flight = self._in_flight, None
         if task is not None:
             task.cancel()

@@ -51,12 +51,8 @@ class OrderLog(Protocol):
         """Record ``executions`` as ``order``'s first report unless the order was handled before.
 
         Returns ``None`` when this call recorded it (with ``working``'s marker if it keeps working), else the
-        report recorded before, writing nothing.
+        report recorded before, writing nothing: the caller drops its own decision.
         """
-        ...
-
-    async def mark_working(self, working: WorkingRecord) -> None:
-        """Record (again) that an order is working, so a restart resumes it."""
         ...
 
     async def working(self) -> list[WorkingRecord]:
@@ -103,9 +99,6 @@ class MemoryOrderLog:
         """Remember the order's first report; the one remembered before, if any, is kept and returned."""
         first = self._reports.setdefault(order.id, executions)
         return None if first is executions else first
-
-    async def mark_working(self, working: WorkingRecord) -> None:
-        """Nothing survives a process in memory."""
 
     async def working(self) -> list[WorkingRecord]:
         """Nothing survives a process in memory."""
@@ -205,33 +198,36 @@ class KvOrderLog:
     async def claim(
         self, order: OrderEvent, executions: list[ExecutionEvent], working: WorkingRecord | None
     ) -> list[ExecutionEvent] | None:
-        """Create the first report's key (one round trip, refused if it exists), then the working marker.
+        """Record the first report (and the working marker), or return the one recorded before.
 
-        A handling stopped between the two leaves the order unacked: its redelivery finds the report and marks
-        it working again (``mark_working``).
+        An order done at once: its report's key is created only if absent, one round trip. A working order keeps
+        the order of before: a read, then the marker, then the report. Marked first, a working order is resumed by a
+        restart even if its handling stopped before the report (and a cancel that comes before the redelivered
+        order finds it working); the redelivered order is then decided again, with the same ids.
         """
-        try:
-            await self.kv.create(f"o.{_key(order.id)}", encode_report(executions))
-        except KeyWrongLastSequenceError:
-            first = await self.get(order.id)
-            if first is None:
-                raise RuntimeError(f"order log {self.bucket} refused the first report of {order.id} as existing, "
-                                   "but holds none: is another process purging the bucket?") from None
+        key = _key(order.id)
+        if working is None:
+            try:
+                await self.kv.create(f"o.{key}", encode_report(executions))
+            except KeyWrongLastSequenceError:
+                first = await self.get(order.id)
+                if first is None:
+                    raise RuntimeError(f"order log {self.bucket} refused the first report of {order.id} as "
+                                       "existing, but holds none: is another process purging the bucket?") from None
+                return first
+            return None
+        first = await self.get(order.id)
+        if first is not None:
             return first
-        if working is not None:
-            await self.mark_working(working)
-        return None
-
-    async def mark_working(self, working: WorkingRecord) -> None:
-        """Store the working marker a restart resumes the order from."""
-        order = working.order
         marker = {
             "order": order.to_json().decode(),
             "accepted_at": working.accepted_at.isoformat(),
             "after": working.after.isoformat() if working.after else None,
             "day": working.day.isoformat(),
         }
-        await self.kv.put(f"w.{_key(order.id)}", json.dumps(marker).encode())
+        await self.kv.put(f"w.{key}", json.dumps(marker).encode())
+        await self.kv.put(f"o.{key}", encode_report(executions))
+        return None
 
     async def answer(self, cancel_id: str) -> list[ExecutionEvent] | None:
         """The answer to ``cancel_id``, if answered."""

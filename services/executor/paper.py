@@ -175,22 +175,28 @@ class PaperExecutor(Executor[PaperParams]):
 
     async def on_order(self, event: OrderEvent) -> list[ExecutionEvent]:
         """Execute a new order; for an order handled before, replay the first report instead."""
-        # Decided first, then claimed in the order log in one round trip (create if absent), which says whether
-        # the order is new: a get before it would be a second serial round trip for every order.
+        # Decided first, then claimed in the order log, which says whether the order is new: an order done at
+        # once is claimed in one round trip (create if absent) instead of a get and a put.
         key = event.symbol.lower()
-        capacity = self._capacity.get(key)
+        bar, before = self._bars.get(key), self._capacity.get(key)
         refusal = refuse(event, self.clock.now(), self.params.max_order_age, self._allowed, self._bars)
         if refusal is not None:
             executions, working = [self.report(WorkingOrder(event, None, date.min), ExecutionUpdate.REJECTED,
                                                reason=refusal.reason)], None
         else:
             executions, working = self.accept(event)
+        taken = before - self._capacity[key] if before is not None else None
         record = WorkingRecord(event, self.clock.now(), working.after, working.day) if working else None
         first = await self.order_log.claim(event, executions, record)
         if first is not None:
-            if capacity is not None:
-                self._capacity[key] = capacity  # this decision is dropped: give back the volume it took
-            return await self._replay(event, first)
+            # This decision is dropped: give back the volume it took, unless a newer bar came meanwhile (the
+            # bar consumer runs on while the log answers) and replaced it.
+            if taken and self._bars.get(key) is bar:
+                self._capacity[key] += taken
+            self.log.warning("%s: order %s was handled before; replaying its first report", self.name, event.id)
+            duplicate_orders.add(1, {"ingenium.component": self.name})
+            self._absorb(event, first)
+            return first
         if refusal is not None:
             self.log.warning("%s: rejected order %s: %s", self.name, event.id, refusal.reason)
             rejected_orders.add(1, {"ingenium.component": self.name})
@@ -212,20 +218,6 @@ class PaperExecutor(Executor[PaperParams]):
             else:
                 self.resume(working)
         return executions
-
-    async def _replay(self, order: OrderEvent, first: list[ExecutionEvent]) -> list[ExecutionEvent]:
-        """Answer an order handled before with its first report, the book made to agree with it."""
-        self.log.warning("%s: order %s was handled before; replaying its first report", self.name, order.id)
-        duplicate_orders.add(1, {"ingenium.component": self.name})
-        known = self.working_order(order.id) is not None
-        self._absorb(order, first)
-        resumed = self.working_order(order.id)
-        if resumed is not None and not known:
-            # Its first handling may have stopped between the report and the working marker: mark it again, or
-            # a later restart would not resume it.
-            await self.order_log.mark_working(
-                WorkingRecord(order, first[0].execution_timestamp, resumed.after, resumed.day))
-        return first
 
     async def on_cancel(self, event: CancelRequest) -> list[ExecutionEvent]:
         """Cancel a working order, or say why it cannot be; a redelivered request gets its first answer again."""

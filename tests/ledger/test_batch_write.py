@@ -37,5 +37,9 @@ async def test_a_batch_is_written_whole_or_not_at_all(ledger_settings: Settings)
         assert tuple(event) == ('{"a": 1}', '{"h": "v"}', False)
         with pytest.raises(ValueError, match="writes \\['trades'\\]"):
             await write_batch(conn, "S", 7, 8, {"trades": []})
+        # Both parts of one table in one statement: the update would not see the insert.
+        with pytest.raises(ValueError, match="new_orders or for changed_orders, not both"):
+            await write_batch(conn, "S", 7, 8, {"new_orders": [("o1",)], "changed_orders": [("o1",)]})
+        assert await load_checkpoints(conn, ["S"]) == {"S": 7}
     finally:
         await conn.close()

@@ -13,7 +13,6 @@ from ingenium.events import ExecutionEvent, ExecutionUpdate, OrderType
 from ingenium.runmode import RunMode
 from ingenium.testing import bar, eventually, order, spawn, stream_events
 from services.executor import PaperExecutor
-from services.executor.orderlog import bucket_name
 from tests.services.live import fresh, running
 
 
@@ -141,33 +140,23 @@ async def test_live_the_order_handler_returns_its_report_and_fills_for_the_runti
     ]
 
 
-async def test_an_order_recorded_without_its_working_marker_is_marked_again_when_redelivered(
+async def test_a_copy_of_a_working_order_after_a_restart_is_replayed_and_fills_once(
     settings: Settings, nc: Client, bus: JetStreamBus
 ) -> None:
-    """The report is claimed first, the working marker written next: a handling stopped between the two leaves
-    the order unacked, and its redelivery must mark it working again, or a later restart would not resume it."""
+    """A working order is claimed as before (a read, the marker, the report); a copy finds the report."""
     resting = fresh(order("acme", quantity="4", order_type=OrderType.LIMIT, limit_price="45"))
     async with running(settings, nc) as loop:
         runner = await loop.start(PaperExecutor(name="paper"))
-        bucket = await nc.jetstream().key_value(bucket_name(settings.subjects, "paper"))
         await bus.publish(bar("acme", "50"))
         await eventually(lambda: runner.component._bars)  # type: ignore[attr-defined]
         await bus.publish(resting)
         await eventually(lambda: _count(nc, settings, 1))  # accepted, working
         await loop.stop(runner)
-        await bucket.delete(f"w.{resting.id}")  # as if the handling had stopped before the marker
 
-        # Redelivered (here: stored again past the duplicate window) to an executor that did not resume it.
         await nc.jetstream().publish(settings.subjects.order, resting.to_json(), headers={"Nats-Msg-Id": "again"})
-        replayed = PaperExecutor(name="paper")
-        second = await loop.start(replayed)
-        await loop.settle([replayed])
-        assert replayed.working_order(resting.id) is not None
-        await loop.stop(second)
-
-        # The marker is back, so the next start resumes the order, and a bar through the limit fills it once.
         restarted = PaperExecutor(name="paper")
         await loop.start(restarted)
+        await loop.settle([restarted])
         assert restarted.working_order(resting.id) is not None
         await bus.publish(bar("acme", "44", minutes=1))
         await eventually(lambda: _count(nc, settings, 2))

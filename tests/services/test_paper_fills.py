@@ -7,7 +7,7 @@ from typing import Any, cast
 from ingenium.clock import SimulatedClock
 from ingenium.events import DataEvent, Event, ExecutionEvent, ExecutionUpdate, OrderEvent, OrderType, Side
 from ingenium.testing import T0, bar, drive, drive_async, order
-from services.executor import PaperExecutor
+from services.executor import MemoryOrderLog, PaperExecutor, WorkingRecord
 from services.executor.paper import stale_orders
 
 
@@ -80,6 +80,31 @@ async def test_the_bar_taken_on_start_lends_its_volume_once_even_before_it_arriv
         ("accepted", 0), ("partial_fill", 4)]
     assert [(e.update.value, e.quantity) for e in tick(executor, bar(close="101", minutes=1, volume=1000))] == [
         ("filled", 2)]
+
+
+class BarDuringClaim(MemoryOrderLog):
+    """The in-memory order log, with a bar arriving while an order is claimed (live, the bar consumer runs on)."""
+
+    def __init__(self, executor: PaperExecutor, arriving: DataEvent) -> None:
+        super().__init__()
+        self.executor, self.arriving = executor, arriving
+
+    async def claim(self, order: OrderEvent, executions: list[ExecutionEvent],
+                    working: WorkingRecord | None) -> list[ExecutionEvent] | None:
+        if order.id in self._reports:
+            self.executor.on_data(self.arriving)
+        return await super().claim(order, executions, working)
+
+
+async def test_a_duplicate_gives_back_the_volume_it_took_only_from_its_own_bar() -> None:
+    executor = executor_at_t0(volume_share="0.01")
+    executor.order_log = BarDuringClaim(executor, bar(close="101", minutes=1, volume=2000))  # 20 may trade on it
+    tick(executor, bar(close="100", volume=1000))
+    first = order(quantity="5")
+    assert [(e.update.value, e.quantity) for e in await submit(executor, first)] == [("filled", 5)]
+    assert [e.quantity for e in await submit(executor, first)] == [5]  # a copy, decided on the old bar's 5 left
+    # The old bar's volume is not written over the new bar's: all 20 of it are there for the next order.
+    assert [(e.update.value, e.quantity) for e in await submit(executor, order(quantity="20"))] == [("filled", 20)]
 
 
 async def test_close_and_last_fill_at_the_latest_close() -> None:
