@@ -178,7 +178,7 @@ class PaperExecutor(Executor[PaperParams]):
         # Decided first, then claimed in the order log, which says whether the order is new: an order done at
         # once is claimed in one round trip (create if absent) instead of a get and a put.
         key = event.symbol.lower()
-        bar, before = self._bars.get(key), self._capacity.get(key)
+        decided_on, before = self._bars.get(key), self._capacity.get(key)
         refusal = refuse(event, self.clock.now(), self.params.max_order_age, self._allowed, self._bars)
         if refusal is not None:
             executions, working = [self.report(WorkingOrder(event, None, date.min), ExecutionUpdate.REJECTED,
@@ -191,7 +191,7 @@ class PaperExecutor(Executor[PaperParams]):
         if first is not None:
             # This decision is dropped: give back the volume it took, unless a newer bar came meanwhile (the
             # bar consumer runs on while the log answers) and replaced it.
-            if taken and self._bars.get(key) is bar:
+            if taken and self._bars.get(key) is decided_on:
                 self._capacity[key] += taken
             self.log.warning("%s: order %s was handled before; replaying its first report", self.name, event.id)
             duplicate_orders.add(1, {"ingenium.component": self.name})
