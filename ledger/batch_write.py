@@ -6,6 +6,11 @@ round trip to PostgreSQL; on the live loop those waits were most of the ledger's
 part writes only if the checkpoint moved from where the plan started (``moved``), so a projector whose checkpoint
 another one advanced writes nothing, and learns it from the count the statement returns.
 
+Each part's rows go as one JSON array of arrays, which the server takes apart and casts to the columns' types.
+Encoding a typed array per column was the largest share of the projector's CPU (asyncpg checks every element in
+Python); msgspec encodes the whole batch in C about ten times faster. Nothing is lost on the way: decimals go as
+their exact text (msgspec writes ``str(Decimal)``), times as ISO 8601 with their offset, bytes as base64.
+
 All parts see one snapshot, so none may change a row another part writes. Each writes its own table, but for two
 pairs that share one, of which a batch fills only one part: new and changed orders (``ledger_orders``: an order
 batch inserts, an execution batch updates) and cancel requests and answers (``ledger_cancels``: requests come with
@@ -18,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import asyncpg
+import msgspec
 from sqlalchemy.dialects import postgresql
 from sqlmodel import SQLModel
 
@@ -40,9 +46,17 @@ def _type(table: str, column: str) -> str:
     return str(SQLModel.metadata.tables[table].c[column].type.compile(dialect=dialect))
 
 
+def _cast(table: str, column: str, index: int) -> str:
+    """Element ``index`` of a row (a JSON array) as ``column``'s value: its text cast to the column's type."""
+    sql_type = _type(table, column)
+    if sql_type == "BYTEA":
+        return f"decode(value->>{index}, 'base64')"
+    return f"(value->>{index})::{sql_type}"
+
+
 @dataclass(frozen=True, slots=True)
 class _Part:
-    """One table's share of the statement: rows of ``columns`` in, one array parameter per column."""
+    """One table's share of the statement: rows of ``columns`` in, as one JSON parameter."""
 
     table: str
     columns: tuple[str, ...]
@@ -50,16 +64,17 @@ class _Part:
     conflict: str = ""
     update: bool = False
 
-    def sql(self, start: int) -> str:
-        arrays = ", ".join(f"${i}::{_type(self.table, c)}[]"
-                           for i, c in enumerate(self.columns, start=start))
+    def sql(self, parameter: int) -> str:
+        """The part's CTE body, reading its rows from JSON parameter number ``parameter``."""
         names = ", ".join(self.columns)
+        values = ", ".join(_cast(self.table, column, i) for i, column in enumerate(self.columns))
+        rows = f"SELECT {values} FROM jsonb_array_elements(${parameter}::jsonb)"
         if self.update:
             key = self.columns[0]
             sets = ", ".join(f"{c} = u.{c}" for c in self.columns[1:])
-            return (f"UPDATE {self.table} t SET {sets} FROM unnest({arrays}) AS u({names}) "
+            return (f"UPDATE {self.table} t SET {sets} FROM ({rows}) AS u({names}) "
                     f"WHERE t.{key} = u.{key} AND {_GATE}")
-        return f"INSERT INTO {self.table} ({names}) SELECT * FROM unnest({arrays}) WHERE {_GATE} {self.conflict}"
+        return f"INSERT INTO {self.table} ({names}) {rows} WHERE {_GATE} {self.conflict}"
 
 
 def _upsert(key: str, columns: Sequence[str], where: str = "") -> str:
@@ -92,19 +107,13 @@ _EXCLUSIVE = (("new_orders", "changed_orders"), ("cancel_requests", "cancel_outc
 def _statement() -> str:
     parts = ["moved AS (UPDATE ledger_checkpoints SET last_sequence = $3 WHERE stream = $1 AND last_sequence = $2 "
              "RETURNING 1)"]
-    start = 4
-    for name, part in _PARTS.items():
-        parts.append(f"{name} AS ({part.sql(start)})")
-        start += len(part.columns)
+    for parameter, (name, part) in enumerate(_PARTS.items(), start=4):
+        parts.append(f"{name} AS ({part.sql(parameter)})")
     return f"WITH {', '.join(parts)} SELECT count(*) FROM moved"
 
 
 WRITE_BATCH = _statement()
-
-
-def _arrays(rows: Sequence[Row], width: int) -> list[list[object]]:
-    """Rows as one list per column (empty lists for no rows)."""
-    return [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
+_ENCODER = msgspec.json.Encoder()
 
 
 async def write_batch(
@@ -129,7 +138,7 @@ async def write_batch(
             given = changed
         elif part.table == "ledger_cancels":
             given = cancels.first_per_request(given)  # one statement may not change a row twice
-        params += _arrays(given, len(part.columns))
+        params.append(_ENCODER.encode(given).decode())
     if await conn.fetchval(WRITE_BATCH, *params) != 1:
         raise CheckpointMoved(
             f"checkpoint of {stream} is no longer at {checkpoint}: another projector wrote to this ledger"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import asyncpg
@@ -41,5 +41,30 @@ async def test_a_batch_is_written_whole_or_not_at_all(ledger_settings: Settings)
         with pytest.raises(ValueError, match="new_orders or for changed_orders, not both"):
             await write_batch(conn, "S", 7, 8, {"new_orders": [("o1",)], "changed_orders": [("o1",)]})
         assert await load_checkpoints(conn, ["S"]) == {"S": 7}
+    finally:
+        await conn.close()
+
+
+async def test_every_value_arrives_exactly_as_planned(ledger_settings: Settings) -> None:
+    """The rows travel as JSON text: decimals keep their digits and scale, times their instant, bytes every byte."""
+    assert ledger_settings.database_url
+    conn = await asyncpg.connect(ledger_settings.database_url)
+    east = datetime(2024, 3, 1, 16, 30, 0, 123456, tzinfo=timezone(timedelta(hours=2)))
+    fill = ("x\"2\\", "o2", "ünï", "sell", Decimal("1E+2"), Decimal("0.10"), Decimal("0.000000000000000001"),
+            Decimal("-12345678901234.5"), east, 2**62)
+    event = ("S", 2**62, "s.execution", None, "execution", None, None, True, "line one\nline \"two\"", None,
+             bytes(range(256)), None, east)
+    try:
+        assert await load_checkpoints(conn, ["S"]) == {"S": 0}
+        await write_batch(conn, "S", 0, 9, {"audit": [event], "fills": [fill]})
+        stored = await conn.fetchrow(
+            "SELECT exec_id, order_id, symbol, side, quantity, price, commission, realized_pnl, executed_at, "
+            "stream_sequence FROM ledger_fills")
+        assert tuple(stored) == fill
+        assert tuple(await conn.fetchrow("SELECT quantity::text, price::text, commission::text FROM ledger_fills")) \
+            == ("100", "0.10", "0.000000000000000001")
+        audit = await conn.fetchrow(
+            "SELECT stream_sequence, msg_id, duplicate, error, payload, raw, headers, received_at FROM ledger_events")
+        assert tuple(audit) == (2**62, None, True, "line one\nline \"two\"", None, bytes(range(256)), None, east)
     finally:
         await conn.close()
