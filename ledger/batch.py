@@ -9,7 +9,11 @@ transaction once nothing else is in flight.
 
 Events are deduplicated by their own ids (the order's or cancel request's ``Id``, the execution's ``ExecId``)
 against the audit trail, so a copy published after JetStream's duplicate window changes nothing but is still
-recorded. Cancel requests and their answers go to ``ledger_cancels`` (``ledger.cancels``).
+recorded. The live writer plans without asking PostgreSQL (``verify=False``): it checks the ids against what its
+session recorded, and leaves a copy of anything older to the audit trail's unique index, which refuses the whole
+statement (``UnverifiedCopy``); the batch is then planned again with the check. That saves a round trip per batch
+on the way from a fill to its row, and copies that old are rare. Cancel requests and their answers go to
+``ledger_cancels`` (``ledger.cancels``).
 """
 
 from __future__ import annotations
@@ -42,6 +46,22 @@ from ledger.tables import AnomalyKind
 #: Called with each message that cannot be parsed, before the batch commits (the dead-letter stream, live).
 DeadLetter = Callable[[Parsed], Awaitable[None]]
 Row = tuple[object, ...]
+
+#: The unique indexes that refuse a second record of one event: the audit trail's ids, fills and orders.
+_COPY_INDEXES = frozenset({"ledger_events_event_id", "ledger_fills_pkey", "ledger_orders_pkey"})
+
+
+class UnverifiedCopy(RuntimeError):
+    """A batch planned without checking its ids against the audit trail repeats an event recorded before.
+
+    Nothing of it was written; the session ends, and the projector plans the batch again with the check.
+    """
+
+    def __init__(self, stream: str, first: int, last: int) -> None:
+        super().__init__(f"{stream} #{first}-#{last} repeats an event recorded before this session's memory; "
+                         "planning it again against the audit trail")
+        self.stream = stream
+        self.last_sequence = last
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,9 +124,22 @@ class Plan:
     cancel_outcomes: list[Row] = field(default_factory=list)
     event_ids: set[str] = field(default_factory=set)
     waiting: set[str] = field(default_factory=set)
+    #: Whether the ids were checked against the audit trail, not only against the session's memory.
+    verified: bool = True
 
     async def write(self, conn: asyncpg.Connection) -> None:
-        """Write the rows and move the checkpoint, in one statement (atomic without a transaction)."""
+        """Write the rows and move the checkpoint, in one statement (atomic without a transaction).
+
+        Raises ``UnverifiedCopy`` (nothing written) when an unverified plan repeats an event recorded before.
+        """
+        try:
+            await self._write(conn)
+        except asyncpg.UniqueViolationError as exc:
+            if self.verified or exc.constraint_name not in _COPY_INDEXES:
+                raise
+            raise UnverifiedCopy(self.stream, self.checkpoint + 1, self.result.last_sequence) from exc
+
+    async def _write(self, conn: asyncpg.Connection) -> None:
         await write_batch(conn, self.stream, self.checkpoint, self.result.last_sequence, {
             "audit": self.audit, "fills": self.fills, "new_orders": self.new_orders,
             "changed_orders": self.changed_orders, "positions": self.positions,
@@ -158,6 +191,7 @@ async def plan_batch(
     memory: ProjectorCache,
     dead_letter: DeadLetter | None = None,
     reconcile_orders: bool = True,
+    verify: bool = True,
 ) -> Plan:
     """Plan parsed messages of one stream (in stream order, all after ``checkpoint``).
 
@@ -165,6 +199,7 @@ async def plan_batch(
     written but not committed yet changed is in ``memory``. Only reconciling orders with executions that came
     before them writes: with ``reconcile_orders``, ``conn`` must be the writing connection, inside the
     transaction that then writes the plan; without, the caller has made sure no execution waits for these orders.
+    Without ``verify``, ids are checked only against what this session recorded (``ProjectorCache.recorded``).
     """
     stream = streams.name(kind)
     last = _last_sequence(stream, parsed, checkpoint)
@@ -174,11 +209,12 @@ async def plan_batch(
             if item.error is not None:
                 await dead_letter(item)
     if kind == "order":
-        changes, duplicates, new = await _plan_orders(conn, streams, batch, memory, reconcile_orders)
+        changes, duplicates, new = await _plan_orders(conn, streams, batch, memory, reconcile_orders, verify)
     else:
-        changes, duplicates, new = await _plan_executions(conn, streams, batch, memory)
+        changes, duplicates, new = await _plan_executions(conn, streams, batch, memory, verify)
     plan = changes.plan(BatchResult(kind, last, duplicates, batch), stream, checkpoint, memory, new=kind == "order")
     plan.event_ids = new
+    plan.verified = verify
     plan.waiting = {a.order_id for a in changes.anomalies if a.kind is AnomalyKind.UNKNOWN_ORDER and a.order_id}
     memory.unconfirmed_in(stream).update(plan.event_ids)
     memory.waiting.update(plan.waiting)
@@ -207,14 +243,19 @@ async def project_batch(
     return plan.result
 
 
-async def _seen(conn: asyncpg.Connection, stream: str, ids: set[str], memory: ProjectorCache) -> set[str]:
-    """Which of ``ids`` were recorded before: committed, or by a batch in flight.
+async def _seen(
+    conn: asyncpg.Connection, stream: str, ids: set[str], memory: ProjectorCache, verify: bool
+) -> set[str]:
+    """Which of ``ids`` were recorded before: by this session (in flight or lately), or else committed.
 
-    The batches in flight are read first: one that commits while the query runs leaves them (``confirm``), and its
-    rows may be newer than the query's snapshot; read after the query, its ids would be in neither.
+    The session's memory is read first: a batch that commits while the query runs leaves the ids in flight
+    (``confirm``), and its rows may be newer than the query's snapshot; read after the query, its ids would be in
+    neither.
     """
-    pending = ids & memory.unconfirmed_in(stream)
-    return await batch_sql.seen_event_ids(conn, stream, ids) | pending
+    known = memory.recorded(stream, ids)
+    if not verify:
+        return known
+    return await batch_sql.seen_event_ids(conn, stream, ids) | known
 
 
 async def _plan_orders(
@@ -223,10 +264,11 @@ async def _plan_orders(
     batch: list[Parsed],
     memory: ProjectorCache,
     reconcile_orders: bool,
+    verify: bool,
 ) -> tuple[_Changes, int, set[str]]:
     changes = _Changes()
     ids = {item.event_id for item in batch if item.event_id is not None}
-    seen = await _seen(conn, streams.order, ids, memory)
+    seen = await _seen(conn, streams.order, ids, memory, verify)
     duplicates = 0
     for item in batch:
         event = item.event
@@ -253,13 +295,13 @@ async def _plan_orders(
 
 
 async def _plan_executions(
-    conn: asyncpg.Connection, streams: LedgerStreams, batch: list[Parsed], memory: ProjectorCache
+    conn: asyncpg.Connection, streams: LedgerStreams, batch: list[Parsed], memory: ProjectorCache, verify: bool
 ) -> tuple[_Changes, int, set[str]]:
     changes = _Changes()
     stream = streams.execution
     events = [item.event for item in batch if isinstance(item.event, ExecutionEvent)]
     ids = {item.event_id for item in batch if item.event_id is not None}
-    seen = await _seen(conn, stream, ids, memory)
+    seen = await _seen(conn, stream, ids, memory, verify)
     fills = {event.fill_id for event in events if is_fill(event)}
     orders = await memory.orders(conn, {event.order_id for event in events})
     positions = await memory.positions_of(conn, {event.symbol for event in events if is_fill(event)})

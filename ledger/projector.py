@@ -34,7 +34,7 @@ from ingenium.errors import ConnectionFailed
 from ingenium.streamread import DirectGetError, StreamReader
 from ingenium.streams import ensure_streams
 from ledger import batch_sql
-from ledger.batch import BatchResult, LedgerStreams
+from ledger.batch import BatchResult, LedgerStreams, UnverifiedCopy
 from ledger.config import LedgerConfig
 from ledger.database import APPLICATION_NAME, connect, require_database_url
 from ledger.lock import pause, wait_for_lock
@@ -96,6 +96,8 @@ class Projector:
         self.checkpoints: dict[str, int] = {}
         self.projected = 0
         self._stream_last: dict[str, int] = {}
+        #: Per stream, up to where batches are planned against the audit trail (``ledger.writer``).
+        self._verify_until: dict[str, int] = {}
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Project until ``stop`` is set, reconnecting after NATS or PostgreSQL failures."""
@@ -111,6 +113,9 @@ class Projector:
             while not stop.is_set():
                 try:
                     await self._session(nc, stop)
+                except UnverifiedCopy as exc:
+                    log.info("ledger: %s", exc)
+                    self._verify_until[exc.stream] = max(self._verify_until.get(exc.stream, 0), exc.last_sequence)
                 except TRANSIENT as exc:
                     log.warning("ledger: %r; reconnecting in %.1fs", exc, self.config.retry_seconds)
                     await pause(stop, self.config.retry_seconds)
@@ -167,7 +172,7 @@ class Projector:
             *readers, asyncio.create_task(telemetry.watch_projection_lag(js, streams, over), name="ledger-lag")
         ]
         writer = Writer(conn, planner, self.streams, self.checkpoints, ProjectorCache(self.config.order_cache),
-                        DeadLetterSink(js, self.settings, nc.max_payload), self._committed)
+                        DeadLetterSink(js, self.settings, nc.max_payload), self._committed, self._verify_until)
         try:
             while not stop.is_set():
                 # Orders first: an execution projected before its order must be reconciled later, at a cost.

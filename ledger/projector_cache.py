@@ -1,10 +1,10 @@
 """What the writing projector keeps in memory between batches.
 
-Recent orders, every position, the cash account, and the ids of executions written by a batch whose transaction
-has not committed yet. Only the projector holding the lock writes the ledger, so what it last wrote is what
-PostgreSQL holds once its transactions commit. Batches change this state before they commit (the next batch is
-planned while the last one is written), so it lives exactly as long as one projector session: any failure ends
-the session and throws it away with the uncommitted changes.
+Recent orders, every position, the cash account, the ids of events written by a batch that has not committed yet,
+and the ids this session's batches recorded most recently. Only the projector holding the lock writes the ledger,
+so what it last wrote is what PostgreSQL holds once its transactions commit. Batches change this state before they
+commit (the next batch is planned while the last one is written), so it lives exactly as long as one projector
+session: any failure ends the session and throws it away with the uncommitted changes.
 """
 
 from __future__ import annotations
@@ -16,6 +16,9 @@ import asyncpg
 
 from ledger import batch_sql
 from ledger.rows import CashState, OrderState, PositionState
+
+#: Ids per stream that a session remembers having recorded: a copy of an event mostly comes soon after it.
+RECENT_IDS = 100_000
 
 
 class ProjectorCache:
@@ -36,6 +39,8 @@ class ProjectorCache:
         self.unconfirmed: dict[str, set[str]] = {}
         #: Orders that executions in batches written but not committed yet are waiting for.
         self.waiting: set[str] = set()
+        #: Per stream, the ``RECENT_IDS`` event ids committed last by this session (a dict keeps their order).
+        self.recent: dict[str, dict[str, None]] = {}
 
     async def orders(self, conn: asyncpg.Connection, order_ids: Collection[str]) -> dict[str, OrderState]:
         """Return the known orders among ``order_ids``, from memory or else from PostgreSQL."""
@@ -67,6 +72,15 @@ class ProjectorCache:
         """Forget what a batch left unconfirmed, once it committed (or once its connection reads it)."""
         self.unconfirmed_in(stream).difference_update(event_ids)
         self.waiting.difference_update(waiting)
+        recent = self.recent.setdefault(stream, {})
+        recent.update(dict.fromkeys(event_ids))
+        for _ in range(len(recent) - RECENT_IDS):
+            del recent[next(iter(recent))]
+
+    def recorded(self, stream: str, ids: set[str]) -> set[str]:
+        """Which of ``ids`` this session recorded: in a batch in flight, or among the latest it committed."""
+        recent = self.recent.get(stream, {})
+        return (ids & self.unconfirmed_in(stream)) | {event_id for event_id in ids if event_id in recent}
 
     async def positions_of(self, conn: asyncpg.Connection, symbols: Collection[str]) -> dict[str, PositionState]:
         """Return the positions of ``symbols`` that exist, loading those not in memory yet."""

@@ -4,6 +4,9 @@ The writing connection holds the projector lock; planning reads through a second
 what was committed, while ``ProjectorCache`` holds what the batch in flight changed. A batch of orders that
 executions recorded before them wait for waits until nothing is in flight, then is planned and written inside
 its own transaction (reconciling writes).
+
+Batches are planned without checking their ids against the audit trail (``ledger.batch``), except those up to
+``verify_until``: the ones a write refused for repeating an event recorded before (``UnverifiedCopy``).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ class Writer:
         memory: The session's ``ProjectorCache``.
         dead_letter: Where unparseable messages go.
         committed: Called after each commit.
+        verify_until: Per stream, the last sequence of batches whose ids are checked against the audit trail.
 
     """
 
@@ -47,6 +51,7 @@ class Writer:
         memory: ProjectorCache,
         dead_letter: DeadLetter,
         committed: Committed,
+        verify_until: dict[str, int] | None = None,
     ) -> None:
         self.conn = conn
         self.planner = planner
@@ -55,6 +60,7 @@ class Writer:
         self.memory = memory
         self.dead_letter = dead_letter
         self.committed = committed
+        self.verify_until = verify_until or {}
         self._in_flight: asyncio.Task[None] | None = None
 
     async def submit(self, kind: Kind, batch: list[Parsed]) -> None:
@@ -74,6 +80,7 @@ class Writer:
         plan = await plan_batch(
             self.planner, self.streams, kind, batch, checkpoint=self.planned[stream], memory=self.memory,
             dead_letter=self.dead_letter, reconcile_orders=False,
+            verify=batch[0].message.sequence <= self.verify_until.get(stream, 0),
         )
         self.planned[stream] = plan.result.last_sequence
         await self.drain()
