@@ -57,9 +57,9 @@ class UnverifiedCopy(RuntimeError):
     Nothing of it was written; the session ends, and the projector plans the batch again with the check.
     """
 
-    def __init__(self, stream: str, first: int, last: int) -> None:
-        super().__init__(f"{stream} #{first}-#{last} repeats an event recorded before this session's memory; "
-                         "planning it again against the audit trail")
+    def __init__(self, stream: str, after: int, last: int) -> None:
+        super().__init__(f"the batch of {stream} after #{after} up to #{last} repeats an event recorded before this "
+                         "session; ending the session, planning it again against the audit trail")
         self.stream = stream
         self.last_sequence = last
 
@@ -137,7 +137,7 @@ class Plan:
         except asyncpg.UniqueViolationError as exc:
             if self.verified or exc.constraint_name not in _COPY_INDEXES:
                 raise
-            raise UnverifiedCopy(self.stream, self.checkpoint + 1, self.result.last_sequence) from exc
+            raise UnverifiedCopy(self.stream, self.checkpoint, self.result.last_sequence) from exc
 
     async def _write(self, conn: asyncpg.Connection) -> None:
         await write_batch(conn, self.stream, self.checkpoint, self.result.last_sequence, {

@@ -26,6 +26,13 @@ class LedgerConfig(BaseSettings):
     max_batch: int = Field(
         default=4000, ge=1, le=50_000, description="Most messages merged into one transaction when the queue is full."
     )
+    max_batch_bytes: int = Field(
+        default=32 * 2**20, ge=2**16,
+        description=(
+            "Message bytes a batch takes before it is cut (one message may exceed it, and a merged batch may reach "
+            "twice it): a batch's audit rows go to PostgreSQL as one JSON value, which may not exceed 256 MB."
+        ),
+    )
     order_cache: int = Field(
         default=50_000, ge=1,
         description="Orders kept in memory between batches (about 1 kB each); at least batch_size + max_batch."

@@ -58,7 +58,8 @@ async def connect(url: str, *, application_name: str = APPLICATION_NAME) -> asyn
     target = asyncpg_url(url)
     try:
         connection: asyncpg.Connection = await asyncpg.connect(
-            target, server_settings={"application_name": application_name}, timeout=10
+            # UTC, so a time that reaches the server as text (``ledger.batch_write``) without an offset is UTC.
+            target, server_settings={"application_name": application_name, "timezone": "UTC"}, timeout=10
         )
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         raise ConnectionFailed(

@@ -115,7 +115,11 @@ class Projector:
                     await self._session(nc, stop)
                 except UnverifiedCopy as exc:
                     log.info("ledger: %s", exc)
-                    self._verify_until[exc.stream] = max(self._verify_until.get(exc.stream, 0), exc.last_sequence)
+                    # Up to all that was read: copies come in bursts (a sender resending its history), and each
+                    # one met unverified would end another session.
+                    self._verify_until[exc.stream] = max(
+                        self._verify_until.get(exc.stream, 0), exc.last_sequence, self._stream_last.get(exc.stream, 0)
+                    )
                 except TRANSIENT as exc:
                     log.warning("ledger: %r; reconnecting in %.1fs", exc, self.config.retry_seconds)
                     await pause(stop, self.config.retry_seconds)
@@ -185,7 +189,9 @@ class Projector:
                         await _first([arrived.wait(), stop.wait()], watch=readers)
                     continue
                 batch = queues[kind].get_nowait()
-                while len(batch) < self.config.max_batch and not queues[kind].empty():
+                # Each queued batch is under max_batch_bytes (``_read``), so a merged one stays under twice it.
+                while (len(batch) < self.config.max_batch and not queues[kind].empty()
+                       and message_bytes(batch) < self.config.max_batch_bytes):
                     batch = batch + queues[kind].get_nowait()
                 await writer.submit(kind, batch)
             await writer.drain()
@@ -223,8 +229,9 @@ class Projector:
                 messages = await reader.read()
                 if messages:
                     self._stream_last[stream] = messages[-1].sequence + (reader.pending or 0)
-                    await queue.put(await _parse_all(messages, kind))
-                    arrived.set()
+                    for part in cut_by_size(await _parse_all(messages, kind), self.config.max_batch_bytes):
+                        await queue.put(part)
+                        arrived.set()
         finally:
             await reader.close()
 
@@ -251,6 +258,25 @@ async def _parse_all(messages: list[Message], kind: Kind) -> list[Parsed]:
         parsed += [parse(message, kind) for message in messages[start:start + _PARSE_SLICE]]
         await asyncio.sleep(0)
     return parsed
+
+
+def message_bytes(batch: list[Parsed]) -> int:
+    """The bytes of a batch's message bodies."""
+    return sum(len(item.message.data) for item in batch)
+
+
+def cut_by_size(batch: list[Parsed], limit: int) -> list[list[Parsed]]:
+    """``batch`` in stream order, cut into runs of messages under ``limit`` bytes (a larger message alone)."""
+    parts: list[list[Parsed]] = [[]]
+    size = 0
+    for item in batch:
+        length = len(item.message.data)
+        if parts[-1] and size + length >= limit:
+            parts.append([])
+            size = 0
+        parts[-1].append(item)
+        size += length
+    return parts if parts[-1] else []
 
 
 def tune_garbage_collector(config: LedgerConfig) -> None:

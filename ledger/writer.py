@@ -60,7 +60,7 @@ class Writer:
         self.memory = memory
         self.dead_letter = dead_letter
         self.committed = committed
-        self.verify_until = verify_until or {}
+        self.verify_until = verify_until if verify_until is not None else {}
         self._in_flight: asyncio.Task[None] | None = None
 
     async def submit(self, kind: Kind, batch: list[Parsed]) -> None:

@@ -5,6 +5,7 @@ trail's unique index catches older ones, and the batch is then planned again aga
 from __future__ import annotations
 
 import logging
+from decimal import Decimal
 
 import pytest
 from nats.aio.client import Client
@@ -14,7 +15,8 @@ from ingenium.config import Settings
 from ingenium.events import Side
 from ingenium.testing import fill, order
 from ledger import queries
-from tests.ledger.support import fetch, publish_raw, running, wait_caught_up
+from ledger.config import LedgerConfig
+from tests.ledger.support import TEST_CONFIG, fetch, publish_raw, running, wait_caught_up
 
 REPLANNED = "planning it again against the audit trail"
 
@@ -72,6 +74,29 @@ async def test_a_copy_of_an_event_an_earlier_session_recorded_is_refused_then_re
     [position] = await queries.positions(_url(ledger_settings))
     assert position.quantity == 10 and before[0][0].quantity == 4
     [row] = await queries.orders(_url(ledger_settings))
-    assert (row.status, row.filled_quantity) == ("filled", 10)
+    assert (row.status, row.filled_quantity) == ("filled", Decimal(10))
     fills = await fetch(_url(ledger_settings), "SELECT exec_id FROM ledger_fills ORDER BY stream_sequence")
     assert [r["exec_id"] for r in fills] == [f.fill_id, second.fill_id]
+
+
+async def test_a_burst_of_old_copies_ends_one_session_not_one_per_batch(
+    bus: JetStreamBus, nc: Client, ledger_settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    orders = [order("aapl", Side.BUY, "1", event_id=f"o{i}") for i in range(30)]
+    fills = [fill(o, "1", "100") for o in orders]
+    await bus.publish_many([*orders, *fills])
+    async with running(ledger_settings):
+        await wait_caught_up(nc, ledger_settings)
+    # A sender resending its history after the duplicate window: copies in batches of 5.
+    for f in fills:
+        await publish_raw(nc, ledger_settings, f)
+    caplog.set_level(logging.INFO, logger="ingenium.ledger")
+    async with running(ledger_settings, LedgerConfig(**{**TEST_CONFIG.model_dump(), "batch_size": 5,
+                                                        "max_batch": 5})):
+        await wait_caught_up(nc, ledger_settings)
+    assert caplog.text.count(REPLANNED) == 1
+    rows = await fetch(_url(ledger_settings), "SELECT count(*) FILTER (WHERE duplicate) AS copies, count(*) AS n "
+                                              "FROM ledger_events WHERE event_type = 'execution'")
+    assert (rows[0]["copies"], rows[0]["n"]) == (30, 60)
+    [position] = await queries.positions(_url(ledger_settings))
+    assert position.quantity == 30
