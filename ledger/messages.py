@@ -73,9 +73,11 @@ def _out_of_range(event: LedgerEvent) -> str | None:
 
 
 def _storable(data: bytes) -> str | None:
-    """Why PostgreSQL could not store ``data`` as ``text``/``jsonb`` (NUL characters, lone surrogates), if so."""
+    """Why PostgreSQL could not store ``data`` as ``text``/``jsonb`` (NUL characters, lone surrogates, NaN), if so."""
     if b"\x00" in data:
         return "contains a NUL byte, which PostgreSQL text cannot store"
+    if (b"NaN" in data or b"Infinity" in data) and _not_strict_json(data):
+        return "contains NaN or Infinity, which JSON does not allow and PostgreSQL jsonb cannot store"
     if b"\\u" not in data:
         return None
     if b"\\u0000" in data:
@@ -91,6 +93,19 @@ def _storable(data: bytes) -> str | None:
     except UnicodeEncodeError:
         return "contains an escaped lone surrogate, which is not valid Unicode"
     return None
+
+
+def _not_strict_json(data: bytes) -> bool:
+    """Whether ``data`` parses only with NaN and Infinity allowed, as pydantic's parser allows them by default."""
+    try:
+        from_json(data, allow_inf_nan=False)
+    except ValueError:
+        try:
+            from_json(data)
+        except ValueError:
+            return False  # not JSON at all: validation says so
+        return True
+    return False
 
 
 def storable_text(value: str) -> str:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from nats.aio.client import Client
 from pydantic import ValidationError
+from pydantic_core import from_json
 
 from ingenium import telemetry
 from ingenium.bars import read_bars
@@ -97,6 +98,8 @@ def ledger_target(data: bytes) -> None:
             raise AssertionError("an unparsed message keeps exactly one of its text and its raw bytes")
     if parsed.payload is not None and "\x00" in parsed.payload:
         raise AssertionError("a payload with NUL would be stored as text")
+    if parsed.payload is not None:
+        from_json(parsed.payload, allow_inf_nan=False)  # jsonb takes strict JSON only: a payload must be that
 
 
 # ----------------------------------------------------------------------------- bar files
