@@ -115,8 +115,8 @@ class Projector:
                     await self._session(nc, stop)
                 except UnverifiedCopy as exc:
                     log.info("ledger: %s", exc)
-                    # Up to all that was read: copies come in bursts (a sender resending its history), and each
-                    # one met unverified would end another session.
+                    # Up to the stream's end as last seen: copies come in bursts (a sender resending its history),
+                    # and each one met unverified would end another session.
                     self._verify_until[exc.stream] = max(
                         self._verify_until.get(exc.stream, 0), exc.last_sequence, self._stream_last.get(exc.stream, 0)
                     )
