@@ -126,6 +126,29 @@ def test_the_bar_reader_refuses_bad_rows_with_its_error(tmp_path: Path, body: by
         read_bars(path, symbol="aapl")
 
 
+#: The fuzzer's file: a bad timestamp, then a row pyarrow cannot decode for its invalid-row handler, ending inside a
+#: UTF-8 sequence.
+TRUNCATED_UTF8 = bytes.fromhex(
+    "446174652c6f70656e2c686967682c6c6f772c636c6f73652c766f22766f6c756d65226c756d650a31373039333033333939"
+    "2c3130302c3130312c39392c3130302e352c313030300a323032343031332d2d6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b"
+    "6b6b141414141414141414141414141414141414141414141414141414141414141414141414141414141414141414141414"
+    "1414141414141414141414141414141414141414141414141414141414141414141414141414141414141414141414141414"
+    "14146b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b2c6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b"
+    "6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b30543122316539393939393922343a33313a30352e302c30315a302c3130322c3130"
+    "302c5b224578656349642200000000000002d8"
+)
+
+
+# pyarrow itself cannot decode that row for the invalid-row handler and says so as an unraisable exception.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_bad_row_is_named_by_its_line_even_when_later_bytes_are_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "bars.csv"
+    path.write_bytes(TRUNCATED_UTF8)
+    # Was UnicodeDecodeError, from counting the file's lines for the message.
+    with pytest.raises(BarFileError, match=r"line 3: timestamp '2024013--k+.*' is not a time"):
+        read_bars(path, symbol="aapl")
+
+
 def test_the_bar_reader_reads_epochs_as_it_strips_them(tmp_path: Path) -> None:
     path = tmp_path / "bars.csv"
     path.write_bytes(CSV_HEAD.encode() + b"\x1e1709303400,1,1,1,1\n")  # str.strip() strips \x1e, int() did not
