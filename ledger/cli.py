@@ -14,12 +14,13 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.table import Table
 from sqlmodel import SQLModel
 
 from ingenium.cli.console import Verbose, console, fail, load_settings, run
 from ingenium.config import Settings
-from ingenium.errors import IngeniumError
+from ingenium.errors import IngeniumError, first_error
 from ingenium.stack import resolve_settings
 from ingenium.telemetry import configure_logging, setup_telemetry
 from ledger import queries, roles
@@ -112,13 +113,21 @@ def serve(
     console.print(f"ledger: stopped; checkpoints {done}", highlight=False)
 
 
-def _config(starting_cash: str | None) -> LedgerConfig:
-    if starting_cash is None:
-        return LedgerConfig()
+def _config(starting_cash: str | None = None) -> LedgerConfig:
+    """The ledger's settings from ``INGENIUM_LEDGER_*``; one line naming the variable when one is invalid."""
+    overrides: dict[str, Any] = {}
+    if starting_cash is not None:
+        try:
+            overrides["starting_cash"] = Decimal(starting_cash)
+        except InvalidOperation:
+            fail(f"--starting-cash {starting_cash!r} is not a decimal number")
     try:
-        return LedgerConfig(starting_cash=Decimal(starting_cash))
-    except InvalidOperation:
-        fail(f"--starting-cash {starting_cash!r} is not a decimal number")
+        return LedgerConfig(**overrides)
+    except ValidationError as exc:
+        field, why = first_error(exc)
+        # A check across fields (order_cache against the batch sizes) has no single field to name.
+        name = f"INGENIUM_LEDGER_{field.upper()}" if field else "INGENIUM_LEDGER_* settings"
+        fail(f"setting {name}: {why}")
 
 
 @ledger_app.command()
@@ -131,7 +140,8 @@ def rebuild(
 ) -> None:
     """Recompute every projection from the audit trail or the streams, in one transaction."""
     settings = _settings()
-    report = run(rebuild_ledger(settings, source=source.value, check=check, lock_wait=lock_wait))
+    config = _config()
+    report = run(rebuild_ledger(settings, source=source.value, check=check, lock_wait=lock_wait, config=config))
     replayed = ", ".join(f"{n} from {stream}" for stream, n in report.events.items())
     console.print(f"rebuilt from the {report.source}: {replayed} events", highlight=False)
     if report.changed:

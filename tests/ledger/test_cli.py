@@ -80,5 +80,11 @@ async def test_bad_arguments_and_missing_database_get_one_line(db_settings: Sett
     one_line_error(await cli("ledger", "positions", env=env), "ingenium ledger migrate")
     no_database = {k: v for k, v in env.items() if k != "INGENIUM_DATABASE_URL"}
     one_line_error(await cli("ledger", "positions", env=no_database), "INGENIUM_DATABASE_URL")
+    tiny = {**env, "INGENIUM_LEDGER_MAX_BATCH_BYTES": "12"}
+    one_line_error(await cli("ledger", "serve", env=tiny), "INGENIUM_LEDGER_MAX_BATCH_BYTES", "65536")
+    one_line_error(await cli("ledger", "rebuild", env={**env, "INGENIUM_LEDGER_BATCH_SIZE": "0"}),
+                   "INGENIUM_LEDGER_BATCH_SIZE")
+    small_cache = {**env, "INGENIUM_LEDGER_ORDER_CACHE": "10"}
+    one_line_error(await cli("ledger", "serve", env=small_cache), "INGENIUM_LEDGER_", "order_cache (10)")
     unknown = await cli("ledger", "orders", "--status", "lost", env=env)
     assert unknown.returncode == 2 and "lost" in unknown.stderr and "Traceback" not in unknown.stderr
