@@ -11,9 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, StorageType
@@ -102,15 +103,25 @@ def _restore(kept: tuple[_Kept, ...]) -> list[ExecutionEvent]:
     return restored
 
 
-class MemoryOrderLog:
-    """The order log of an in-process run: a dictionary, gone with the process."""
+#: Orders an in-process log remembers, the latest kept: as many as the executor's ``Endings`` (how orders ended).
+MEMORY_ORDERS = 100_000
 
-    def __init__(self) -> None:
-        self._reports: dict[str, tuple[_Kept, ...]] = {}
-        self._answers: dict[str, list[ExecutionEvent]] = {}
+
+class MemoryOrderLog:
+    """The order log of an in-process run: the reports of the latest ``size`` orders, gone with the process.
+
+    An in-process bus delivers each order once, so a report is read back only to answer a cancel: an order too
+    old to be remembered is answered as one never received. Remembering every order grew a long backtest by
+    about 560 bytes an order, 30 bytes a bar on a trade-heavy run (bench/memory.py).
+    """
+
+    def __init__(self, size: int = MEMORY_ORDERS) -> None:
+        self.size = size
+        self._reports: OrderedDict[str, tuple[_Kept, ...]] = OrderedDict()
+        self._answers: OrderedDict[str, list[ExecutionEvent]] = OrderedDict()
 
     async def get(self, order_id: str) -> list[ExecutionEvent] | None:
-        """The first report for ``order_id``, if handled."""
+        """The first report for ``order_id``, if handled (and still remembered)."""
         kept = self._reports.get(order_id)
         return None if kept is None else _restore(kept)
 
@@ -121,7 +132,7 @@ class MemoryOrderLog:
         kept = self._reports.get(order.id)
         if kept is not None:
             return _restore(kept)
-        self._reports[order.id] = _keep(executions)
+        _remember(self._reports, order.id, _keep(executions), self.size)
         return None
 
     async def working(self) -> list[WorkingRecord]:
@@ -137,7 +148,16 @@ class MemoryOrderLog:
 
     async def record_answer(self, cancel_id: str, executions: list[ExecutionEvent]) -> None:
         """Remember the answer."""
-        self._answers[cancel_id] = executions
+        _remember(self._answers, cancel_id, executions, self.size)
+
+
+V = TypeVar("V")
+
+
+def _remember(kept: OrderedDict[str, V], key: str, value: V, size: int) -> None:
+    kept[key] = value
+    if len(kept) > size:
+        kept.popitem(last=False)
 
 
 def bucket_name(subjects: Subjects, executor: str) -> str:

@@ -4,10 +4,14 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any, cast
 
+import pytest
+
 from ingenium.clock import SimulatedClock
+from ingenium.errors import PermanentFailure
 from ingenium.events import DataEvent, Event, ExecutionEvent, ExecutionUpdate, OrderEvent, OrderType, Side
-from ingenium.testing import T0, bar, drive, drive_async, order
+from ingenium.testing import T0, bar, cancel, drive, drive_async, order
 from services.executor import MemoryOrderLog, PaperExecutor, WorkingRecord
+from services.executor.cancels import Endings
 from services.executor.paper import stale_orders
 
 
@@ -159,6 +163,20 @@ async def test_duplicate_order_replays_the_first_report_and_old_bars_are_ignored
     twin = executor_at_t0(max_fill_quantity=5)
     tick(twin, bar(close="100", minutes=5))
     assert [e.id for e in await submit(twin, first)] == [e.id for e in executions]
+
+
+async def test_an_in_process_run_remembers_its_latest_orders_only() -> None:
+    executor = executor_at_t0()
+    executor.order_log, executor.endings = MemoryOrderLog(size=2), Endings(size=2)
+    tick(executor, bar(close="100"))
+    first, second, third = order(quantity="1"), order(quantity="2"), order(quantity="3")
+    reports = [await submit(executor, each) for each in (first, second, third)]
+    assert await executor.order_log.get(first.id) is None  # forgotten: memory stays bounded on a long run
+    assert await submit(executor, third) == reports[2]  # the latest still replay their first report
+    [rejected] = executions(await drive_async(executor, cancel(second)))
+    assert rejected.update is ExecutionUpdate.CANCEL_REJECTED and "filled already" in (rejected.reason or "")
+    with pytest.raises(PermanentFailure, match=f"names order {first.id}, which paper_executor never received"):
+        await drive_async(executor, cancel(first))
 
 
 async def test_order_older_than_max_order_age_is_rejected_unfilled_and_counted() -> None:
