@@ -14,13 +14,12 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
 from rich.table import Table
 from sqlmodel import SQLModel
 
-from ingenium.cli.console import Verbose, console, fail, load_settings, run
+from ingenium.cli.console import Verbose, console, fail, load_config, load_settings, run
 from ingenium.config import Settings
-from ingenium.errors import IngeniumError, first_error
+from ingenium.errors import IngeniumError
 from ingenium.stack import resolve_settings
 from ingenium.telemetry import configure_logging, setup_telemetry
 from ledger import queries, roles
@@ -115,19 +114,13 @@ def serve(
 
 def _config(starting_cash: str | None = None) -> LedgerConfig:
     """The ledger's settings from ``INGENIUM_LEDGER_*``; one line naming the variable when one is invalid."""
-    overrides: dict[str, Any] = {}
+    cash = None
     if starting_cash is not None:
         try:
-            overrides["starting_cash"] = Decimal(starting_cash)
+            cash = Decimal(starting_cash)
         except InvalidOperation:
             fail(f"--starting-cash {starting_cash!r} is not a decimal number")
-    try:
-        return LedgerConfig(**overrides)
-    except ValidationError as exc:
-        field, why = first_error(exc)
-        # A check across fields (order_cache against the batch sizes) has no single field to name.
-        name = f"INGENIUM_LEDGER_{field.upper()}" if field else "INGENIUM_LEDGER_* settings"
-        fail(f"setting {name}: {why}")
+    return load_config(LedgerConfig, starting_cash=cash)
 
 
 @ledger_app.command()

@@ -9,6 +9,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from pydantic import ValidationError
+from pydantic_settings import BaseSettings
 from rich.console import Console
 from rich.markup import escape
 
@@ -20,6 +21,7 @@ from ingenium.stack import resolve_settings
 console = Console(width=None if sys.stdout.isatty() else 200)
 err_console = Console(stderr=True)
 T = TypeVar("T")
+S = TypeVar("S", bound=BaseSettings)
 
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Also show servers' and migrations' log lines.")]
 
@@ -30,13 +32,24 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
-def load_settings(**overrides: Any) -> Settings:
-    """Settings from the environment, with a one-line message when one is invalid."""
+def load_config(cls: type[S], **overrides: Any) -> S:
+    """``cls`` (settings read from ``<env_prefix>*``) with the overrides that are not ``None``.
+
+    An invalid value gets one line naming its environment variable; a check across fields (no single field) is
+    named by the prefix.
+    """
     try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+        return cls(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         field, why = first_error(exc)
-        fail(f"setting INGENIUM_{field.split('.')[0].upper()}: {why}")
+        prefix = cls.model_config.get("env_prefix", "")
+        name = f"{prefix}{field.split('.')[0].upper()}" if field else f"{prefix}* settings"
+        fail(f"setting {name}: {why}")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment, with a one-line message when one is invalid."""
+    return load_config(Settings, **overrides)
 
 
 def nats_settings(kind: str = "provisioner") -> Settings:

@@ -10,7 +10,7 @@ from ingenium.clock import Clock
 from ingenium.errors import PermanentFailure
 from ingenium.events import CancelRequest, Event, ExecutionEvent, ExecutionUpdate
 from ingenium.ids import derive_id
-from services.executor.orderlog import OrderLog
+from services.executor.orderlog import MEMORY_ORDERS, OrderLog
 from services.executor.working import WorkingOrder
 
 W = TypeVar("W")
@@ -22,7 +22,7 @@ _ENDED = {ExecutionUpdate.FILLED: "filled", ExecutionUpdate.CANCELED: "canceled"
 class Endings(Generic[W]):
     """How recent orders ended (the order as it ended, and the update that ended it), the oldest forgotten."""
 
-    def __init__(self, size: int = 100_000) -> None:
+    def __init__(self, size: int = MEMORY_ORDERS) -> None:
         self.size = size
         self._ended: OrderedDict[str, tuple[W, ExecutionUpdate]] = OrderedDict()
 

@@ -103,7 +103,7 @@ def _restore(kept: tuple[_Kept, ...]) -> list[ExecutionEvent]:
     return restored
 
 
-#: Orders an in-process log remembers, the latest kept: as many as the executor's ``Endings`` (how orders ended).
+#: Orders an in-process log and the executor's ``Endings`` (how orders ended) remember, the latest kept.
 MEMORY_ORDERS = 100_000
 
 

@@ -97,7 +97,7 @@ class PaperExecutor(Executor[PaperParams]):
     * A ``CancelRequest`` for a working order ends it ``canceled`` (fills kept, nothing left); for a final one it
       is answered ``cancel_rejected``, saying how the order ended; for an order never received it is
       dead-lettered. The answer is recorded, so a redelivered request gets the same one. In-process (a backtest)
-      the executor remembers its latest 100,000 orders, so a long run's memory stays bounded.
+      the executor remembers its latest 100,000 orders, so what it keeps of them does not grow with a long run.
     """
 
     def __init__(self, **kwargs: Any) -> None:

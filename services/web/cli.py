@@ -6,12 +6,10 @@ import json
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 from rich.table import Table
 
-from ingenium.cli.console import console, fail, load_settings, run
+from ingenium.cli.console import console, fail, load_config, load_settings, run
 from ingenium.config import Settings
-from ingenium.errors import first_error
 from ingenium.stack import resolve_settings
 from ledger import runs
 from ledger.database import require_database_url
@@ -30,11 +28,7 @@ def _settings() -> Settings:
 
 
 def _config(**overrides: object) -> WebConfig:
-    try:
-        return WebConfig(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
-    except ValidationError as exc:
-        field, why = first_error(exc)
-        fail(f"setting INGENIUM_WEB_{field.split('.')[0].upper()}: {why}")
+    return load_config(WebConfig, **overrides)
 
 
 def web(
